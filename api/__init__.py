@@ -1,0 +1,1 @@
+"""HTTP service (FastAPI): thin routers over engine, grouper and weights."""

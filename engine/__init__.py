@@ -1,0 +1,1 @@
+"""Engine layer: ingestion, policies, settlement, clearing, supervision, reports, the CLI."""

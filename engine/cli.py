@@ -1,0 +1,43 @@
+"""The `drgdip` command line: the composition root. Each area adds its commands here."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from engine.commands.grouping import explain_command, group_command, rulesets_command
+from engine.commands.demo import demo_command
+from grouper.errors import DrgDipError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """DRG/DIP grouping and payment engine (医保 DRG/DIP 分组与支付引擎)."""
+
+
+cli.add_command(rulesets_command)
+cli.add_command(group_command)
+cli.add_command(explain_command)
+cli.add_command(demo_command)
+
+
+def main() -> None:
+    """Console entry point: configuration errors end with one line and exit status 2."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except DrgDipError as exc:
+        click.echo(f"drgdip: error: {exc}", err=True)
+        sys.exit(2)
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        click.echo(f"drgdip: error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

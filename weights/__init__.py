@@ -1,0 +1,1 @@
+"""Weights layer: the store schema and access, weight/score/catalog building, versions."""
