@@ -323,9 +323,10 @@ class Ruleset:
     @cached_property
     def sex_specific_dx(self) -> pl.DataFrame:
         """(code, sex) for principal diagnoses of MDCs that admit only one sex."""
-        sexed = self.mdc.filter(pl.col("sex").is_not_null()).select("mdc", "sex")
+        sexed = self.mdc.filter(pl.col("sex").is_not_null()).select(
+            "mdc", pl.col("sex").alias("mdc_sex"))
         return self.tables["mdc_principal_dx"].join(sexed, on="mdc").select(
-            pl.col("dx_code").alias("code"), "sex").unique("code", keep="first")
+            pl.col("dx_code").alias("code"), "mdc_sex").unique("code", keep="first")
 
     def summary(self) -> dict[str, Any]:
         m = self.manifest

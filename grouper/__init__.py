@@ -1,0 +1,14 @@
+"""Grouping layer: rulesets, columnar DRG grouping and per-case explanation.
+
+Pure functions over tables; knows nothing of the store, settlement rules, HTTP or the CLI.
+"""
+
+from grouper.drg import OUTPUT_COLUMNS, group_drg
+from grouper.errors import DrgDipError, ErrorCode, InputError, RulesetError, WarningCode
+from grouper.ruleset import Ruleset, load_ruleset
+from grouper.ruleset_files import available_rulesets
+
+__all__ = [
+    "OUTPUT_COLUMNS", "DrgDipError", "ErrorCode", "InputError", "Ruleset", "RulesetError",
+    "WarningCode", "available_rulesets", "group_drg", "load_ruleset",
+]
