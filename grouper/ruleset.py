@@ -138,7 +138,7 @@ def _lookups(codes: pl.DataFrame, owners: pl.DataFrame, owner: str, kind: str) -
     return frame(rows0), frame(rowsn)
 
 
-@dataclass
+@dataclass(eq=False)  # identity hash: one loaded ruleset is one object
 class Ruleset:
     """A loaded, validated and compiled ruleset. Immutable after load; safe to share."""
 

@@ -1,0 +1,322 @@
+"""Per-case grouping with a decision trace: `explain(case, ruleset)` and `group_one`.
+
+Follows the ruleset README step by step with dict lookups of the same compiled tables the batch
+grouper uses. Stateless: safe to call from many threads at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from grouper import atoms as A
+from grouper.case_input import normalise_cases
+from grouper.checks import warnings_one
+from grouper.errors import ERROR_MESSAGES, ErrorCode
+from grouper.lookup import CaseLookups, DrgEntry, RuleEntry, lookups
+from grouper.ruleset import Ruleset, load_ruleset
+from grouper.translate import translate_one
+from grouper.validate import validation_error_one
+
+
+@dataclass(frozen=True)
+class Step:
+    """One decision: `stage` (validate, mdc, adrg, mcc_cc, drg, result), what was tested,
+    whether it held, the codes it held on, and a sentence in Chinese and in English."""
+
+    stage: str
+    subject: str
+    held: bool
+    codes: tuple[str, ...] = ()
+    zh: str = ""
+    en: str = ""
+
+
+@dataclass
+class Explanation:
+    case_id: str | None
+    ruleset: str
+    status: str
+    mdc: str | None = None
+    adrg: str | None = None
+    drg: str | None = None
+    drg_name: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+
+    def result(self) -> dict[str, Any]:
+        """The grouping columns (contracts §2) of this case."""
+        return {"case_id": self.case_id, "status": self.status, "mdc": self.mdc,
+                "adrg": self.adrg, "drg": self.drg, "drg_name": self.drg_name,
+                "error_code": self.error_code, "error_message": self.error_message,
+                "warnings": list(self.warnings)}
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.result()
+        d["ruleset"] = self.ruleset
+        d["steps"] = [asdict(s) for s in self.steps]
+        return d
+
+    def render(self) -> str:
+        """A readable bilingual trace for the terminal."""
+        lines = [f"case {self.case_id} · ruleset {self.ruleset}"]
+        for i, s in enumerate(self.steps, 1):
+            mark = "✓" if s.held else "✗"
+            codes = f"  [{', '.join(s.codes)}]" if s.codes else ""
+            lines.append(f"{i:>3}. {mark} {s.stage:<8} {s.subject}{codes}")
+            lines.append(f"       {s.zh}")
+            lines.append(f"       {s.en}")
+        lines.append(f"=> status={self.status} mdc={self.mdc or '-'} adrg={self.adrg or '-'} "
+                     f"drg={self.drg or '-'} {self.drg_name or ''}".rstrip())
+        if self.error_code:
+            lines.append(f"   {self.error_code}: {self.error_message}")
+        if self.warnings:
+            lines.append(f"   warnings: {', '.join(self.warnings)}")
+        return "\n".join(lines)
+
+
+class _Case:
+    """A normalised case with the facts every rule looks at, computed once."""
+
+    def __init__(self, case: dict[str, Any], lk: CaseLookups) -> None:
+        self.raw = case
+        self.dx: list[str] = list(case.get("diagnoses") or [])
+        self.px: list[str] = list(case.get("procedures") or [])
+        self.sex, self.age = case.get("sex"), case.get("age")
+        self.age_days, self.bw = case.get("age_days"), case.get("birth_weight")
+        self.los = case.get("los")
+        icu = case.get("icu_hours")
+        self.icu = 0.0 if icu is None else icu  # ruleset README: missing ICU hours count as 0
+        self.or_px = [c for c in self.px if c in lk.or_codes]
+        principal = self.dx[0] if self.dx else None
+        self.excluded_tables = lk.exclusion.get(principal, frozenset()) if principal else frozenset()
+        self.mcc, self.cc, self.removed = [], [], []
+        for code in self.dx[1:]:
+            for kind, table in (("MCC", lk.mcc.get(code)), ("CC", lk.cc.get(code))):
+                if table is None:
+                    continue
+                if table in self.excluded_tables:
+                    self.removed.append(f"{code}({kind}, table {table})")
+                else:
+                    (self.mcc if kind == "MCC" else self.cc).append(code)
+
+
+def _atom(atom: str, c: _Case, lists: dict[str, frozenset[str]], alts: tuple[int, ...]
+          ) -> tuple[bool, list[str]]:
+    """Whether one atom holds for the case, and the codes it holds on."""
+    def in_list(codes: list[str], name: str) -> list[str]:
+        lst = lists.get(name, frozenset())
+        return [x for x in codes if x in lst]
+
+    if atom == "always":
+        return True, []
+    if atom == "never":
+        return False, []
+    if atom == "principal_dx":
+        hit = in_list(c.dx[:1], "dx")
+    elif atom == "any_dx":
+        hit = in_list(c.dx, "dx")
+    elif atom == "secondary_dx":
+        hit = in_list(c.dx[1:], "dx1")
+    elif atom == "principal_px":
+        hit = in_list(c.px[:1], "px")
+    elif atom == "any_px":
+        hit = in_list(c.px, "px")
+    elif atom == "any_px1":
+        hit = in_list(c.px, "px1")
+    elif atom == "any_px2":
+        hit = in_list(c.px, "px2")
+    elif atom == "secondary_px":
+        hit = in_list(c.px[1:], "px")
+    elif atom == "principal_px_is_or":
+        hit = c.px[:1] if c.px and c.px[0] in c.or_px else []
+    elif atom == "no_or_px":
+        return not c.or_px, []
+    elif atom == "has_or_px":
+        return bool(c.or_px), c.or_px
+    elif atom == "mcc":
+        return bool(c.mcc), c.mcc
+    elif atom == "cc":
+        return bool(c.cc), c.cc
+    elif atom == "cc_or_mcc":
+        return bool(c.mcc or c.cc), c.mcc + c.cc
+    elif atom == "px_groups":
+        found = 0
+        hits = []
+        for n in range(1, A.MAX_PX_GROUPS + 1):
+            got = in_list(c.px, f"px_g{n}")
+            if got:
+                found |= 1 << (n - 1)
+                hits += got
+        return any(found & alt == alt for alt in alts), hits
+    else:  # pragma: no cover - the loader rejects unknown atoms
+        raise ValueError(atom)
+    return bool(hit), hit
+
+
+def _params_hold(params: dict[str, Any], c: _Case) -> tuple[bool, list[str]]:
+    failed = []
+    for key, v in params.items():
+        if key == "age_days_max":
+            ok = c.age_days is not None and c.age_days <= v
+        elif key == "weight_min_g":
+            ok = c.bw is not None and c.bw != 0 and c.bw >= v
+        elif key == "weight_max_g":
+            ok = c.bw is not None and c.bw != 0 and c.bw < v
+        elif key == "age_lt":
+            ok = c.age is not None and c.age < v
+        elif key == "los_gt":
+            ok = c.los is not None and c.los > v
+        elif key == "icu_hours_gt":
+            ok = c.icu > v
+        elif key == "icu_hours_ge":
+            ok = c.icu >= v
+        elif key == "icu_hours_le":
+            ok = c.icu <= v
+        else:  # pragma: no cover
+            raise ValueError(key)
+        if not ok:
+            failed.append(f"{key}={v}")
+    return not failed, failed
+
+
+def _holds(entry: RuleEntry | DrgEntry, c: _Case) -> tuple[bool, list[str], list[str]]:
+    """(holds, codes it held on, what failed)."""
+    codes, failed = [], []
+    alts = entry.px_alts if isinstance(entry, RuleEntry) else ()
+    for atom in entry.atoms:
+        ok, hit = _atom(atom, c, entry.lists, alts)
+        codes += hit
+        if not ok:
+            failed.append(atom)
+    p_ok, p_failed = _params_hold(entry.params, c)
+    return not failed and p_ok, codes, failed + p_failed
+
+
+def _mdc_holds(m: dict[str, Any], c: _Case, lk: CaseLookups) -> tuple[bool, list[str]]:
+    codes: list[str] = []
+    ok = True
+    listed = lk.mdc_dx.get(m["mdc"], frozenset())
+    for atom in m["atoms"]:
+        if atom == "principal_dx":
+            hit = [x for x in c.dx[:1] if x in listed]
+        elif atom == "any_dx":
+            hit = [x for x in c.dx if x in listed]
+        elif atom == "principal_px_is_or":
+            hit = c.px[:1] if c.px and c.px[0] in lk.or_codes else []
+        elif atom == "principal_px_is_or_or_listed":
+            extra = lk.mdc_entry_px.get(m["mdc"], frozenset())
+            hit = c.px[:1] if c.px and (c.px[0] in lk.or_codes or c.px[0] in extra) else []
+        elif atom == "multi_trauma":
+            regions = {lk.trauma[x] for x in set(c.dx) if x in lk.trauma}
+            hit = sorted(regions) if len(regions) >= m["min_trauma_regions"] else []
+        else:  # pragma: no cover
+            raise ValueError(atom)
+        codes += hit
+        ok = ok and bool(hit)
+    if m["sex"] is not None and c.sex != m["sex"]:
+        ok = False
+    if m["age_years"] is not None and c.age != m["age_years"]:
+        ok = False
+    return ok, codes
+
+
+def normalise_one(case: dict[str, Any]) -> dict[str, Any]:
+    """One case through the same normalisation as the batch path."""
+    frame = normalise_cases([{k: v for k, v in case.items()}])
+    return frame.row(0, named=True)
+
+
+def _resolve(ruleset: str | Ruleset) -> Ruleset:
+    return ruleset if isinstance(ruleset, Ruleset) else load_ruleset(ruleset)
+
+
+def explain(case: dict[str, Any], ruleset: str | Ruleset = "chs_drg_11", *,
+            translate_codes: bool = False, normalised: bool = False) -> Explanation:
+    """The ordered decisions that group one case (contracts §1 fields as a dict)."""
+    rs = _resolve(ruleset)
+    lk = lookups(rs)
+    if not normalised:
+        case = normalise_one(case)
+    ex = Explanation(case_id=case.get("case_id"), ruleset=rs.name, status="ungroupable")
+    ex.warnings = warnings_one(case, rs, lk)
+    steps = ex.steps
+
+    def finish(status: str, code: ErrorCode | None = None) -> Explanation:
+        ex.status = status
+        if code is not None:
+            ex.error_code, ex.error_message = code.value, ERROR_MESSAGES[code]
+        return ex
+
+    err = validation_error_one(case)
+    if err is None and translate_codes:
+        case, err = translate_one(case, lk.dx_map, lk.px_map)
+    if err is not None:
+        steps.append(Step("validate", err.value, False, (), f"校验不通过：{ERROR_MESSAGES[err]}",
+                          f"validation failed: {ERROR_MESSAGES[err]}"))
+        return finish("invalid", err)
+    steps.append(Step("validate", "ok", True, (), "基本信息校验通过", "demographics and codes valid"))
+    c = _Case(case, lk)
+    steps.append(Step(
+        "mcc_cc", "secondary diagnoses", bool(c.mcc or c.cc), tuple(c.mcc + c.cc),
+        f"计入 MCC: {', '.join(c.mcc) or '无'}; CC: {', '.join(c.cc) or '无'}; "
+        f"被主诊断排除表({', '.join(sorted(c.excluded_tables)) or '无'})排除: "
+        f"{', '.join(c.removed) or '无'}",
+        f"counted MCC: {', '.join(c.mcc) or 'none'}; CC: {', '.join(c.cc) or 'none'}; removed by "
+        f"the principal's exclusion table(s) {', '.join(sorted(c.excluded_tables)) or '-'}: "
+        f"{', '.join(c.removed) or 'none'}"))
+    entered = False
+    for m in lk.mdcs:
+        ok, codes = _mdc_holds(m, c, lk)
+        if not ok:
+            continue
+        entered = True
+        steps.append(Step("mdc", m["mdc"], True, tuple(codes),
+                          f"进入 {m['mdc']} {m['name']}：入组规则 {m['rule_kind']} 成立",
+                          f"entered {m['mdc']}: entry rule {m['rule_kind']} holds"))
+        for rule in lk.rules_by_mdc.get(m["mdc"], ()):
+            ok, codes, _ = _holds(rule, c)
+            if not ok:
+                continue
+            label = f"{rule.adrg}" + (f" v{rule.variant}" if rule.variant != 1 else "")
+            steps.append(Step("adrg", label, True, tuple(codes),
+                              f"匹配 ADRG {label} {rule.name}：规则 {'+'.join(rule.atoms)}",
+                              f"ADRG rule {label} ({'+'.join(rule.atoms)}) holds"))
+            for d in lk.drgs_by_adrg.get(rule.adrg, ()):
+                ok, codes, failed = _holds(d, c)
+                cond = "+".join(d.atoms) + "".join(f" [{k}={v}]" for k, v in d.params.items())
+                if ok:
+                    steps.append(Step("drg", d.drg, True, tuple(codes),
+                                      f"选择 {d.drg} {d.name}：条件 {cond} 成立",
+                                      f"chose {d.drg}: condition {cond} holds"))
+                    ex.mdc, ex.adrg, ex.drg, ex.drg_name = m["mdc"], rule.adrg, d.drg, d.name
+                    return finish("ok")
+                steps.append(Step("drg", d.drg, False, (),
+                                  f"{d.drg} 条件 {cond} 不成立（{', '.join(failed)}）",
+                                  f"{d.drg}: condition {cond} fails on {', '.join(failed)}"))
+            if rule.if_no_drg == "adrg_code":
+                ex.mdc, ex.adrg, ex.drg = m["mdc"], rule.adrg, rule.fallback_drg
+                ex.drg_name = rule.name
+                status = "ambiguous" if rule.adrg == "QY" else "ok"
+                steps.append(Step("drg", rule.fallback_drg, True, (),
+                                  f"无细分组条件成立，按 ADRG 编码 {rule.fallback_drg} 入组",
+                                  f"no DRG condition held; grouped as {rule.fallback_drg}"))
+                return finish(status)
+            steps.append(Step("adrg", label, False, (),
+                              f"{label} 无细分组成立，视为未匹配，继续下一条规则",
+                              f"{label} yields no DRG (next_rule): trying the next rule"))
+        steps.append(Step("mdc", m["mdc"], False, (),
+                          f"{m['mdc']} 内无 ADRG 产生 DRG，继续下一个 MDC",
+                          f"no ADRG of {m['mdc']} produced a DRG; continuing with the next MDC"))
+    code = ErrorCode.NO_ADRG if entered else ErrorCode.NO_MDC
+    steps.append(Step("result", "0000", False, (), ERROR_MESSAGES[code], ERROR_MESSAGES[code]))
+    return finish("ungroupable", code)
+
+
+def group_one(case: dict[str, Any], ruleset: str | Ruleset = "chs_drg_11", *,
+              translate_codes: bool = False, normalised: bool = False) -> dict[str, Any]:
+    """Group one case (dict) on the per-case path; the same columns as `group_drg`."""
+    return explain(case, ruleset, translate_codes=translate_codes,
+                   normalised=normalised).result()
