@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from grouper.errors import WarningCode as W
@@ -17,50 +18,67 @@ def _explode(cases: pl.DataFrame, col: str) -> pl.DataFrame:
     return explode_codes(cases, col)
 
 
-def warnings_column(cases: pl.DataFrame, rs: Ruleset) -> pl.Expr:
-    """An expression (over `cases`, which has `_row`) giving the sorted warning codes per case."""
+def warnings_column(cases: pl.DataFrame, rs: Ruleset) -> pl.Series:
+    """The sorted warning codes per case (a list[str] Series aligned with `cases`)."""
     dx, px = _explode(cases, "diagnoses"), _explode(cases, "procedures")
-    dx0 = dx.filter(pl.col("pos") == 0)
-    sec = dx.filter(pl.col("pos") > 0)
-    demo = cases.select("_row", "sex", "age", "age_days")
+    n = cases.height
+
+    def rows_flag(rows: pl.Series) -> pl.Series:
+        arr = np.zeros(n, dtype=bool)
+        arr[rows.to_numpy()] = True
+        return pl.Series(arr)
+
+    principal = pl.col("diagnoses").list.first()
+    secondary = pl.col("diagnoses").list.slice(1)
+    procedures = pl.col("procedures")
     not_newborn = (pl.col("age") >= 1) | ((pl.col("age") == 0) & (pl.col("age_days") > 28))
-    blank = pl.col("code").str.strip_chars() == ""
-    rows: dict[W, pl.Series] = {
-        W.DX_UNKNOWN: dx.filter(~blank & ~pl.col("code").is_in(rs.known_dx.implode()))["_row"],
-        W.PX_UNKNOWN: px.filter(~blank & ~pl.col("code").is_in(rs.known_px.implode()))["_row"],
-        W.BLANK_CODE: pl.concat([dx.filter(blank)["_row"], px.filter(blank)["_row"]]),
-        W.SEX_DX_CONFLICT: pl.concat([
-            dx0.join(rs.sex_specific_dx, on="code").join(demo, on="_row")
-            .filter(pl.col("sex").is_in([1, 2]) & (pl.col("sex") != pl.col("mdc_sex")))["_row"],
-            # ICD-10 chapter XV (O00–O99, pregnancy and childbirth) on a male patient
-            dx0.join(demo, on="_row").filter(pl.col("code").str.starts_with("O")
-                                              & (pl.col("sex") == 1))["_row"],
-        ]),
+    sexed = rs.sex_specific_dx
+    mdc_sex = principal.replace_strict(sexed["code"], sexed["mdc_sex"], default=None,
+                                       return_dtype=pl.Int64)
+
+    def blank(col: str) -> pl.Expr:
+        return pl.col(col).list.eval(pl.element().str.strip_chars() == "").list.any()
+
+    unknown = pl.col("code").str.strip_chars() != ""
+    flags = [
+        rows_flag(dx.filter(unknown & ~pl.col("code").is_in(rs.known_dx.implode()))["_row"])
+        .alias(W.DX_UNKNOWN),
+        rows_flag(px.filter(unknown & ~pl.col("code").is_in(rs.known_px.implode()))["_row"])
+        .alias(W.PX_UNKNOWN),
+        (blank("diagnoses") | blank("procedures")).alias(W.BLANK_CODE),
+        # a principal diagnosis of a one-sex MDC on the other sex, or ICD-10 chapter XV
+        # (O00–O99, pregnancy and childbirth) on a male patient
+        (pl.col("sex").is_in([1, 2])
+         & ((mdc_sex.is_not_null() & (mdc_sex != pl.col("sex")))
+            | (principal.str.starts_with("O") & (pl.col("sex") == 1)))).alias(W.SEX_DX_CONFLICT),
         # ICD-10 chapter XVI (P00–P96, perinatal conditions) on a patient older than 28 days
-        W.NEWBORN_DX_NOT_NEWBORN: dx.filter(pl.col("code").str.starts_with("P"))
-        .join(demo, on="_row").filter(not_newborn.fill_null(False))["_row"],
-        W.PRINCIPAL_DX_REPEATED: sec.join(dx0.select("_row", "code"), on=["_row", "code"],
-                                          how="semi")["_row"],
-        W.DUPLICATE_DX: sec.filter(pl.struct("_row", "code").is_duplicated())["_row"],
-        W.DUPLICATE_PX: px.filter(pl.struct("_row", "code").is_duplicated())["_row"],
-        W.ASTERISK_PRINCIPAL_DX: dx0.filter(pl.col("code").str.ends_with("*"))["_row"],
-    }
-    flags = [pl.col("_row").is_in(r.unique().implode()).alias(code.value)
-             for code, r in rows.items()]
-    flags += [
-        ((pl.col("age") < 0) | (pl.col("age") > AGE_MAX)).fill_null(False).alias(W.AGE_IMPLAUSIBLE),
+        (pl.col("diagnoses").list.eval(pl.element().str.starts_with("P")).list.any()
+         & not_newborn).alias(W.NEWBORN_DX_NOT_NEWBORN),
+        secondary.list.contains(principal).alias(W.PRINCIPAL_DX_REPEATED),
+        (secondary.list.n_unique() < secondary.list.len()).alias(W.DUPLICATE_DX),
+        (procedures.list.n_unique() < procedures.list.len()).alias(W.DUPLICATE_PX),
+        principal.str.ends_with("*").alias(W.ASTERISK_PRINCIPAL_DX),
+        ((pl.col("age") < 0) | (pl.col("age") > AGE_MAX)).alias(W.AGE_IMPLAUSIBLE),
         (pl.col("birth_weight").is_not_null()
          & ((pl.col("birth_weight") < BIRTH_WEIGHT_RANGE[0])
-            | (pl.col("birth_weight") > BIRTH_WEIGHT_RANGE[1])))
-        .fill_null(False).alias(W.BIRTH_WEIGHT_IMPLAUSIBLE),
-        (pl.col("los") < 0).fill_null(False).alias(W.LOS_INVALID),
+            | (pl.col("birth_weight") > BIRTH_WEIGHT_RANGE[1]))).alias(W.BIRTH_WEIGHT_IMPLAUSIBLE),
+        (pl.col("los") < 0).alias(W.LOS_INVALID),
     ]
+    flags = [f.fill_null(False) if isinstance(f, pl.Expr) else f for f in flags]
+    # One bit per warning, then the few distinct masks are turned into code lists by a join.
     ordered = sorted(W, key=lambda w: w.value)
-    by_code = {f.meta.output_name(): f for f in flags}
-    return pl.concat_list([
-        pl.when(by_code[w.value]).then(pl.lit(w.value)).otherwise(pl.lit(None, pl.String))
-        for w in ordered
-    ]).list.drop_nulls().alias("warnings")
+    by_code = {(f.meta.output_name() if isinstance(f, pl.Expr) else f.name): f for f in flags}
+    mask = pl.sum_horizontal([pl.lit(by_code[w.value]).cast(pl.UInt32) * (1 << i)
+                              if isinstance(by_code[w.value], pl.Series)
+                              else by_code[w.value].cast(pl.UInt32) * (1 << i)
+                              for i, w in enumerate(ordered)]).alias("_mask")
+    masks = cases.select(mask)
+    distinct = masks["_mask"].unique()
+    table = pl.DataFrame({
+        "_mask": distinct,
+        "warnings": [[w.value for i, w in enumerate(ordered) if m >> i & 1] for m in distinct],
+    }, schema={"_mask": pl.UInt32, "warnings": pl.List(pl.String)})
+    return masks.join(table, on="_mask", how="left", maintain_order="left")["warnings"]
 
 
 def warnings_one(case: dict[str, object], rs: Ruleset, lk: "object") -> list[str]:

@@ -10,6 +10,7 @@ evaluated for the cases its code lists hit, in bulk, and no Python code runs per
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from grouper import atoms as A
@@ -35,71 +36,89 @@ def explode_codes(cases: pl.DataFrame, col: str) -> pl.DataFrame:
             .explode("code", "pos").drop_nulls("code"))
 
 
-def _features(valid: pl.DataFrame, dx: pl.DataFrame, px: pl.DataFrame, rs: Ruleset
+ROW_MDC = 32  # key = _row * ROW_MDC + mdc_rank (at most 32 MDCs)
+ROW_RULE = 1 << 12  # key = _row * ROW_RULE + rule_id
+ROW_DRG = 1 << 13  # key = _row * ROW_DRG + drg_id
+
+
+def _flag(n: int, rows: pl.Series) -> pl.Series:
+    """Boolean Series of length n, True at the given row numbers."""
+    arr = np.zeros(n, dtype=bool)
+    arr[rows.to_numpy()] = True
+    return pl.Series(arr)
+
+
+def _features(cases: pl.DataFrame, dx: pl.DataFrame, px: pl.DataFrame, rs: Ruleset
               ) -> pl.DataFrame:
-    """Per-case facts the non-code atoms and parameter columns look at."""
+    """Per-case facts (row i = `_row` i) that non-code atoms and parameter columns look at."""
+    n = cases.height
     or_px = px.filter(pl.col("code").is_in(rs.or_codes.implode()))
-    px0_or = or_px.filter(pl.col("pos") == 0)["_row"]
-    has_or = or_px["_row"].unique()
     sec = dx.filter(pl.col("pos") > 0)
-    excluded = dx.filter(pl.col("pos") == 0).join(rs.cc_exclusion, on="code").select(
-        "_row", "exclusion_table")
+    excluded = (dx.filter(pl.col("pos") == 0).join(rs.cc_exclusion_i, on="code")
+                .select((pl.col("_row").cast(pl.Int64) * 4096 + pl.col("table_id")).alias("k")))
 
     def counted(table: pl.DataFrame) -> pl.Series:
-        return (sec.join(table, on="code")
-                .join(excluded, on=["_row", "exclusion_table"], how="anti")["_row"].unique())
+        hits = sec.join(table, on="code").select(
+            "_row", (pl.col("_row").cast(pl.Int64) * 4096 + pl.col("table_id")).alias("k"))
+        return hits.filter(~pl.col("k").is_in(excluded["k"].implode()))["_row"]
 
-    return valid.select(
-        "_row", "sex", "age", "age_days", "birth_weight", "los",
+    has_mcc = _flag(n, counted(rs.mcc_i))
+    has_cc = _flag(n, counted(rs.cc_i))
+    has_or = _flag(n, or_px["_row"])
+    return cases.select(
+        "sex", "age", "age_days", "birth_weight", "los",
         pl.col("icu_hours").fill_null(0.0),  # ruleset README: missing ICU hours count as 0
-        pl.col("_row").is_in(px0_or.implode()).alias("px0_is_or"),
-        pl.col("_row").is_in(has_or.implode()).alias("has_or_px"),
-        pl.col("_row").is_in(counted(rs.mcc).implode()).alias("has_mcc"),
-        pl.col("_row").is_in(counted(rs.cc).implode()).alias("has_cc"),
     ).with_columns(
-        (~pl.col("has_or_px")).alias("no_or_px"),
-        (pl.col("has_mcc") | pl.col("has_cc")).alias("has_cc_or_mcc"),
+        _flag(n, or_px.filter(pl.col("pos") == 0)["_row"]).alias("px0_is_or"),
+        has_or.alias("has_or_px"), (~has_or).alias("no_or_px"),
+        has_mcc.alias("has_mcc"), has_cc.alias("has_cc"), (has_mcc | has_cc).alias("has_cc_or_mcc"),
     )
 
 
 def _mdc_entries(features: pl.DataFrame, dx: pl.DataFrame, px: pl.DataFrame, rs: Ruleset
                  ) -> pl.DataFrame:
-    """(_row, mdc) for every MDC whose entry rule holds."""
+    """(_row, mdc_rank) for every MDC whose entry rule holds."""
     mdc = rs.mdc
-    parts = [dx.filter(pl.col("pos") == 0).join(rs.mdc_dx0, on="code").select(
-        "_row", "mdc", "bits")]
-    if rs.mdc_dxn.height:
-        parts.append(dx.filter(pl.col("pos") > 0).join(rs.mdc_dxn, on="code").select(
-            "_row", "mdc", "bits"))
-    px0_or = features.filter("px0_is_or").select("_row")
+    parts = [dx.filter(pl.col("pos") == 0).join(rs.mdc_dx0_i, on="code").select(
+        "_row", "mdc_rank", "bits")]
+    if rs.mdc_dxn_i.height:
+        parts.append(dx.filter(pl.col("pos") > 0).join(rs.mdc_dxn_i, on="code").select(
+            "_row", "mdc_rank", "bits"))
+    px0_or = pl.DataFrame({"_row": pl.arg_where(features["px0_is_or"], eager=True)
+                           .cast(pl.UInt32)})
     for bit in (4, 8):
-        names = mdc.filter((pl.col("need") & bit) > 0).select("mdc")
-        if names.height:
-            parts.append(px0_or.join(names, how="cross").with_columns(
+        ranks = mdc.filter((pl.col("need") & bit) > 0).select(
+            pl.col("mdc_rank").cast(pl.Int64))
+        if ranks.height:
+            parts.append(px0_or.join(ranks, how="cross").with_columns(
                 pl.lit(bit, pl.Int64).alias("bits")))
-    listed = mdc.filter((pl.col("need") & 8) > 0).select("mdc")
-    if listed.height and rs.mdc_px_listed.height:
-        parts.append(px.filter(pl.col("pos") == 0).join(rs.mdc_px_listed, on="code").join(
-            listed, on="mdc").select("_row", "mdc", pl.lit(8, pl.Int64).alias("bits")))
-    trauma_mdcs = mdc.filter((pl.col("need") & 16) > 0).select("mdc", "min_trauma_regions")
-    if trauma_mdcs.height:
-        regions = (dx.join(rs.trauma, on="code").group_by("_row")
-                   .agg(pl.col("region").n_unique().alias("n_regions")))
-        parts.append(regions.join(trauma_mdcs, how="cross")
+    if rs.mdc_px_listed_i.height:
+        parts.append(px.filter(pl.col("pos") == 0).join(rs.mdc_px_listed_i, on="code")
+                     .select("_row", "mdc_rank", pl.lit(8, pl.Int64).alias("bits")))
+    trauma = mdc.filter((pl.col("need") & 16) > 0).select(
+        pl.col("mdc_rank").cast(pl.Int64), "min_trauma_regions")
+    if trauma.height:
+        regions = (dx.join(rs.trauma_i, on="code").group_by("_row")
+                   .agg(pl.col("region_id").n_unique().alias("n_regions")))
+        parts.append(regions.join(trauma, how="cross")
                      .filter(pl.col("n_regions") >= pl.col("min_trauma_regions"))
-                     .select("_row", "mdc", pl.lit(16, pl.Int64).alias("bits")))
-    hits = pl.concat(parts).group_by("_row", "mdc").agg(pl.col("bits").bitwise_or())
-    return (hits.join(mdc.select("mdc", "need", pl.col("sex").alias("mdc_sex"), "age_years"),
-                      on="mdc")
-            .join(features.select("_row", "sex", "age"), on="_row")
-            .filter(((pl.col("bits") & pl.col("need")) == pl.col("need"))
-                    & (pl.col("mdc_sex").is_null() | (pl.col("sex") == pl.col("mdc_sex")))
-                    & (pl.col("age_years").is_null() | (pl.col("age") == pl.col("age_years"))))
-            .select("_row", "mdc"))
+                     .select("_row", "mdc_rank", pl.lit(16, pl.Int64).alias("bits")))
+    hits = (pl.concat([p.select(pl.col("_row").cast(pl.Int64), "mdc_rank", "bits")
+                       for p in parts])
+            .group_by(k=pl.col("_row") * ROW_MDC + pl.col("mdc_rank"))
+            .agg(pl.col("bits").bitwise_or()))
+    row = (hits["k"] // ROW_MDC)
+    rank = (hits["k"] % ROW_MDC)
+    m = mdc.select("need", "sex", "age_years")[rank]
+    f = features.select("sex", "age")[row]
+    keep = (((hits["bits"] & m["need"]) == m["need"])
+            & (m["sex"].is_null() | (f["sex"] == m["sex"])).fill_null(False)
+            & (m["age_years"].is_null() | (f["age"] == m["age_years"])).fill_null(False))
+    return pl.DataFrame({"_row": row.filter(keep), "mdc_rank": rank.filter(keep)})
 
 
 def _code_hits(dx: pl.DataFrame, px: pl.DataFrame, lookups: tuple[pl.DataFrame, ...],
-               owner: str) -> pl.DataFrame:
+               owner: str, stride: int) -> pl.DataFrame:
     """(_row, owner, bits): which code atoms of which rules the case's codes satisfy."""
     dx0_l, dxn_l, px0_l, pxn_l = lookups
     parts = []
@@ -108,10 +127,13 @@ def _code_hits(dx: pl.DataFrame, px: pl.DataFrame, lookups: tuple[pl.DataFrame, 
         if table.height == 0:
             continue
         side = codes.filter(pl.col("pos") == 0) if pos0 else codes.filter(pl.col("pos") > 0)
-        parts.append(side.join(table, on="code").select("_row", owner, "bits"))
+        parts.append(side.join(table, on="code").select(
+            (pl.col("_row").cast(pl.Int64) * stride + pl.col(owner)).alias("k"), "bits"))
     if not parts:
-        return pl.DataFrame(schema={"_row": pl.UInt32, owner: pl.Int64, "bits": pl.Int64})
-    return pl.concat(parts).group_by("_row", owner).agg(pl.col("bits").bitwise_or())
+        return pl.DataFrame(schema={"_row": pl.Int64, owner: pl.Int64, "bits": pl.Int64})
+    agg = pl.concat(parts).group_by("k").agg(pl.col("bits").bitwise_or())
+    return agg.select((pl.col("k") // stride).alias("_row"), (pl.col("k") % stride).alias(owner),
+                      "bits")
 
 
 def _atoms_hold() -> pl.Expr:
@@ -146,7 +168,7 @@ def _drg_params() -> pl.Expr:
             & _param("icu_hours_gt", icu > pl.col("icu_hours_gt"))
             & _param("icu_hours_ge", icu >= pl.col("icu_hours_ge"))
             & _param("icu_hours_le", icu <= pl.col("icu_hours_le"))
-            & _param("age_days_max", pl.col("age_days") <= pl.col("age_days_max")))
+            & _param("drg_age_days_max", pl.col("age_days") <= pl.col("drg_age_days_max")))
 
 
 def _px_groups_hold(rs: Ruleset) -> pl.Expr:
@@ -158,49 +180,64 @@ def _px_groups_hold(rs: Ruleset) -> pl.Expr:
     return ~pl.col("need_px_groups") | ok.fill_null(False)
 
 
-def best_keys(valid: pl.DataFrame, rs: Ruleset) -> tuple[pl.DataFrame, pl.Series]:
-    """(_row, key) of the winning outcome per grouped case, and the rows that entered an MDC."""
+def _with(frame: pl.DataFrame, attrs: pl.DataFrame, idx: str) -> pl.DataFrame:
+    """Attach the rows of `attrs` (indexed 0..k-1) selected by column `idx` (a gather)."""
+    return frame.hstack(attrs[frame[idx]])
+
+
+def best_keys(valid: pl.DataFrame, rs: Ruleset, n: int, features_of: pl.DataFrame
+              ) -> tuple[pl.DataFrame, pl.Series]:
+    """(_row, key) of the winning outcome per grouped case, and the rows that entered an MDC.
+
+    `features_of` holds the raw demographic columns for all n rows (row i = `_row` i).
+    """
     dx = explode_codes(valid, "diagnoses")
     px = explode_codes(valid, "procedures")
-    features = _features(valid, dx, px, rs)
+    features = _features(features_of, dx, px, rs)
     entries = _mdc_entries(features, dx, px, rs)
+    entry_keys = (entries["_row"] * ROW_MDC + entries["mdc_rank"]).implode()
 
-    rule_cols = ["rule_id", "mdc", "adrg", "if_no_drg", "age_days_max", "weight_min_g",
-                 "weight_max_g", *[c for c in rs.rules.columns
-                                   if c.startswith(("need_", "px_alt"))]]
-    rules = rs.rules.select(rule_cols)
-    coded = (_code_hits(dx, px, (rs.rule_dx0, rs.rule_dxn, rs.rule_px0, rs.rule_pxn), "rule_id")
-             .join(rules.filter((pl.col("need_code") > 0) | pl.col("need_px_groups")),
-                   on="rule_id")
-             .filter((pl.col("bits") & pl.col("need_code")) == pl.col("need_code")))
-    codeless = entries.join(
-        rules.filter((pl.col("need_code") == 0) & ~pl.col("need_px_groups")), on="mdc"
-    ).with_columns(pl.lit(0, pl.Int64).alias("bits"))
-    candidates = pl.concat([coded.join(entries, on=["_row", "mdc"], how="semi"),
-                            codeless.select(coded.columns)])
-    held = (candidates.join(features, on="_row")
+    rule_attrs = rs.rules.select(
+        pl.col("mdc_rank").cast(pl.Int64), "need_code", "age_days_max", "weight_min_g",
+        "weight_max_g", "if_no_drg",
+        *[c for c in rs.rules.columns if c.startswith(("need_", "px_alt")) and c != "need_code"])
+    coded = _code_hits(dx, px, (rs.rule_dx0, rs.rule_dxn, rs.rule_px0, rs.rule_pxn), "rule_id",
+                       ROW_RULE)
+    coded = _with(coded, rule_attrs, "rule_id").filter(
+        ((pl.col("need_code") > 0) | pl.col("need_px_groups"))
+        & ((pl.col("bits") & pl.col("need_code")) == pl.col("need_code"))
+        & (pl.col("_row") * ROW_MDC + pl.col("mdc_rank")).is_in(entry_keys))
+    codeless_rules = rs.rules.filter((pl.col("need_code") == 0) & ~pl.col("need_px_groups")
+                                     ).select(pl.col("mdc_rank").cast(pl.Int64), "rule_id")
+    codeless = entries.join(codeless_rules, on="mdc_rank").select(
+        "_row", "rule_id", pl.lit(0, pl.Int64).alias("bits"))
+    codeless = _with(codeless, rule_attrs, "rule_id")
+    candidates = pl.concat([coded, codeless.select(coded.columns)])
+    held = (_with(candidates, features, "_row")
             .filter(_atoms_hold() & _adrg_params() & _px_groups_hold(rs))
-            .select("_row", "rule_id", "adrg", "if_no_drg"))
+            .select("_row", "rule_id", "if_no_drg"))
 
-    drg_cols = ["drg_id", "adrg", "order_in_adrg", "age_lt", "los_gt",
-                "icu_hours_gt", "icu_hours_ge", "icu_hours_le", "age_days_max",
-                *[c for c in rs.drgs.columns if c.startswith("need_")]]
-    pairs = held.join(rs.drgs.select(drg_cols), on="adrg")
+    drg_attrs = rs.drgs.select(
+        "order_in_adrg", "need_code", "age_lt", "los_gt", "icu_hours_gt", "icu_hours_ge",
+        "icu_hours_le", pl.col("age_days_max").alias("drg_age_days_max"),
+        *[c for c in rs.drgs.columns if c.startswith("need_") and c != "need_code"])
+    pairs = held.select("_row", "rule_id").join(rs.rule_drgs, on="rule_id")
     drg_lookups = (rs.drg_dx0, rs.drg_dxn, rs.drg_px0, rs.drg_pxn)
     if any(t.height for t in drg_lookups):
-        pairs = pairs.join(_code_hits(dx, px, drg_lookups, "drg_id"), on=["_row", "drg_id"],
-                           how="left").with_columns(pl.col("bits").fill_null(0))
+        hits = _code_hits(dx, px, drg_lookups, "drg_id", ROW_DRG)
+        pairs = pairs.join(hits, on=["_row", "drg_id"], how="left").with_columns(
+            pl.col("bits").fill_null(0))
     else:
         pairs = pairs.with_columns(pl.lit(0, pl.Int64).alias("bits"))
-    chosen = (pairs.join(features, on="_row")
-              .filter(((pl.col("bits") & pl.col("need_code")) == pl.col("need_code"))
-                      & _atoms_hold() & _drg_params())
-              .select("_row", (pl.col("rule_id") * KEY_STRIDE + pl.col("order_in_adrg"))
-                      .alias("key")))
+    pairs = _with(_with(pairs, drg_attrs, "drg_id"), features, "_row")
+    chosen = pairs.filter(((pl.col("bits") & pl.col("need_code")) == pl.col("need_code"))
+                          & _atoms_hold() & _drg_params()).select(
+        "_row", (pl.col("rule_id") * KEY_STRIDE + pl.col("order_in_adrg")).alias("key"))
     fallback = held.filter(pl.col("if_no_drg") == "adrg_code").select(
         "_row", (pl.col("rule_id") * KEY_STRIDE + NO_DRG_ORDER).alias("key"))
-    best = pl.concat([chosen, fallback]).group_by("_row").agg(pl.col("key").min())
-    return best, entries["_row"].unique()
+    best = (pl.concat([chosen, fallback]).group_by("_row").agg(pl.col("key").min())
+            .with_columns(pl.col("_row").cast(pl.UInt32)))
+    return best, entries["_row"].unique().cast(pl.UInt32)
 
 
 def group_drg(cases: CaseTable, ruleset: str | Ruleset = "chs_drg_11", *,
@@ -213,12 +250,12 @@ def group_drg(cases: CaseTable, ruleset: str | Ruleset = "chs_drg_11", *,
     """
     rs = resolve(ruleset)
     cases_n = normalise_cases(cases)
-    warnings = cases_n.select(warnings_column(cases_n, rs))["warnings"]  # codes as given
+    warnings = warnings_column(cases_n, rs)  # on the codes as given
     cases_n = cases_n.with_columns(validation_error().alias("error_code"))
     if translate_codes:
         cases_n = _translate(cases_n, rs)
     valid = cases_n.filter(pl.col("error_code").is_null())
-    best, entered = best_keys(valid, rs)
+    best, entered = best_keys(valid, rs, cases_n.height, cases_n)
     out = (cases_n.select("_row", "case_id", "error_code")
            .join(best, on="_row", how="left", maintain_order="left")
            .join(rs.outcomes, on="key", how="left", maintain_order="left"))

@@ -303,6 +303,25 @@ class Ruleset:
         self.mcc = t["mcc"].rename({"dx_code": "code"})
         self.cc = t["cc"].rename({"dx_code": "code"})
         self.cc_exclusion = t["cc_exclusion"].rename({"principal_dx_code": "code"})
+        # Integer forms for the batch joins (tables and regions compare as text: factorise).
+        tables = pl.concat([self.mcc["exclusion_table"], self.cc["exclusion_table"],
+                            self.cc_exclusion["exclusion_table"]]).unique().sort()
+        table_id = pl.DataFrame({"exclusion_table": tables,
+                                 "table_id": pl.int_range(tables.len(), eager=True)})
+        self.mcc_i = self.mcc.join(table_id, on="exclusion_table").select("code", "table_id")
+        self.cc_i = self.cc.join(table_id, on="exclusion_table").select("code", "table_id")
+        self.cc_exclusion_i = self.cc_exclusion.join(table_id, on="exclusion_table").select(
+            "code", "table_id")
+        self.trauma_i = self.trauma.with_columns(
+            pl.col("region").rank("dense").cast(pl.Int64).alias("region_id")).select(
+            "code", "region_id")
+        rank = mdc.select("mdc", pl.col("mdc_rank").cast(pl.Int64))
+        self.mdc_dx0_i = self.mdc_dx0.join(rank, on="mdc").select("code", "mdc_rank", "bits")
+        self.mdc_dxn_i = self.mdc_dxn.join(rank, on="mdc").select("code", "mdc_rank", "bits")
+        self.mdc_px_listed_i = self.mdc_px_listed.join(rank, on="mdc").select("code", "mdc_rank")
+        self.rule_drgs = rules.select("rule_id", "adrg").join(
+            drgs.select("adrg", "drg_id"), on="adrg").select("rule_id", "drg_id").sort(
+            "rule_id", "drg_id")
         self.drg_names = dict(self.outcomes.select("drg", "drg_name").unique("drg").iter_rows())
 
     # -- dictionaries for warnings and display ----------------------------------------------
