@@ -7,7 +7,6 @@ import sys
 import click
 
 from engine.commands.grouping import explain_command, group_command, rulesets_command
-from engine.commands.demo import demo_command
 from grouper.errors import DrgDipError
 
 
@@ -19,7 +18,6 @@ def cli() -> None:
 cli.add_command(rulesets_command)
 cli.add_command(group_command)
 cli.add_command(explain_command)
-cli.add_command(demo_command)
 
 
 def main() -> None:

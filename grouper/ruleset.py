@@ -9,6 +9,7 @@ against and what `explain` turns into dict lookups: one copy of every rule.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any
@@ -17,7 +18,13 @@ import polars as pl
 
 from grouper import atoms as A
 from grouper.errors import RulesetError
-from grouper.ruleset_files import TABLE_COLUMNS, Manifest, read_manifest, read_table
+from grouper.ruleset_files import (
+    RULESET_ROOT,
+    TABLE_COLUMNS,
+    Manifest,
+    read_manifest,
+    read_table,
+)
 
 MDC_BITS = {"principal_dx": 1, "any_dx": 2, "principal_px_is_or": 4,
             "principal_px_is_or_or_listed": 8, "multi_trauma": 16}
@@ -193,8 +200,9 @@ class Ruleset:
         keys = adrg.select(pl.concat_str("adrg", pl.col("variant").cast(pl.String),
                                          separator="/"))
         codes_key = t["adrg_codes"].select(
-            pl.concat_str("adrg", pl.col("variant").cast(pl.String), separator="/").alias("k"))
-        _check_in("adrg_codes", codes_key, "k", keys.to_series(), "ADRG rule (adrg/variant)")
+            pl.concat_str("adrg", pl.col("variant").cast(pl.String), separator="/")
+            .alias("adrg/variant"))
+        _check_in("adrg_codes", codes_key, "adrg/variant", keys.to_series(), "ADRG rule")
         _check_in("adrg_codes", t["adrg_codes"], "list",
                   pl.Series(sorted(A.DX_LISTS | A.PX_LISTS)), "code list")
         _check_in("drg", drg, "adrg", adrg["adrg"], "ADRG")
@@ -374,13 +382,13 @@ _LOAD_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=16)
-def _load(name: str) -> Ruleset:
-    manifest = read_manifest(name)
+def _load(name: str, root: Path) -> Ruleset:
+    manifest = read_manifest(name, root)
     tables = {table: read_table(manifest, table) for table in TABLE_COLUMNS}
     return Ruleset(name=name, manifest=manifest, tables=tables)
 
 
-def load_ruleset(name: str) -> Ruleset:
+def load_ruleset(name: str, *, root: Path = RULESET_ROOT) -> Ruleset:
     """The named ruleset, loaded and validated once per process (thread-safe)."""
     with _LOAD_LOCK:
-        return _load(name)
+        return _load(name, root)

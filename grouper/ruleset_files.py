@@ -63,14 +63,14 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def available_rulesets() -> list[str]:
-    return sorted(p.parent.name for p in RULESET_ROOT.glob("*/manifest.toml"))
+def available_rulesets(root: Path = RULESET_ROOT) -> list[str]:
+    return sorted(p.parent.name for p in root.glob("*/manifest.toml"))
 
 
-def read_manifest(name: str) -> Manifest:
-    path = RULESET_ROOT / name / "manifest.toml"
+def read_manifest(name: str, root: Path = RULESET_ROOT) -> Manifest:
+    path = root / name / "manifest.toml"
     if not path.is_file():
-        available = ", ".join(available_rulesets())
+        available = ", ".join(available_rulesets(root))
         raise RulesetError(f"unknown ruleset={name!r}; available: {available}")
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -110,7 +110,7 @@ def read_table(manifest: Manifest, table: str) -> pl.DataFrame:
     if entry is None or entry.get("inherit"):
         if manifest.base is None:
             raise RulesetError(f"{manifest.path}/manifest.toml: table {table!r} missing")
-        return read_table(read_manifest(manifest.base), table)
+        return read_table(read_manifest(manifest.base, manifest.path.parent), table)
     file = manifest.path / str(entry.get("file") or entry.get("delta"))
     if not file.is_file():
         raise RulesetError(f"{file}: file named in manifest does not exist")
@@ -127,7 +127,7 @@ def read_table(manifest: Manifest, table: str) -> pl.DataFrame:
     bad = delta.filter(~pl.col("op").is_in(["+", "-"]))
     if bad.height:
         raise RulesetError(f"{file}: op must be + or -, got {bad['op'][0]!r}")
-    base = read_table(read_manifest(manifest.base), table)
+    base = read_table(read_manifest(manifest.base, manifest.path.parent), table)
     removed = delta.filter(pl.col("op") == "-").drop("op")
     added = delta.filter(pl.col("op") == "+").drop("op")
     kept = base.join(removed, on=list(columns), how="anti", nulls_equal=True,

@@ -44,7 +44,7 @@ def import_ruleset(
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    base_manifest = read_manifest(base) if base else None
+    base_manifest = read_manifest(base, root) if base else None
     entries: dict[str, dict[str, object]] = {}
     for table, columns in TABLE_COLUMNS.items():
         src = source / f"{table}.csv"

@@ -1,0 +1,130 @@
+"""`drgdip rulesets`, `drgdip group` and `drgdip explain`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+import polars as pl
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from engine.case_output import output_format, write_table
+from grouper import available_rulesets, explain, group_drg, load_ruleset
+from grouper.errors import InputError
+
+CHUNK_ROWS = 1_000_000  # progress granularity on large inputs
+
+
+def read_case_file(path: Path) -> pl.DataFrame:
+    """Cases of a file through the project's ingestion (formats, aliases, per-row problems)."""
+    from engine.ingest import read_cases  # ingestion owns file formats and header aliases
+
+    return read_cases(path).cases
+
+
+@click.group("rulesets", invoke_without_command=True)
+@click.pass_context
+def rulesets_command(ctx: click.Context) -> None:
+    """List the DRG rulesets with versions and sources (分组方案列表)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    table = Table("name", "version", "title", "base", "effective", "MDC/ADRG/DRG", "source")
+    for name in available_rulesets():
+        s = load_ruleset(name).summary()
+        table.add_row(s["name"], s["version"], s["title"], s["base"] or "-",
+                      f"{s['effective_from']}…{s['effective_to']}",
+                      f"{s['mdc']}/{s['adrg']}/{s['drg']}", s["source"])
+    Console(width=200).print(table)
+
+
+@rulesets_command.command("check")
+@click.argument("name")
+def rulesets_check(name: str) -> None:
+    """Load and validate a ruleset; print its counts."""
+    s = load_ruleset(name).summary()
+    click.echo(f"{name}: ok ({s['mdc']} MDC, {s['adrg']} ADRG, {s['drg']} DRG)")
+
+
+@rulesets_command.command("import")
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--name", required=True, help="name of the new ruleset")
+@click.option("--base", default=None, help="store as a row delta on this ruleset")
+@click.option("--version", "version", default="", help="version label for the manifest")
+@click.option("--title", default="")
+@click.option("--source-note", default="", help="where the tables come from")
+@click.option("--effective-from", default="")
+def rulesets_import(source: Path, name: str, base: str | None, version: str, title: str,
+                    source_note: str, effective_from: str) -> None:
+    """Convert a directory of CHS-DRG CSV tables into a project ruleset (developer tool)."""
+    from grouper.ruleset_import import import_ruleset
+
+    dest = import_ruleset(source, name, base=base, meta={
+        "title": title or name, "version": version, "source": source_note or str(source),
+        "effective_from": effective_from})
+    s = load_ruleset(name).summary()
+    click.echo(f"imported {name} into {dest} ({s['mdc']} MDC, {s['adrg']} ADRG, {s['drg']} DRG)")
+
+
+@click.command("group")
+@click.option("--ruleset", default="chs_drg_11", show_default=True, help="DRG ruleset name")
+@click.option("--translate-codes", is_flag=True,
+              help="translate incoming codes through the ruleset's code maps first")
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.argument("output_path", metavar="OUTPUT", type=click.Path(path_type=Path))
+def group_command(ruleset: str, translate_codes: bool, input_path: Path,
+                  output_path: Path) -> None:
+    """Group a case file (Parquet/CSV/JSONL/xlsx) into OUTPUT (.parquet/.csv/.jsonl)."""
+    output_format(output_path)  # fail before the work on a bad output name
+    rs = load_ruleset(ruleset)
+    if not input_path.exists():
+        raise InputError(f"{input_path}: no such file")
+    cases = read_case_file(input_path)
+    parts = []
+    with Progress(transient=True, disable=cases.height < 2 * CHUNK_ROWS) as progress:
+        task = progress.add_task("grouping 分组", total=cases.height)
+        for start in range(0, max(cases.height, 1), CHUNK_ROWS):
+            chunk = cases.slice(start, CHUNK_ROWS)
+            parts.append(group_drg(chunk, rs, translate_codes=translate_codes))
+            progress.advance(task, chunk.height)
+    result = pl.concat(parts)
+    write_table(result, output_path)
+    counts = result["status"].value_counts().sort("status")
+    summary = ", ".join(f"{s} {n:,}" for s, n in counts.iter_rows())
+    click.echo(f"grouped {result.height:,} cases with {ruleset} → {output_path} ({summary})")
+
+
+@click.command("explain")
+@click.option("--ruleset", default="chs_drg_11", show_default=True)
+@click.option("--case-id", default=None, help="explain this case of FILE")
+@click.option("--json", "as_json", is_flag=True, help="print the trace as JSON")
+@click.option("--translate-codes", is_flag=True)
+@click.argument("file", required=False, type=click.Path(path_type=Path))
+def explain_command(ruleset: str, case_id: str | None, as_json: bool, translate_codes: bool,
+                    file: Path | None) -> None:
+    """Explain how one case is grouped (决策过程): case JSON on stdin, or --case-id in FILE."""
+    rs = load_ruleset(ruleset)
+    if case_id is not None:
+        if file is None:
+            raise click.UsageError("--case-id needs FILE")
+        cases = read_case_file(file)
+        rows = cases.filter(pl.col("case_id").cast(pl.String) == case_id)
+        if rows.height == 0:
+            raise InputError(f"{file}: no case with case_id={case_id!r}")
+        case = rows.row(0, named=True)
+    else:
+        text = sys.stdin.read()
+        try:
+            case = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"stdin: not a JSON object: {exc}") from exc
+        if not isinstance(case, dict):
+            raise InputError("stdin: expected one case as a JSON object")
+    ex = explain(case, rs, translate_codes=translate_codes)
+    if as_json:
+        click.echo(json.dumps(ex.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(ex.render())

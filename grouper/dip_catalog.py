@@ -1,0 +1,178 @@
+"""The DIP catalogue (病种目录) as data: groups with scores, and the auxiliary catalogue.
+
+A catalogue is two tables plus a few parameters. `groups` has one row per group:
+
+| column | meaning |
+|---|---|
+| dip_code | group code, unique |
+| dip_type | core, comprehensive, basic, tcm, day_surgery |
+| principal_dx | ICD-10 prefix the principal diagnosis must start with (亚目 for core groups, 类目 for comprehensive groups) |
+| procedures | combination: `+` all-of, `/` any-of, codes match by prefix; empty = conservative (no procedure) |
+| treatment_class | comprehensive groups: conservative, diagnostic, therapeutic, surgical |
+| name, score, mean_cost, n_cases, cv, ref_code | name, score (4 dp), the history behind it, the group whose score a tcm/day-surgery group copies |
+
+`aux` has (dip_code, dimension, level, coef, n_cases); `dip_code = "*"` rows are region-wide
+coefficients used when a group has none of its own. Reference levels (no adjustment) are not stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from grouper.dip_codes import DX_PATTERN, dx_normalised, format_combination, parse_combination
+from grouper.dip_errors import DipCatalogError
+from grouper.dip_procedure_class import CLASSES
+
+DIP_TYPES = ("core", "comprehensive", "basic", "tcm", "day_surgery")
+# aux_combine="priority" takes the first adjusted dimension in this order (payment-rules §3.2:
+# tumour > CCI > age; severity typing sits after tumour, a project choice documented in docs/dip.md).
+AUX_DIMENSIONS = ("tumour", "severity", "cci", "age")
+AUX_LEVELS: dict[str, tuple[str, ...]] = {
+    "tumour": ("none", "radiochemo", "metastasis"),
+    "severity": ("mild", "moderate", "severe", "death"),
+    "cci": ("0", "1", "2", "3"),
+    "age": ("adult", "neonate", "infant", "child", "adolescent", "elderly"),
+}
+AUX_REFERENCE = {dim: levels[0] for dim, levels in AUX_LEVELS.items()}
+AUX_COMBINE = ("max", "priority")
+ALL_GROUPS = "*"
+
+GROUP_SCHEMA: dict[str, Any] = {
+    "dip_code": pl.String, "dip_type": pl.String, "principal_dx": pl.String,
+    "procedures": pl.String, "treatment_class": pl.String, "name": pl.String,
+    "score": pl.Float64, "mean_cost": pl.Float64, "n_cases": pl.Int64, "cv": pl.Float64,
+    "ref_code": pl.String,
+}
+AUX_SCHEMA: dict[str, Any] = {
+    "dip_code": pl.String, "dimension": pl.String, "level": pl.String, "coef": pl.Float64,
+    "n_cases": pl.Int64,
+}
+MATCH_PRECEDENCE = {"day_surgery": 0, "tcm": 1, "core": 2, "basic": 2}
+
+
+def conform(frame: pl.DataFrame, schema: dict[str, Any]) -> pl.DataFrame:
+    """The schema's columns in order, missing ones null, types cast."""
+    return frame.select([
+        (pl.col(c).cast(t, strict=False) if c in frame.columns else pl.lit(None, t)).alias(c)
+        for c, t in schema.items()])
+
+
+def _fail(table: str, row: int, column: str, value: object, why: str) -> DipCatalogError:
+    return DipCatalogError(f"DIP catalogue {table} row {row + 1}: {column}={value!r}: {why}")
+
+
+@dataclass
+class DipCatalog:
+    """Groups, auxiliary coefficients and the parameters grouping needs. Checked on creation."""
+
+    groups: pl.DataFrame
+    aux: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=AUX_SCHEMA))
+    score_scale: float = 1000.0
+    aux_combine: str = "max"
+    ruleset: str = "chs_drg_11"
+    severity_min_los: int = 3
+    version: str | None = None
+    terms: pl.DataFrame = field(init=False, repr=False)
+    matchable: pl.DataFrame = field(init=False, repr=False)
+    comprehensive: pl.DataFrame = field(init=False, repr=False)
+    dx_lengths: tuple[int, ...] = field(init=False, repr=False)
+    term_lengths: tuple[int, ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.groups = self._checked_groups(conform(self.groups, GROUP_SCHEMA))
+        self.aux = self._checked_aux(conform(self.aux, AUX_SCHEMA))
+        if self.aux_combine not in AUX_COMBINE:
+            raise DipCatalogError(f"aux_combine={self.aux_combine!r}; accepted: "
+                                  f"{', '.join(AUX_COMBINE)}")
+        self._compile()
+
+    def _checked_groups(self, g: pl.DataFrame) -> pl.DataFrame:
+        g = g.with_columns(dx_normalised(pl.col("principal_dx")).alias("principal_dx"),
+                           pl.col("dip_code").str.strip_chars())
+        seen: set[str] = set()
+        canonical = []
+        for i, row in enumerate(g.iter_rows(named=True)):
+            code = row["dip_code"]
+            if not code:
+                raise _fail("groups", i, "dip_code", code, "empty")
+            if code in seen:
+                raise _fail("groups", i, "dip_code", code, "duplicate group code")
+            seen.add(code)
+            if row["dip_type"] not in DIP_TYPES:
+                raise _fail("groups", i, "dip_type", row["dip_type"],
+                            f"accepted: {', '.join(DIP_TYPES)}")
+            dx = row["principal_dx"] or ""
+            if not pl.Series([dx]).str.contains(DX_PATTERN).item():
+                raise _fail("groups", i, "principal_dx", row["principal_dx"],
+                            "not an ICD-10 code or prefix")
+            if row["score"] is None or row["score"] < 0:
+                raise _fail("groups", i, "score", row["score"], "a score >= 0 is required")
+            try:
+                combo = parse_combination(row["procedures"])
+            except ValueError as exc:
+                raise _fail("groups", i, "procedures", row["procedures"], str(exc)) from None
+            if row["dip_type"] == "comprehensive":
+                if row["treatment_class"] not in CLASSES:
+                    raise _fail("groups", i, "treatment_class", row["treatment_class"],
+                                f"accepted: {', '.join(CLASSES)}")
+                if len(dx) != 3:
+                    raise _fail("groups", i, "principal_dx", dx,
+                                "a comprehensive group is keyed by a 3-character 类目")
+            if row["dip_type"] == "day_surgery" and not combo:
+                raise _fail("groups", i, "procedures", row["procedures"],
+                            "a day-surgery group needs a procedure combination")
+            canonical.append(format_combination(combo))
+        return g.with_columns(pl.Series("procedures", canonical, dtype=pl.String),
+                              pl.col("score").round(4))
+
+    def _checked_aux(self, a: pl.DataFrame) -> pl.DataFrame:
+        codes = set(self.groups["dip_code"]) | {ALL_GROUPS}
+        for i, row in enumerate(a.iter_rows(named=True)):
+            if row["dip_code"] not in codes:
+                raise _fail("aux", i, "dip_code", row["dip_code"], "not a group of the catalogue")
+            levels = AUX_LEVELS.get(row["dimension"])
+            if levels is None:
+                raise _fail("aux", i, "dimension", row["dimension"],
+                            f"accepted: {', '.join(AUX_DIMENSIONS)}")
+            if row["level"] not in levels[1:]:
+                raise _fail("aux", i, "level", row["level"],
+                            f"accepted for {row['dimension']}: {', '.join(levels[1:])}")
+            if row["coef"] is None or row["coef"] <= 0:
+                raise _fail("aux", i, "coef", row["coef"], "a coefficient > 0 is required")
+        return a.with_columns(pl.col("coef").round(4))
+
+    def _compile(self) -> None:
+        g = self.groups
+        exploded = (g.filter(pl.col("procedures") != "")
+                    .select("dip_code", pl.col("procedures").str.split("+").alias("term"))
+                    .with_columns(pl.int_ranges(pl.col("term").list.len(), dtype=pl.Int32)
+                                  .alias("term_idx"))
+                    .explode("term", "term_idx"))
+        self.terms = (exploded.select("dip_code", "term_idx",
+                                      pl.col("term").str.split("/").alias("code"))
+                      .explode("code").unique())
+        n_terms = exploded.group_by("dip_code").agg(pl.len().cast(pl.Int32).alias("n_terms"))
+        n_alts = self.terms.group_by("dip_code").agg(pl.len().cast(pl.Int32).alias("n_alts"))
+        self.matchable = (g.filter(pl.col("dip_type") != "comprehensive")
+                          .select("dip_code", "dip_type", "principal_dx")
+                          .join(n_terms, on="dip_code", how="left")
+                          .join(n_alts, on="dip_code", how="left")
+                          .with_columns(pl.col("n_terms", "n_alts").fill_null(0),
+                                        pl.col("principal_dx").str.len_chars().cast(pl.Int32)
+                                        .alias("dx_len"),
+                                        pl.col("dip_type").replace_strict(
+                                            MATCH_PRECEDENCE, return_dtype=pl.Int8)
+                                        .alias("precedence")))
+        self.comprehensive = g.filter(pl.col("dip_type") == "comprehensive").select(
+            pl.col("principal_dx").alias("category"), "treatment_class", "dip_code")
+        self.dx_lengths = tuple(sorted(set(self.matchable["dx_len"].to_list())))
+        self.term_lengths = tuple(sorted(set(self.terms["code"].str.len_chars().to_list())))
+
+    def summary(self) -> dict[str, Any]:
+        by_type = dict(self.groups.group_by("dip_type").len().iter_rows())
+        return {"version": self.version, "groups": self.groups.height, "by_type": by_type,
+                "aux_rows": self.aux.height, "score_scale": self.score_scale,
+                "aux_combine": self.aux_combine, "ruleset": self.ruleset}

@@ -1,0 +1,90 @@
+"""Code keys DIP groups on: ICD-10 类目/亚目 of the principal diagnosis, normalised ICD-9-CM-3
+procedure codes, and the `+` (all-of) / `/` (any-of) procedure combinations of a catalogue row.
+"""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+DX_PATTERN = r"^[A-Z][0-9]{2}"
+PX_PATTERN = r"^[0-9]{2}(\.|$)"
+_PX_CODE = re.compile(r"^[0-9]{2}(\.[0-9A-Z]+)?$")
+_DX_CODE = re.compile(r"^[A-Z][0-9]{2}(\.[0-9A-Z]+)?$")
+
+
+def dx_normalised(expr: pl.Expr) -> pl.Expr:
+    """Upper-case, trimmed ICD-10 code with the dot after the 类目 ("K801" -> "K80.1")."""
+    code = expr.str.strip_chars().str.to_uppercase()
+    return (pl.when(code.str.contains(r"^[A-Z][0-9]{2}[0-9A-Z]"))
+            .then(code.str.slice(0, 3) + pl.lit(".") + code.str.slice(3))
+            .otherwise(code))
+
+
+def px_normalised(expr: pl.Expr) -> pl.Expr:
+    """Upper-case, trimmed ICD-9-CM-3 code with the dot after the chapter ("5123" -> "51.23")."""
+    code = expr.str.strip_chars().str.to_uppercase()
+    return (pl.when(code.str.contains(r"^[0-9]{3}"))
+            .then(code.str.slice(0, 2) + pl.lit(".") + code.str.slice(2))
+            .otherwise(code))
+
+
+def dx_one(code: str) -> str:
+    """`dx_normalised` for one code."""
+    code = code.strip().upper()
+    if re.match(r"^[A-Z][0-9]{2}[0-9A-Z]", code):
+        return f"{code[:3]}.{code[3:]}"
+    return code
+
+
+def px_one(code: str) -> str:
+    """`px_normalised` for one code."""
+    code = code.strip().upper()
+    if re.match(r"^[0-9]{3}", code):
+        return f"{code[:2]}.{code[2:]}"
+    return code
+
+
+def subcategory(dx: pl.Expr) -> pl.Expr:
+    """亚目: the first four characters of the code ("K80.1"); the 类目 when the code has no more."""
+    return pl.when(dx.str.len_chars() >= 5).then(dx.str.slice(0, 5)).otherwise(dx.str.slice(0, 3))
+
+
+def category(dx: pl.Expr) -> pl.Expr:
+    """类目: the first three characters ("K80")."""
+    return dx.str.slice(0, 3)
+
+
+def is_dx_code(code: str) -> bool:
+    return bool(_DX_CODE.match(dx_one(code)))
+
+
+def is_px_code(code: str) -> bool:
+    return bool(_PX_CODE.match(px_one(code)))
+
+
+Combination = tuple[tuple[str, ...], ...]
+
+
+def parse_combination(text: str | None) -> Combination:
+    """"A+B/C" -> (("A",), ("B", "C")): every `+` term must hold, a term holds when any of its
+    `/` alternatives was performed. Empty text is the empty combination (no procedure).
+
+    Raises ValueError naming the bad code.
+    """
+    if text is None or not text.strip():
+        return ()
+    terms = []
+    for term in text.split("+"):
+        alts = [px_one(a) for a in term.split("/")]
+        for alt in alts:
+            if not _PX_CODE.match(alt):
+                raise ValueError(f"not an ICD-9-CM-3 code: {alt!r} in {text!r}")
+        terms.append(tuple(sorted(set(alts))))
+    return tuple(sorted(set(terms)))
+
+
+def format_combination(combo: Combination) -> str:
+    """Canonical text: alternatives and terms sorted, so procedure order never matters."""
+    return "+".join("/".join(term) for term in combo)

@@ -1,0 +1,108 @@
+"""Treatment class of ICD-9-CM-3 procedures for DIP comprehensive groups (综合病种).
+
+DIP pools the cases outside core groups by 类目 × treatment class: conservative (保守治疗, no
+procedure), diagnostic procedure (诊断性操作), therapeutic procedure (治疗性操作) and surgery (手术).
+The shipped table `dip_data/procedure_class.csv` is derived from the ruleset tables by
+`derive_procedure_classes` (rules in order, first hit wins; `basis` names the rule):
+
+1. `or_procedures` — in the ruleset's operating-room list → surgical;
+2. `chapter_87_91` — chapters 87–91 (diagnostic radiology, other diagnostic procedures, interview
+   and evaluation, microscopic/laboratory examination) → diagnostic;
+3. `diagnostic_prefix` — nuclear-medicine scans 92.0/92.1, eye examinations 95.0–95.2 and hearing
+   tests 95.4 → diagnostic;
+4. `name_keyword` — a name saying examination/biopsy/imaging (检查, 活检, 造影, 诊断性 …) and
+   nothing therapeutic (治疗, 切除, 置入 …) → diagnostic;
+5. `non_or_default` — everything else (chapters 92–99 radiotherapy, physical therapy, intubation,
+   injections, and non-OR codes of 00–86) → therapeutic.
+
+Regenerate with `python -m grouper.dip_procedure_class [RULESET]`; a test keeps the file equal
+to the derivation. Codes missing from the table are classed by `basis` rules 2, 3 and 5.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import polars as pl
+
+CLASSES = ("conservative", "diagnostic", "therapeutic", "surgical")
+CLASS_RANK = {name: rank for rank, name in enumerate(CLASSES)}
+DIAGNOSTIC_PREFIXES = ("92.0", "92.1", "95.0", "95.1", "95.2", "95.4")
+DIAGNOSTIC_WORDS = ("检查", "活检", "活组织", "造影", "诊断性", "测定", "监测", "显像", "扫描",
+                    "评估", "描记")
+THERAPEUTIC_WORDS = ("治疗", "切除", "置入", "修补", "引流", "成形", "栓塞", "取出", "植入",
+                     "注射", "灌注", "消融", "扩张", "复位", "固定")
+TABLE_FILE = "procedure_class.csv"
+
+
+def _chapter_rules(code: pl.Expr) -> pl.Expr:
+    chapter = code.str.slice(0, 2).cast(pl.Int32, strict=False)
+    return (pl.when(chapter.is_between(87, 91)).then(pl.lit("diagnostic|chapter_87_91"))
+            .when(pl.any_horizontal(*(code.str.starts_with(p) for p in DIAGNOSTIC_PREFIXES)))
+            .then(pl.lit("diagnostic|diagnostic_prefix")))
+
+
+def derive_procedure_classes(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """(code, class, basis) for every code of the ruleset's `icd9cm3` dictionary."""
+    or_codes = tables["or_procedures"]["px_code"].unique().implode()
+    name = pl.col("name").fill_null("")
+    diag_word = pl.any_horizontal(*(name.str.contains(w, literal=True) for w in DIAGNOSTIC_WORDS))
+    ther_word = pl.any_horizontal(*(name.str.contains(w, literal=True) for w in THERAPEUTIC_WORDS))
+    tagged = tables["icd9cm3"].select(
+        "code",
+        pl.when(pl.col("code").is_in(or_codes)).then(pl.lit("surgical|or_procedures"))
+        .otherwise(_chapter_rules(pl.col("code")))
+        .fill_null(pl.when(diag_word & ~ther_word).then(pl.lit("diagnostic|name_keyword"))
+                   .otherwise(pl.lit("therapeutic|non_or_default")))
+        .alias("tag"),
+    )
+    return (tagged.select("code", pl.col("tag").str.split_exact("|", 1)
+                          .struct.rename_fields(["class", "basis"]).alias("t"))
+            .unnest("t").unique("code", keep="first").sort("code"))
+
+
+@lru_cache(maxsize=1)
+def load_procedure_classes() -> pl.DataFrame:
+    """The shipped table (code, class, basis, rank)."""
+    text = resources.files("grouper").joinpath("dip_data", TABLE_FILE).read_bytes()
+    table = pl.read_csv(text, schema_overrides={"code": pl.String, "class": pl.String,
+                                                 "basis": pl.String})
+    return table.with_columns(pl.col("class").replace_strict(CLASS_RANK, return_dtype=pl.Int8)
+                              .alias("rank"))
+
+
+def procedure_ranks(px: pl.DataFrame, classes: pl.DataFrame) -> pl.DataFrame:
+    """(_row, code, rank) for exploded procedures (`_row`, `code`); codes missing from the table
+    fall back to their base code (first 7 characters), then to the chapter rules."""
+    lookup = classes.select("code", "rank")
+    base = lookup.rename({"code": "base", "rank": "base_rank"})
+    fallback = (pl.when(_chapter_rules(pl.col("code")).is_not_null())
+                .then(pl.lit(CLASS_RANK["diagnostic"], pl.Int8))
+                .otherwise(pl.lit(CLASS_RANK["therapeutic"], pl.Int8)))
+    return (px.with_columns(pl.col("code").str.slice(0, 7).alias("base"))
+            .join(lookup, on="code", how="left")
+            .join(base, on="base", how="left")
+            .select("_row", "code",
+                    pl.coalesce("rank", "base_rank", fallback).alias("rank")))
+
+
+def class_of_rank(rank: pl.Expr) -> pl.Expr:
+    return rank.replace_strict(dict(enumerate(CLASSES)), return_dtype=pl.String)
+
+
+def main(argv: list[str]) -> None:
+    from grouper.ruleset import load_ruleset  # noqa: PLC0415 - only the regeneration needs it
+
+    name = argv[0] if argv else "chs_drg_11"
+    table = derive_procedure_classes(load_ruleset(name).tables)
+    out = Path(__file__).with_name("dip_data") / TABLE_FILE
+    table.write_csv(out)
+    counts = table.group_by("class").len().sort("class").rows()
+    print(f"wrote {out} ({table.height} codes): {counts}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,43 @@
+"""100 % agreement with the reference groupings (tests/data/ORACLE.md)."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from grouper import group_drg, group_one, load_ruleset
+from tests.conftest import EXPECTED, RULESETS
+
+
+@pytest.mark.parametrize("ruleset", RULESETS)
+def test_batch_agrees_with_oracle_case_for_case(oracle: dict[str, pl.DataFrame],
+                                                ruleset: str) -> None:
+    cases = oracle[ruleset]
+    out = group_drg(cases.drop(EXPECTED), ruleset)
+    assert out.height == cases.height
+    assert out["case_id"].to_list() == cases["case_id"].to_list()
+    got = out.select("status", "mdc", "adrg", "drg")
+    want = cases.select(pl.col(EXPECTED).name.map(lambda c: c.removeprefix("expected_")))
+    differ = cases.select("case_id").with_columns(
+        pl.concat_str(got.to_series(i).fill_null("∅") for i in range(4)).alias("got"),
+        pl.concat_str(want.to_series(i).fill_null("∅") for i in range(4)).alias("want"),
+    ).filter(pl.col("got") != pl.col("want"))
+    assert differ.height == 0, f"{differ.height} disagreements, first: {differ.head(5)}"
+
+
+@pytest.mark.parametrize("ruleset", RULESETS)
+def test_every_group_of_the_oracle_is_produced(oracle: dict[str, pl.DataFrame],
+                                               ruleset: str) -> None:
+    out = group_drg(oracle[ruleset], ruleset)
+    expected = set(oracle[ruleset]["expected_drg"].drop_nulls())
+    assert set(out["drg"].drop_nulls()) == expected
+
+
+@pytest.mark.parametrize("ruleset", RULESETS)
+def test_per_case_path_equals_batch_on_oracle_sample(oracle: dict[str, pl.DataFrame],
+                                                     ruleset: str) -> None:
+    rs = load_ruleset(ruleset)
+    cases = oracle[ruleset].sample(3000, seed=7)
+    batch = group_drg(cases, rs)
+    for row, want in zip(cases.iter_rows(named=True), batch.iter_rows(named=True), strict=True):
+        assert group_one(row, rs) == want, row["case_id"]

@@ -1,0 +1,78 @@
+"""Property tests: never raises, keeps every row in order, order-insensitive secondaries,
+batch equals the per-case explanation."""
+
+from __future__ import annotations
+
+import polars as pl
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from grouper import group_drg, group_one, load_ruleset
+
+RS = load_ruleset("chs_drg_11")
+FOSHAN = load_ruleset("foshan_2022")
+REAL_DX = RS.tables["mdc_principal_dx"]["dx_code"].sort().to_list()[::40] + \
+    RS.tables["mcc"]["dx_code"].to_list()[::200] + RS.tables["cc"]["dx_code"].to_list()[::400]
+REAL_PX = RS.tables["or_procedures"]["px_code"].to_list()[::50] + \
+    RS.tables["adrg_codes"].filter(pl.col("list").str.starts_with("px"))["code"].to_list()[::300]
+
+garbage = st.text(max_size=12)
+dx_code = st.one_of(st.sampled_from(REAL_DX), garbage)
+px_code = st.one_of(st.sampled_from(REAL_PX), garbage)
+maybe_int = st.one_of(st.none(), st.integers(-5, 200))
+
+case = st.fixed_dictionaries({
+    "case_id": st.text(min_size=1, max_size=8),
+    "sex": st.one_of(st.none(), st.sampled_from([0, 1, 2, 9])),
+    "age": st.one_of(st.none(), st.integers(-1, 120), st.just(0)),
+    "age_days": maybe_int,
+    "birth_weight": st.one_of(st.none(), st.integers(0, 6000)),
+    "los": maybe_int,
+    "icu_hours": st.one_of(st.none(), st.integers(0, 300)),
+    "diagnoses": st.lists(dx_code, max_size=14),
+    "procedures": st.lists(px_code, max_size=8),
+})
+SCHEMA = {"case_id": pl.String, "sex": pl.Int64, "age": pl.Int64, "age_days": pl.Int64,
+          "birth_weight": pl.Int64, "los": pl.Int64, "icu_hours": pl.Int64,
+          "diagnoses": pl.List(pl.String), "procedures": pl.List(pl.String)}
+SETTINGS = settings(max_examples=60, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@SETTINGS
+@given(st.lists(case, min_size=1, max_size=25), st.sampled_from([RS, FOSHAN]))
+@example([{"case_id": "empty", "sex": 1, "age": 30, "age_days": None, "birth_weight": None,
+           "los": None, "icu_hours": None, "diagnoses": [], "procedures": []}], RS)
+@example([{"case_id": "long", "sex": 2, "age": 0, "age_days": 3, "birth_weight": 0, "los": 1,
+           "icu_hours": 0, "diagnoses": REAL_DX[:300], "procedures": REAL_PX[:200]}], FOSHAN)
+def test_every_row_once_in_order_and_batch_equals_explain(rows: list[dict], rs) -> None:
+    frame = pl.DataFrame(rows, schema=SCHEMA)
+    out = group_drg(frame, rs)
+    assert out["case_id"].to_list() == frame["case_id"].to_list()
+    assert set(out["status"]) <= {"ok", "ambiguous", "ungroupable", "invalid"}
+    for row, got in zip(rows, out.iter_rows(named=True), strict=True):
+        assert group_one(row, rs) == got
+
+
+@SETTINGS
+@given(case, st.randoms(use_true_random=False))
+def test_permuting_secondary_diagnoses_keeps_the_group(c: dict, rnd) -> None:
+    if len(c["diagnoses"]) < 3:
+        c["diagnoses"] = c["diagnoses"] + REAL_DX[:3]
+    secondary = c["diagnoses"][1:]
+    rnd.shuffle(secondary)
+    shuffled = {**c, "diagnoses": [c["diagnoses"][0], *secondary]}
+    frame = pl.DataFrame([c, shuffled], schema=SCHEMA)
+    out = group_drg(frame, RS).select("status", "mdc", "adrg", "drg", "warnings")
+    assert out.row(0) == out.row(1)
+
+
+def test_nulls_everywhere_and_string_lists_are_accepted() -> None:
+    frame = pl.DataFrame({
+        "case_id": ["a", "b", "c"], "sex": ["1", None, "x"], "age": [40.0, None, 3.5],
+        "diagnoses": ["I63.900|E11.900", None, ""], "procedures": [None, "", "|"],
+    })
+    out = group_drg(frame)
+    assert out["status"].to_list() == ["ok", "invalid", "invalid"]
+    assert out["drg"][0] == "BR25"
+    assert out["error_code"].to_list() == [None, "E101", "E101"]
