@@ -1,0 +1,188 @@
+"""Columnar DIP grouping (病种分值): principal diagnosis × procedure combination against a catalogue.
+
+Per valid case, in one pass of joins (no Python per case):
+1. candidate groups: day-surgery, TCM, core and basic rows whose `principal_dx` prefixes the
+   principal diagnosis;
+2. a candidate matches when every `+` term of its combination has one `/` alternative among the
+   case's procedures (codes match by prefix); an empty combination (conservative group) matches
+   only a case with no procedure; TCM groups need `tcm_treatment`, day-surgery groups
+   `day_surgery` (and their combination);
+3. the winner: day-surgery, then TCM, then core/basic; the most terms, then the longest diagnosis
+   prefix, then the fewest alternatives, then the code;
+4. no match → the comprehensive group of 类目 × treatment class (most invasive procedure class);
+5. auxiliary-catalogue levels and coefficient (`grouper.dip_aux`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from grouper.case_input import CaseTable, normalise_cases, to_frame
+from grouper.dip_aux import aux_coefficients, aux_levels
+from grouper.dip_catalog import DipCatalog
+from grouper.dip_codes import DX_PATTERN, PX_PATTERN, category, dx_normalised, px_normalised
+from grouper.dip_errors import DipErrorCode, dip_error_message
+from grouper.dip_procedure_class import class_of_rank, load_procedure_classes, procedure_ranks
+from grouper.errors import InputError
+from grouper.ruleset import Ruleset, load_ruleset
+
+OUTPUT_COLUMNS = ("case_id", "status", "error_code", "error_message", "dip_code", "dip_type",
+                  "dip_name", "dip_score", "treatment_class", "tumour_level", "severity_level",
+                  "cci_level", "age_band", "aux_dimension", "aux_coef", "adjusted_score")
+FLAG_TRUE = ("1", "true", "t", "y", "yes", "是")
+
+
+def _flag(frame: pl.DataFrame, col: str) -> pl.Expr:
+    """Boolean flag from bool / 0-1 / text columns; missing or unreadable → False."""
+    if col not in frame.columns:
+        return pl.lit(False).alias(col)
+    dtype = frame.schema[col]
+    if dtype == pl.Boolean:
+        return pl.col(col).fill_null(False)
+    if dtype.is_numeric():
+        return (pl.col(col) == 1).fill_null(False).alias(col)
+    return (pl.col(col).cast(pl.String, strict=False).str.strip_chars().str.to_lowercase()
+            .is_in(FLAG_TRUE).fill_null(False).alias(col))
+
+
+def _int(frame: pl.DataFrame, col: str) -> pl.Expr:
+    if col not in frame.columns:
+        return pl.lit(None, pl.Int64).alias(col)
+    return pl.col(col).cast(pl.Int64, strict=False).alias(col)
+
+
+def prepare_dip_cases(cases: CaseTable | list[dict[str, Any]]) -> pl.DataFrame:
+    """Typed DIP input: `_row`, case_id, age, age_days, los, discharge_way, tcm_treatment,
+    day_surgery, diagnoses (normalised), procedures (normalised, recognised codes only), dx0, cat,
+    error_code. Raises InputError without case_id/diagnoses."""
+    frame = to_frame(cases)
+    missing = [c for c in ("case_id", "diagnoses") if c not in frame.columns]
+    if missing:
+        raise InputError(f"missing required column(s): {', '.join(missing)}; "
+                         f"got: {', '.join(frame.columns) or '(none)'}")
+    extra = frame.select(_int(frame, "discharge_way"), _flag(frame, "tcm_treatment"),
+                         _flag(frame, "day_surgery"))
+    filler = [pl.lit(None, pl.Int64).alias(c) for c in ("sex", "age") if c not in frame.columns]
+    typed = normalise_cases(frame.with_columns(filler) if filler else frame)
+    typed = typed.with_columns(
+        *extra.get_columns(),
+        pl.col("diagnoses").list.eval(dx_normalised(pl.element())),
+        pl.col("procedures").list.eval(px_normalised(pl.element()))
+        .list.eval(pl.element().filter(pl.element().str.contains(PX_PATTERN))),
+    ).with_columns(pl.col("diagnoses").list.first().fill_null("").alias("dx0"))
+    return typed.with_columns(
+        category(pl.col("dx0")).alias("cat"),
+        pl.when(pl.col("diagnoses").list.len() == 0)
+        .then(pl.lit(DipErrorCode.DIAGNOSIS_MISSING.value))
+        .when(~pl.col("dx0").str.contains(DX_PATTERN))
+        .then(pl.lit(DipErrorCode.PRINCIPAL_DX_MALFORMED.value))
+        .otherwise(pl.lit(None, pl.String)).alias("error_code"),
+    )
+
+
+def explode_dx(valid: pl.DataFrame) -> pl.DataFrame:
+    return (valid.select("_row", pl.col("diagnoses").alias("code"),
+                         pl.int_ranges(pl.col("diagnoses").list.len(), dtype=pl.Int32)
+                         .alias("pos"))
+            .explode("code", "pos").drop_nulls("code"))
+
+
+def explode_px(valid: pl.DataFrame) -> pl.DataFrame:
+    return valid.select("_row", pl.col("procedures").alias("code")).explode("code").drop_nulls()
+
+
+def treatment_ranks(valid: pl.DataFrame, px: pl.DataFrame) -> pl.DataFrame:
+    """(_row, class_rank): the most invasive class of the case's procedures, 0 = conservative."""
+    ranks = procedure_ranks(px, load_procedure_classes()).group_by("_row").agg(
+        pl.col("rank").max().alias("class_rank"))
+    return valid.select("_row").join(ranks, on="_row", how="left").with_columns(
+        pl.col("class_rank").fill_null(0).cast(pl.Int8))
+
+
+def candidates(valid: pl.DataFrame, px: pl.DataFrame, catalog: DipCatalog) -> pl.DataFrame:
+    """One row per (case, candidate group) with `n_terms`, `satisfied` and `matched`."""
+    keys = [valid.filter(pl.col("dx0").str.len_chars() >= n)
+            .select("_row", pl.col("dx0").str.slice(0, n).alias("principal_dx"))
+            for n in catalog.dx_lengths]
+    if not keys:
+        return pl.DataFrame(schema={"_row": pl.UInt32, "dip_code": pl.String})
+    cand = (pl.concat(keys).join(catalog.matchable, on="principal_dx")
+            .join(valid.select("_row", "tcm_treatment", "day_surgery", "class_rank"), on="_row"))
+    parts = [px.select("_row", pl.col("code").str.slice(0, n)).filter(
+        pl.col("code").str.len_chars() == n) for n in catalog.term_lengths]
+    if parts:
+        hits = (pl.concat(parts).unique().join(catalog.terms, on="code")
+                .group_by("_row", "dip_code")
+                .agg(pl.col("term_idx").n_unique().cast(pl.Int32).alias("satisfied")))
+        cand = cand.join(hits, on=["_row", "dip_code"], how="left")
+    else:
+        cand = cand.with_columns(pl.lit(None, pl.Int32).alias("satisfied"))
+    combo_holds = pl.when(pl.col("n_terms") == 0).then(pl.col("class_rank") == 0).otherwise(
+        pl.col("satisfied").fill_null(0) == pl.col("n_terms"))
+    return cand.with_columns(
+        pl.col("satisfied").fill_null(0),
+        pl.when(pl.col("dip_type") == "tcm").then(pl.col("tcm_treatment"))
+        .when(pl.col("dip_type") == "day_surgery").then(pl.col("day_surgery") & combo_holds)
+        .otherwise(combo_holds).alias("matched"))
+
+
+def assign(valid: pl.DataFrame, px: pl.DataFrame, catalog: DipCatalog) -> pl.DataFrame:
+    """(_row, dip_code) for every valid case that fits a group."""
+    cand = candidates(valid, px, catalog)
+    if "matched" in cand.columns:
+        best = (cand.filter("matched")
+                .sort(["precedence", "n_terms", "dx_len", "n_alts", "dip_code"],
+                      descending=[False, True, True, False, False])
+                .unique("_row", keep="first").select("_row", "dip_code"))
+    else:
+        best = pl.DataFrame(schema={"_row": pl.UInt32, "dip_code": pl.String})
+    rest = (valid.join(best, on="_row", how="anti")
+            .select("_row", "cat", class_of_rank(pl.col("class_rank")).alias("treatment_class"))
+            .join(catalog.comprehensive, left_on=["cat", "treatment_class"],
+                  right_on=["category", "treatment_class"])
+            .select("_row", "dip_code"))
+    return pl.concat([best, rest])
+
+
+def resolve_ruleset(catalog: DipCatalog) -> Ruleset:
+    return load_ruleset(catalog.ruleset)
+
+
+def group_dip(cases: CaseTable | list[dict[str, Any]], catalog: DipCatalog) -> pl.DataFrame:
+    """DIP-group cases (contracts §1) against a catalogue; one row per input row, in order.
+
+    >>> group_dip(pl.DataFrame({"case_id": ["1"], "diagnoses": [["K80.100"]],
+    ...     "procedures": [["51.2300"]]}), catalog)["dip_code"].to_list()  # doctest: +SKIP
+    ['K801001']
+    """
+    typed = prepare_dip_cases(cases)
+    valid = typed.filter(pl.col("error_code").is_null())
+    px = explode_px(valid)
+    valid = valid.join(treatment_ranks(valid, px), on="_row")
+    assigned = assign(valid, px, catalog).join(
+        catalog.groups.select("dip_code", "dip_type", pl.col("name").alias("dip_name"),
+                              pl.col("score").alias("dip_score")), on="dip_code")
+    levels = aux_levels(valid, explode_dx(valid), px, resolve_ruleset(catalog), catalog)
+    coefs = aux_coefficients(levels, assigned, catalog)
+    out = (typed.select("_row", "case_id", "error_code")
+           .join(valid.select("_row", class_of_rank(pl.col("class_rank"))
+                              .alias("treatment_class")), on="_row", how="left",
+                 maintain_order="left")
+           .join(assigned, on="_row", how="left", maintain_order="left")
+           .join(levels, on="_row", how="left", maintain_order="left")
+           .join(coefs, on="_row", how="left", maintain_order="left"))
+    grouped = pl.col("dip_code").is_not_null()
+    out = out.with_columns(
+        pl.when(pl.col("error_code").is_not_null()).then(pl.lit("invalid"))
+        .when(grouped).then(pl.lit("ok")).otherwise(pl.lit("ungroupable")).alias("status"),
+        pl.when(pl.col("error_code").is_null() & ~grouped)
+        .then(pl.lit(DipErrorCode.NO_DIP_GROUP.value))
+        .otherwise(pl.col("error_code")).alias("error_code"),
+        pl.when(grouped).then(pl.col("aux_coef").fill_null(1.0)).alias("aux_coef"),
+    ).with_columns(
+        dip_error_message().alias("error_message"),
+        (pl.col("dip_score") * pl.col("aux_coef")).round(4).alias("adjusted_score"),
+    )
+    return out.sort("_row").select(OUTPUT_COLUMNS)
