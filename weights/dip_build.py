@@ -1,0 +1,279 @@
+"""DIP catalogue construction from history (病种分值测算, payment-rules §3.1–3.2, §3.6).
+
+1. Natural combinations: principal diagnosis 亚目 × the sorted set of procedures performed;
+   those with n ≥ `core_threshold` become core groups (the no-procedure combination becomes the
+   conservative core group). Core conservative groups on the shipped basic-level list
+   (`grouper/dip_data/basic_groups.csv`) are basic groups (基层病种).
+2. Comprehensive groups: 类目 × treatment class for every pair the history shows.
+3. The history is grouped with `grouper.group_dip` against that catalogue, so a case's group in
+   the build is exactly its group when paid.
+4. Per group: year-weighted (default 1:2:7, oldest → newest) mean cost of the cases kept after
+   trimming (iqr | log_sd | pct | none); `M` = the year-weighted mean over all grouped cases of
+   their group's mean, so that the case-weighted mean score of the history equals
+   `score_scale`; `score = mean / M × score_scale` (4 dp); CV flagged > 1.
+5. Auxiliary coefficients: cost of the cases at a level of a dimension / their group's mean, per
+   group when n ≥ `aux_min_cases`, and region-wide ("*") from all groups.
+6. TCM groups (`tcm_groups.csv`) take the score of the western treatment of the same disease
+   (同病同效同分值): the group a case with that diagnosis and the western procedures falls into.
+   Day-surgery groups (`day_surgery.csv`) take `day_surgery_score_ratio` × the inpatient group's
+   score. Entries whose reference group does not exist are skipped and reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import polars as pl
+
+from grouper.case_input import CaseTable, to_frame
+from grouper.dip import (assign, explode_dx, explode_px, prepare_dip_cases, resolve_ruleset,
+                         treatment_ranks)
+from grouper.dip_aux import LEVEL_COLUMNS, aux_levels
+from grouper.dip_catalog import ALL_GROUPS, AUX_REFERENCE, DipCatalog
+from grouper.dip_codes import format_combination, parse_combination, subcategory
+from grouper.dip_errors import DipCatalogError
+from grouper.dip_procedure_class import CLASSES, class_of_rank
+from grouper.errors import InputError
+from grouper.ruleset import load_ruleset
+
+TRIM_METHODS = ("iqr", "log_sd", "pct", "none")
+CLASS_LETTER = {"conservative": "B", "diagnostic": "D", "therapeutic": "T", "surgical": "S"}
+CLASS_NAME = {"conservative": "保守治疗", "diagnostic": "诊断性操作", "therapeutic": "治疗性操作",
+              "surgical": "手术"}
+
+
+@dataclass(frozen=True)
+class DipBuildParams:
+    """Parameters of the build; every one is named in payment-rules §3 ([N] or [T])."""
+
+    core_threshold: int = 15
+    score_scale: float = 1000.0
+    year_weights: tuple[float, ...] = (1.0, 2.0, 7.0)
+    trim_method: str = "iqr"
+    aux_min_cases: int = 10
+    aux_combine: str = "max"
+    day_surgery_score_ratio: float = 1.0
+    severity_min_los: int = 3
+    ruleset: str = "chs_drg_11"
+
+    def __post_init__(self) -> None:
+        if self.trim_method not in TRIM_METHODS:
+            raise DipCatalogError(f"trim_method={self.trim_method!r}; accepted: "
+                                  f"{', '.join(TRIM_METHODS)}")
+        if self.core_threshold < 1:
+            raise DipCatalogError(f"core_threshold={self.core_threshold}; must be >= 1")
+        if self.score_scale <= 0 or not self.year_weights or min(self.year_weights) <= 0:
+            raise DipCatalogError("score_scale and year_weights must be positive")
+
+
+@dataclass
+class DipBuild:
+    catalog: DipCatalog
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+@lru_cache(maxsize=4)
+def _shipped(name: str) -> pl.DataFrame:
+    raw = resources.files("grouper").joinpath("dip_data", name).read_bytes()
+    return pl.read_csv(raw, infer_schema_length=0).with_columns(pl.all().fill_null(""))
+
+
+def _year_weight(frame: pl.DataFrame, weights: tuple[float, ...]) -> pl.Expr:
+    """Case weight by the year's rank: the newest year gets the last weight (1:2:7 → 7)."""
+    if "year" in frame.columns:
+        year = pl.col("year").cast(pl.Int64, strict=False)
+    elif "discharge_date" in frame.columns:
+        year = pl.col("discharge_date").cast(pl.String).str.slice(0, 4).cast(pl.Int64,
+                                                                             strict=False)
+    else:
+        return pl.lit(weights[-1]).alias("w")
+    years = sorted({y for y in frame.select(year.alias("y"))["y"].to_list() if y is not None})
+    back = {y: weights[max(0, len(weights) - len(years) + i)] for i, y in enumerate(years)}
+    return year.replace_strict(back, default=weights[-1], return_dtype=pl.Float64).alias("w")
+
+
+def _history(history: CaseTable | list[dict[str, Any]], params: DipBuildParams
+             ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    frame = to_frame(history)
+    if "total_cost" not in frame.columns:
+        raise InputError("history needs a total_cost column (医疗总费用)")
+    typed = prepare_dip_cases(frame).with_columns(
+        frame.select(pl.col("total_cost").cast(pl.Float64, strict=False).alias("cost"),
+                     _year_weight(frame, params.year_weights)).get_columns())
+    usable = typed.filter(pl.col("error_code").is_null() & (pl.col("cost") > 0))
+    px = explode_px(usable)
+    usable = usable.join(treatment_ranks(usable, px), on="_row")
+    return usable, px, typed.height
+
+
+def _names(ruleset: str) -> pl.DataFrame:
+    icd = load_ruleset(ruleset).tables["icd10"].sort("code")
+    return pl.concat([icd.select(pl.col("code").str.slice(0, n).alias("key"), "name")
+                      .unique("key", keep="first") for n in (3, 5)]).unique("key", keep="first")
+
+
+def _structure(usable: pl.DataFrame, params: DipBuildParams) -> pl.DataFrame:
+    """Core, basic and comprehensive group rows (no scores yet)."""
+    combos = usable.select(
+        subcategory(pl.col("dx0")).alias("principal_dx"),
+        pl.col("procedures").list.unique().list.sort().list.join("+").alias("procedures"))
+    core = (combos.group_by("principal_dx", "procedures").len()
+            .filter(pl.col("len") >= params.core_threshold)
+            .sort(["principal_dx", pl.col("procedures") != "", "len", "procedures"],
+                  descending=[False, False, True, False])
+            .with_columns(pl.int_range(pl.len()).over("principal_dx").alias("seq")))
+    basic = _shipped("basic_groups.csv")
+    on_list = pl.any_horizontal(*(pl.col("principal_dx").str.starts_with(p)
+                                  & (pl.col("procedures") == pr)
+                                  for p, pr in basic.select("principal_dx", "procedures").rows()))
+    core = core.select(
+        (pl.col("principal_dx").str.replace(".", "", literal=True)
+         + pl.col("seq").cast(pl.String).str.zfill(3)).alias("dip_code"),
+        pl.when(on_list).then(pl.lit("basic")).otherwise(pl.lit("core")).alias("dip_type"),
+        "principal_dx", "procedures", pl.lit(None, pl.String).alias("treatment_class"))
+    comp = (usable.select(pl.col("cat").alias("principal_dx"),
+                          class_of_rank(pl.col("class_rank")).alias("treatment_class"))
+            .unique()
+            .select((pl.col("principal_dx") + pl.lit("Z")
+                     + pl.col("treatment_class").replace_strict(CLASS_LETTER)).alias("dip_code"),
+                    pl.lit("comprehensive").alias("dip_type"), "principal_dx",
+                    pl.lit("").alias("procedures"), "treatment_class"))
+    return pl.concat([core, comp]).with_columns(pl.lit(0.0).alias("score"))
+
+
+def _trim_keep(params: DipBuildParams) -> pl.Expr:
+    c = pl.col("cost")
+    by = "dip_code"
+    if params.trim_method == "iqr":
+        q1, q3 = c.quantile(0.25).over(by), c.quantile(0.75).over(by)
+        return c.is_between(q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1))
+    if params.trim_method == "log_sd":
+        lc = c.log()
+        return ((lc - lc.mean().over(by)).abs() <= 3 * lc.std().over(by)).fill_null(True)
+    if params.trim_method == "pct":
+        return c.is_between(c.quantile(0.025, "linear").over(by),
+                            c.quantile(0.975, "linear").over(by))
+    return pl.lit(True)
+
+
+def _scores(cases: pl.DataFrame, params: DipBuildParams) -> tuple[pl.DataFrame, float]:
+    """(dip_code, score, mean_cost, n_cases, cv) and M."""
+    kept = cases.filter(_trim_keep(params))
+    means = kept.group_by("dip_code").agg(
+        ((pl.col("w") * pl.col("cost")).sum() / pl.col("w").sum()).alias("mean_cost"),
+        (pl.col("cost").std() / pl.col("cost").mean()).alias("cv"))
+    per_group = cases.group_by("dip_code").agg(pl.len().alias("n_cases"),
+                                               pl.col("w").sum().alias("w_sum")).join(
+        means, on="dip_code")
+    m_all = float((per_group["w_sum"] * per_group["mean_cost"]).sum() / per_group["w_sum"].sum())
+    return per_group.select(
+        "dip_code", (pl.col("mean_cost") / m_all * params.score_scale).round(4).alias("score"),
+        pl.col("mean_cost").round(2), "n_cases", pl.col("cv").round(4)), m_all
+
+
+def _aux(cases: pl.DataFrame, levels: pl.DataFrame, groups: pl.DataFrame,
+         params: DipBuildParams) -> pl.DataFrame:
+    kept = cases.filter(_trim_keep(params)).join(groups.select("dip_code", "mean_cost"),
+                                                 on="dip_code")
+    long = (kept.join(levels, on="_row")
+            .unpivot(index=["_row", "dip_code", "cost", "w", "mean_cost"],
+                     on=list(LEVEL_COLUMNS.values()), variable_name="column",
+                     value_name="level")
+            .with_columns(pl.col("column").replace_strict(
+                {v: k for k, v in LEVEL_COLUMNS.items()}).alias("dimension"))
+            .filter(pl.col("level") != pl.col("dimension").replace_strict(AUX_REFERENCE)))
+    ratio = pl.col("w") * pl.col("cost") / pl.col("mean_cost")
+    own = long.group_by("dip_code", "dimension", "level").agg(
+        (ratio.sum() / pl.col("w").sum()).alias("coef"), pl.len().alias("n_cases"))
+    region = long.group_by("dimension", "level").agg(
+        (ratio.sum() / pl.col("w").sum()).alias("coef"), pl.len().alias("n_cases"))
+    return pl.concat([
+        own.filter(pl.col("n_cases") >= params.aux_min_cases),
+        region.filter(pl.col("n_cases") >= params.aux_min_cases)
+        .select(pl.lit(ALL_GROUPS).alias("dip_code"), pl.all()),
+    ]).select("dip_code", "dimension", "level", pl.col("coef").round(4), "n_cases").sort(
+        "dip_code", "dimension", "level")
+
+
+def _reference_group(catalog: DipCatalog, dx: str, procedures: str) -> str | None:
+    """The inpatient group a case with this diagnosis and these procedures falls into."""
+    first_alts = [term[0] for term in parse_combination(procedures)]
+    probe = prepare_dip_cases(pl.DataFrame({"case_id": ["ref"], "diagnoses": [[dx]],
+                                            "procedures": [first_alts]}))
+    px = explode_px(probe)
+    probe = probe.join(treatment_ranks(probe, px), on="_row")
+    hit = assign(probe, px, catalog)
+    return hit["dip_code"].item() if hit.height else None
+
+
+def _special_groups(catalog: DipCatalog, params: DipBuildParams
+                    ) -> tuple[list[dict[str, Any]], list[str]]:
+    scores = dict(catalog.groups.select("dip_code", "score").iter_rows())
+    rows, skipped = [], []
+    for code, dx, western, name in _shipped("tcm_groups.csv").select(
+            "tcm_code", "principal_dx", "western_procedures", "name").rows():
+        ref = _reference_group(catalog, dx, western)
+        if ref is None:
+            skipped.append(code)
+            continue
+        rows.append({"dip_code": code, "dip_type": "tcm", "principal_dx": dx, "procedures": "",
+                     "name": name, "score": scores[ref], "ref_code": ref})
+    for code, dx, procs, name in _shipped("day_surgery.csv").select(
+            "dip_code", "principal_dx", "procedures", "name").rows():
+        ref = _reference_group(catalog, dx, procs)
+        if ref is None:
+            skipped.append(code)
+            continue
+        rows.append({"dip_code": code, "dip_type": "day_surgery", "principal_dx": dx,
+                     "procedures": format_combination(parse_combination(procs)), "name": name,
+                     "score": round(scores[ref] * params.day_surgery_score_ratio, 4),
+                     "ref_code": ref})
+    return rows, skipped
+
+
+def build_dip_catalog(history: CaseTable | list[dict[str, Any]],
+                      params: DipBuildParams | None = None, *,
+                      version: str | None = None) -> DipBuild:
+    """Build a DIP catalogue from history (case columns of contracts §1 plus total_cost and
+    optionally year or discharge_date). Returns the catalogue and a build report."""
+    params = params or DipBuildParams()
+    usable, px, n_input = _history(history, params)
+    if usable.height == 0:
+        raise InputError("history has no usable case (valid principal diagnosis and cost > 0)")
+    shape = dict(score_scale=params.score_scale, aux_combine=params.aux_combine,
+                 ruleset=params.ruleset, severity_min_los=params.severity_min_los,
+                 version=version)
+    draft = DipCatalog(groups=_structure(usable, params), **shape)
+    assigned = assign(usable, px, draft)
+    cases = usable.select("_row", "cost", "w").join(assigned, on="_row")
+    scored, m_all = _scores(cases, params)
+    groups = draft.groups.drop("score", "mean_cost", "n_cases", "cv").join(
+        scored, on="dip_code").join(_names(params.ruleset).rename({"key": "principal_dx"}),
+                                    on="principal_dx", how="left")
+    groups = groups.with_columns(
+        pl.when(pl.col("dip_type") == "comprehensive")
+        .then(pl.col("name").fill_null(pl.col("principal_dx")) + pl.lit(" 综合病种（")
+              + pl.col("treatment_class").replace_strict(CLASS_NAME, default="") + pl.lit("）"))
+        .otherwise(pl.col("name").fill_null(pl.col("principal_dx")) + pl.lit(" ")
+                   + pl.when(pl.col("procedures") == "").then(pl.lit("保守治疗"))
+                   .otherwise(pl.col("procedures"))).alias("name"))
+    levels = aux_levels(usable, explode_dx(usable), px, resolve_ruleset(draft), draft)
+    aux = _aux(cases, levels, groups, params)
+    catalog = DipCatalog(groups=groups, aux=aux, **shape)
+    special, skipped = _special_groups(catalog, params)
+    if special:
+        catalog = DipCatalog(groups=pl.concat([catalog.groups, pl.DataFrame(special)],
+                                              how="diagonal_relaxed"), aux=aux, **shape)
+    by_type = dict(catalog.groups.group_by("dip_type").len().iter_rows())
+    report = {
+        "cases_input": n_input, "cases_used": usable.height,
+        "cases_skipped": n_input - usable.height, "mean_cost_all": round(m_all, 2),
+        "groups": catalog.groups.height, "by_type": by_type,
+        "cv_over_1": int(catalog.groups.filter(pl.col("cv") > 1).height),
+        "aux_rows": aux.height, "special_skipped": skipped,
+        "classes": {c: int((usable["class_rank"] == i).sum()) for i, c in enumerate(CLASSES)},
+    }
+    return DipBuild(catalog=catalog, report=report)
