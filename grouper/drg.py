@@ -41,6 +41,31 @@ ROW_RULE = 1 << 12  # key = _row * ROW_RULE + rule_id
 ROW_DRG = 1 << 13  # key = _row * ROW_DRG + drg_id
 
 
+def or_by_key(frame: pl.DataFrame) -> pl.DataFrame:
+    """(k, bits) -> one row per k with the bitwise OR of its bits.
+
+    A sort plus `np.bitwise_or.reduceat` (polars' group-by bitwise_or is far slower here).
+    """
+    if frame.height == 0:
+        return frame
+    s = frame.sort("k")
+    k = s["k"].to_numpy()
+    starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))
+    bits = np.bitwise_or.reduceat(s["bits"].to_numpy(), starts)
+    return pl.DataFrame({"k": k[starts], "bits": bits})
+
+
+def _min_key_per_row(frame: pl.DataFrame) -> pl.DataFrame:
+    """(_row, key) -> the smallest key of each row (one sort of a combined integer)."""
+    if frame.height == 0:
+        return pl.DataFrame(schema={"_row": pl.UInt32, "key": pl.Int64})
+    combined = np.sort((frame["_row"].cast(pl.Int64) * (1 << 32) + frame["key"]).to_numpy())
+    rows = combined >> 32
+    first = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
+    return pl.DataFrame({"_row": rows[first].astype(np.uint32),
+                         "key": combined[first] & ((1 << 32) - 1)})
+
+
 def _flag(n: int, rows: pl.Series) -> pl.Series:
     """Boolean Series of length n, True at the given row numbers."""
     arr = np.zeros(n, dtype=bool)
@@ -103,10 +128,9 @@ def _mdc_entries(features: pl.DataFrame, dx: pl.DataFrame, px: pl.DataFrame, rs:
         parts.append(regions.join(trauma, how="cross")
                      .filter(pl.col("n_regions") >= pl.col("min_trauma_regions"))
                      .select("_row", "mdc_rank", pl.lit(16, pl.Int64).alias("bits")))
-    hits = (pl.concat([p.select(pl.col("_row").cast(pl.Int64), "mdc_rank", "bits")
-                       for p in parts])
-            .group_by(k=pl.col("_row") * ROW_MDC + pl.col("mdc_rank"))
-            .agg(pl.col("bits").bitwise_or()))
+    hits = or_by_key(pl.concat([
+        p.select((pl.col("_row").cast(pl.Int64) * ROW_MDC + pl.col("mdc_rank")).alias("k"),
+                 pl.col("bits").cast(pl.Int64)) for p in parts]))
     row = (hits["k"] // ROW_MDC)
     rank = (hits["k"] % ROW_MDC)
     m = mdc.select("need", "sex", "age_years")[rank]
@@ -131,7 +155,7 @@ def _code_hits(dx: pl.DataFrame, px: pl.DataFrame, lookups: tuple[pl.DataFrame, 
             (pl.col("_row").cast(pl.Int64) * stride + pl.col(owner)).alias("k"), "bits"))
     if not parts:
         return pl.DataFrame(schema={"_row": pl.Int64, owner: pl.Int64, "bits": pl.Int64})
-    agg = pl.concat(parts).group_by("k").agg(pl.col("bits").bitwise_or())
+    agg = or_by_key(pl.concat(parts))
     return agg.select((pl.col("k") // stride).alias("_row"), (pl.col("k") % stride).alias(owner),
                       "bits")
 
@@ -203,10 +227,14 @@ def best_keys(valid: pl.DataFrame, rs: Ruleset, n: int, features_of: pl.DataFram
         *[c for c in rs.rules.columns if c.startswith(("need_", "px_alt")) and c != "need_code"])
     coded = _code_hits(dx, px, (rs.rule_dx0, rs.rule_dxn, rs.rule_px0, rs.rule_pxn), "rule_id",
                        ROW_RULE)
-    coded = _with(coded, rule_attrs, "rule_id").filter(
+    # cheap filter first (code atoms and MDC entry), then attach the other rule attributes
+    coded = _with(coded, rule_attrs.select("mdc_rank", "need_code", "need_px_groups"),
+                  "rule_id").filter(
         ((pl.col("need_code") > 0) | pl.col("need_px_groups"))
         & ((pl.col("bits") & pl.col("need_code")) == pl.col("need_code"))
-        & (pl.col("_row") * ROW_MDC + pl.col("mdc_rank")).is_in(entry_keys))
+        & (pl.col("_row") * ROW_MDC + pl.col("mdc_rank")).is_in(entry_keys)
+    ).select("_row", "rule_id", "bits")
+    coded = _with(coded, rule_attrs, "rule_id")
     codeless_rules = rs.rules.filter((pl.col("need_code") == 0) & ~pl.col("need_px_groups")
                                      ).select(pl.col("mdc_rank").cast(pl.Int64), "rule_id")
     codeless = entries.join(codeless_rules, on="mdc_rank").select(
@@ -235,8 +263,7 @@ def best_keys(valid: pl.DataFrame, rs: Ruleset, n: int, features_of: pl.DataFram
         "_row", (pl.col("rule_id") * KEY_STRIDE + pl.col("order_in_adrg")).alias("key"))
     fallback = held.filter(pl.col("if_no_drg") == "adrg_code").select(
         "_row", (pl.col("rule_id") * KEY_STRIDE + NO_DRG_ORDER).alias("key"))
-    best = (pl.concat([chosen, fallback]).group_by("_row").agg(pl.col("key").min())
-            .with_columns(pl.col("_row").cast(pl.UInt32)))
+    best = _min_key_per_row(pl.concat([chosen, fallback]))
     return best, entries["_row"].unique().cast(pl.UInt32)
 
 
