@@ -17,6 +17,7 @@ coefficients used when a group has none of its own. Reference levels (no adjustm
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,39 @@ def conform(frame: pl.DataFrame, schema: dict[str, Any]) -> pl.DataFrame:
         for c, t in schema.items()])
 
 
+def group_row_problems(row: dict[str, Any]) -> list[tuple[str, object, str]]:
+    """(column, value, reason) for everything wrong with one group row (normalised dx)."""
+    problems: list[tuple[str, object, str]] = []
+    if not row.get("dip_code"):
+        problems.append(("dip_code", row.get("dip_code"), "empty"))
+    kind = row.get("dip_type")
+    if kind not in DIP_TYPES:
+        problems.append(("dip_type", kind, f"accepted: {', '.join(DIP_TYPES)}"))
+    dx = row.get("principal_dx") or ""
+    if not re.match(DX_PATTERN, dx):
+        problems.append(("principal_dx", row.get("principal_dx"),
+                         "not an ICD-10 code or prefix"))
+    score = row.get("score")
+    if score is None or not score >= 0:
+        problems.append(("score", score, "a score >= 0 is required"))
+    try:
+        combo = parse_combination(row.get("procedures"))
+    except ValueError as exc:
+        problems.append(("procedures", row.get("procedures"), str(exc)))
+        combo = ()
+    if kind == "comprehensive":
+        if row.get("treatment_class") not in CLASSES:
+            problems.append(("treatment_class", row.get("treatment_class"),
+                             f"accepted: {', '.join(CLASSES)}"))
+        if len(dx) != 3:
+            problems.append(("principal_dx", dx,
+                             "a comprehensive group is keyed by a 3-character 类目"))
+    if kind == "day_surgery" and not combo and not problems:
+        problems.append(("procedures", row.get("procedures"),
+                         "a day-surgery group needs a procedure combination"))
+    return problems
+
+
 def _fail(table: str, row: int, column: str, value: object, why: str) -> DipCatalogError:
     return DipCatalogError(f"DIP catalogue {table} row {row + 1}: {column}={value!r}: {why}")
 
@@ -95,36 +129,13 @@ class DipCatalog:
         seen: set[str] = set()
         canonical = []
         for i, row in enumerate(g.iter_rows(named=True)):
-            code = row["dip_code"]
-            if not code:
-                raise _fail("groups", i, "dip_code", code, "empty")
-            if code in seen:
-                raise _fail("groups", i, "dip_code", code, "duplicate group code")
-            seen.add(code)
-            if row["dip_type"] not in DIP_TYPES:
-                raise _fail("groups", i, "dip_type", row["dip_type"],
-                            f"accepted: {', '.join(DIP_TYPES)}")
-            dx = row["principal_dx"] or ""
-            if not pl.Series([dx]).str.contains(DX_PATTERN).item():
-                raise _fail("groups", i, "principal_dx", row["principal_dx"],
-                            "not an ICD-10 code or prefix")
-            if row["score"] is None or row["score"] < 0:
-                raise _fail("groups", i, "score", row["score"], "a score >= 0 is required")
-            try:
-                combo = parse_combination(row["procedures"])
-            except ValueError as exc:
-                raise _fail("groups", i, "procedures", row["procedures"], str(exc)) from None
-            if row["dip_type"] == "comprehensive":
-                if row["treatment_class"] not in CLASSES:
-                    raise _fail("groups", i, "treatment_class", row["treatment_class"],
-                                f"accepted: {', '.join(CLASSES)}")
-                if len(dx) != 3:
-                    raise _fail("groups", i, "principal_dx", dx,
-                                "a comprehensive group is keyed by a 3-character 类目")
-            if row["dip_type"] == "day_surgery" and not combo:
-                raise _fail("groups", i, "procedures", row["procedures"],
-                            "a day-surgery group needs a procedure combination")
-            canonical.append(format_combination(combo))
+            problems = group_row_problems(row)
+            if row["dip_code"] in seen:
+                problems.append(("dip_code", row["dip_code"], "duplicate group code"))
+            if problems:
+                raise _fail("groups", i, *problems[0])
+            seen.add(row["dip_code"])
+            canonical.append(format_combination(parse_combination(row["procedures"])))
         return g.with_columns(pl.Series("procedures", canonical, dtype=pl.String),
                               pl.col("score").round(4))
 
