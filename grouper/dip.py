@@ -62,8 +62,9 @@ def prepare_dip_cases(cases: CaseTable | list[dict[str, Any]]) -> pl.DataFrame:
     if missing:
         raise InputError(f"missing required column(s): {', '.join(missing)}; "
                          f"got: {', '.join(frame.columns) or '(none)'}")
-    extra = frame.select(_int(frame, "discharge_way"), _flag(frame, "tcm_treatment"),
-                         _flag(frame, "day_surgery"))
+    extra = frame.with_columns(_int(frame, "discharge_way"), _flag(frame, "tcm_treatment"),
+                               _flag(frame, "day_surgery")).select(
+        "discharge_way", "tcm_treatment", "day_surgery")
     filler = [pl.lit(None, pl.Int64).alias(c) for c in ("sex", "age") if c not in frame.columns]
     typed = normalise_cases(frame.with_columns(filler) if filler else frame)
     typed = typed.with_columns(
