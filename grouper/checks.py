@@ -18,45 +18,67 @@ def _explode(cases: pl.DataFrame, col: str) -> pl.DataFrame:
     return explode_codes(cases, col)
 
 
-def warnings_column(cases: pl.DataFrame, rs: Ruleset) -> pl.Series:
-    """The sorted warning codes per case (a list[str] Series aligned with `cases`)."""
-    dx, px = _explode(cases, "diagnoses"), _explode(cases, "procedures")
+def _repeat_candidates(ex: pl.DataFrame) -> np.ndarray:
+    """Rows whose code list may hold a code twice (hash-equal codes in one row).
+
+    Cheap: one sort of (row, hash) integers; the few candidate rows are then checked exactly.
+    """
+    if ex.height == 0:
+        return np.zeros(0, dtype=np.int64)
+    h = ex["code"].hash(seed=7).to_numpy() & np.uint64((1 << 40) - 1)
+    key = np.sort((ex["_row"].to_numpy().astype(np.uint64) << np.uint64(40)) | h)
+    same = np.flatnonzero(key[1:] == key[:-1])
+    return np.unique((key[same] >> np.uint64(40)).astype(np.int64))
+
+
+def warnings_column(cases: pl.DataFrame, rs: Ruleset, dx: pl.DataFrame | None = None,
+                    px: pl.DataFrame | None = None) -> pl.Series:
+    """The sorted warning codes per case (a list[str] Series aligned with `cases`).
+
+    `dx`/`px` are the exploded code tables of all rows (computed here when not given).
+    """
+    dx = _explode(cases, "diagnoses") if dx is None else dx
+    px = _explode(cases, "procedures") if px is None else px
     n = cases.height
 
-    def rows_flag(rows: pl.Series) -> pl.Series:
+    def rows_flag(rows: pl.Series | np.ndarray) -> pl.Expr:
         arr = np.zeros(n, dtype=bool)
-        arr[rows.to_numpy()] = True
-        return pl.Series(arr)
+        arr[rows.to_numpy() if isinstance(rows, pl.Series) else rows] = True
+        return pl.lit(pl.Series(arr))
 
     principal = pl.col("diagnoses").list.first()
     secondary = pl.col("diagnoses").list.slice(1)
-    procedures = pl.col("procedures")
     not_newborn = (pl.col("age") >= 1) | ((pl.col("age") == 0) & (pl.col("age_days") > 28))
     sexed = rs.sex_specific_dx
     mdc_sex = principal.replace_strict(sexed["code"], sexed["mdc_sex"], default=None,
                                        return_dtype=pl.Int64)
-
-    def blank(col: str) -> pl.Expr:
-        return pl.col(col).list.eval(pl.element().str.strip_chars() == "").list.any()
-
-    unknown = pl.col("code").str.strip_chars() != ""
+    odd_dx = dx.filter(~pl.col("code").is_in(rs.known_dx.implode()))
+    odd_px = px.filter(~pl.col("code").is_in(rs.known_px.implode()))
+    blank = pl.col("code").str.strip_chars() == ""
+    # exact repeat checks, only on the rows whose lists may repeat a code
+    dx_rep = _repeat_candidates(dx)
+    px_rep = _repeat_candidates(px)
+    sub = cases[pl.Series(dx_rep)].select(
+        secondary.list.contains(principal).alias("rep"),
+        (secondary.list.n_unique() < secondary.list.len()).alias("dup"))
+    px_dup = cases[pl.Series(px_rep)].select(
+        pl.col("procedures").list.n_unique() < pl.col("procedures").list.len())
     flags = [
-        rows_flag(dx.filter(unknown & ~pl.col("code").is_in(rs.known_dx.implode()))["_row"])
-        .alias(W.DX_UNKNOWN),
-        rows_flag(px.filter(unknown & ~pl.col("code").is_in(rs.known_px.implode()))["_row"])
-        .alias(W.PX_UNKNOWN),
-        (blank("diagnoses") | blank("procedures")).alias(W.BLANK_CODE),
+        rows_flag(odd_dx.filter(~blank)["_row"]).alias(W.DX_UNKNOWN),
+        rows_flag(odd_px.filter(~blank)["_row"]).alias(W.PX_UNKNOWN),
+        rows_flag(pl.concat([odd_dx.filter(blank)["_row"], odd_px.filter(blank)["_row"]]))
+        .alias(W.BLANK_CODE),
         # a principal diagnosis of a one-sex MDC on the other sex, or ICD-10 chapter XV
         # (O00–O99, pregnancy and childbirth) on a male patient
         (pl.col("sex").is_in([1, 2])
          & ((mdc_sex.is_not_null() & (mdc_sex != pl.col("sex")))
             | (principal.str.starts_with("O") & (pl.col("sex") == 1)))).alias(W.SEX_DX_CONFLICT),
         # ICD-10 chapter XVI (P00–P96, perinatal conditions) on a patient older than 28 days
-        (pl.col("diagnoses").list.eval(pl.element().str.starts_with("P")).list.any()
-         & not_newborn).alias(W.NEWBORN_DX_NOT_NEWBORN),
-        secondary.list.contains(principal).alias(W.PRINCIPAL_DX_REPEATED),
-        (secondary.list.n_unique() < secondary.list.len()).alias(W.DUPLICATE_DX),
-        (procedures.list.n_unique() < procedures.list.len()).alias(W.DUPLICATE_PX),
+        (rows_flag(dx.filter(pl.col("code").str.starts_with("P"))["_row"]) & not_newborn)
+        .alias(W.NEWBORN_DX_NOT_NEWBORN),
+        rows_flag(dx_rep[sub["rep"].fill_null(False).to_numpy()]).alias(W.PRINCIPAL_DX_REPEATED),
+        rows_flag(dx_rep[sub["dup"].fill_null(False).to_numpy()]).alias(W.DUPLICATE_DX),
+        rows_flag(px_rep[px_dup.to_series().fill_null(False).to_numpy()]).alias(W.DUPLICATE_PX),
         principal.str.ends_with("*").alias(W.ASTERISK_PRINCIPAL_DX),
         ((pl.col("age") < 0) | (pl.col("age") > AGE_MAX)).alias(W.AGE_IMPLAUSIBLE),
         (pl.col("birth_weight").is_not_null()
@@ -64,13 +86,11 @@ def warnings_column(cases: pl.DataFrame, rs: Ruleset) -> pl.Series:
             | (pl.col("birth_weight") > BIRTH_WEIGHT_RANGE[1]))).alias(W.BIRTH_WEIGHT_IMPLAUSIBLE),
         (pl.col("los") < 0).alias(W.LOS_INVALID),
     ]
-    flags = [f.fill_null(False) if isinstance(f, pl.Expr) else f for f in flags]
+    flags = [f.fill_null(False) for f in flags]
     # One bit per warning, then the few distinct masks are turned into code lists by a join.
     ordered = sorted(W, key=lambda w: w.value)
-    by_code = {(f.meta.output_name() if isinstance(f, pl.Expr) else f.name): f for f in flags}
-    mask = pl.sum_horizontal([pl.lit(by_code[w.value]).cast(pl.UInt32) * (1 << i)
-                              if isinstance(by_code[w.value], pl.Series)
-                              else by_code[w.value].cast(pl.UInt32) * (1 << i)
+    by_code = {f.meta.output_name(): f for f in flags}
+    mask = pl.sum_horizontal([by_code[w.value].cast(pl.UInt32) * (1 << i)
                               for i, w in enumerate(ordered)]).alias("_mask")
     masks = cases.select(mask)
     distinct = masks["_mask"].unique()

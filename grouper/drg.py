@@ -209,14 +209,13 @@ def _with(frame: pl.DataFrame, attrs: pl.DataFrame, idx: str) -> pl.DataFrame:
     return frame.hstack(attrs[frame[idx]])
 
 
-def best_keys(valid: pl.DataFrame, rs: Ruleset, n: int, features_of: pl.DataFrame
-              ) -> tuple[pl.DataFrame, pl.Series]:
+def best_keys(dx: pl.DataFrame, px: pl.DataFrame, rs: Ruleset, n: int,
+              features_of: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
     """(_row, key) of the winning outcome per grouped case, and the rows that entered an MDC.
 
-    `features_of` holds the raw demographic columns for all n rows (row i = `_row` i).
+    `dx`/`px` are the exploded codes of the valid cases; `features_of` holds the demographic
+    columns of all n rows (row i = `_row` i).
     """
-    dx = explode_codes(valid, "diagnoses")
-    px = explode_codes(valid, "procedures")
     features = _features(features_of, dx, px, rs)
     entries = _mdc_entries(features, dx, px, rs)
     entry_keys = (entries["_row"] * ROW_MDC + entries["mdc_rank"]).implode()
@@ -277,23 +276,34 @@ def group_drg(cases: CaseTable, ruleset: str | Ruleset = "chs_drg_11", *,
     """
     rs = resolve(ruleset)
     cases_n = normalise_cases(cases)
-    warnings = warnings_column(cases_n, rs)  # on the codes as given
+    dx, px = explode_codes(cases_n, "diagnoses"), explode_codes(cases_n, "procedures")
+    warnings = warnings_column(cases_n, rs, dx, px)  # on the codes as given
     cases_n = cases_n.with_columns(validation_error().alias("error_code"))
     if translate_codes:
         cases_n = _translate(cases_n, rs)
-    valid = cases_n.filter(pl.col("error_code").is_null())
-    best, entered = best_keys(valid, rs, cases_n.height, cases_n)
-    out = (cases_n.select("_row", "case_id", "error_code")
-           .join(best, on="_row", how="left", maintain_order="left")
-           .join(rs.outcomes, on="key", how="left", maintain_order="left"))
-    grouped = pl.col("key").is_not_null()
+        dx, px = explode_codes(cases_n, "diagnoses"), explode_codes(cases_n, "procedures")
+    valid = cases_n["error_code"].is_null().to_numpy()
+    dx = dx.filter(pl.Series(valid[dx["_row"].to_numpy()]))
+    px = px.filter(pl.Series(valid[px["_row"].to_numpy()]))
+    n = cases_n.height
+    best, entered = best_keys(dx, px, rs, n, cases_n)
+    # outcome row per case by gather; the extra last row of `padded` is all-null (no group)
+    padded = pl.concat([rs.outcomes.drop("key"),
+                        pl.DataFrame(schema=rs.outcomes.drop("key").schema, data=[[None]] * 5)])
+    idx = np.full(n, rs.outcomes.height, dtype=np.int64)
+    idx[best["_row"].to_numpy()] = np.searchsorted(rs.outcomes["key"].to_numpy(),
+                                                   best["key"].to_numpy())
+    grouped_arr = idx < rs.outcomes.height
+    out = cases_n.select("case_id", "error_code").hstack(padded[pl.Series(idx)]).with_columns(
+        pl.Series("_grouped", grouped_arr), _flag(n, entered).alias("_entered"))
+    invalid = pl.col("error_code").is_not_null()
     out = out.with_columns(
-        pl.when(pl.col("error_code").is_not_null()).then(pl.lit("invalid"))
-        .when(grouped).then(pl.col("status"))
+        pl.when(invalid).then(pl.lit("invalid"))
+        .when("_grouped").then(pl.col("status"))
         .otherwise(pl.lit("ungroupable")).alias("status"),
-        pl.when(pl.col("error_code").is_not_null()).then(pl.col("error_code"))
-        .when(grouped).then(pl.lit(None, pl.String))
-        .when(pl.col("_row").is_in(entered.implode())).then(pl.lit(ErrorCode.NO_ADRG.value))
+        pl.when(invalid).then(pl.col("error_code"))
+        .when("_grouped").then(pl.lit(None, pl.String))
+        .when("_entered").then(pl.lit(ErrorCode.NO_ADRG.value))
         .otherwise(pl.lit(ErrorCode.NO_MDC.value)).alias("error_code"),
-    ).with_columns(error_message().alias("error_message"))
-    return out.with_columns(warnings).select(OUTPUT_COLUMNS)
+    ).with_columns(error_message().alias("error_message"), warnings)
+    return out.select(OUTPUT_COLUMNS)
