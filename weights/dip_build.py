@@ -209,28 +209,52 @@ def _reference_group(catalog: DipCatalog, dx: str, procedures: str) -> str | Non
     return hit["dip_code"].item() if hit.height else None
 
 
-def _special_groups(catalog: DipCatalog, params: DipBuildParams
+def _holds(procedures: str) -> pl.Expr:
+    """A history case performed the combination (empty: performed no procedure)."""
+    combo = parse_combination(procedures)
+    if not combo:
+        return pl.col("procedures").list.len() == 0
+    return pl.all_horizontal(*(
+        pl.col("procedures").list.eval(pl.any_horizontal(
+            *(pl.element().str.starts_with(alt) for alt in term))).list.any()
+        for term in combo))
+
+
+def _reference(catalog: DipCatalog, history: pl.DataFrame, dx: str, procedures: str
+               ) -> tuple[str, float] | None:
+    """The western/inpatient reference of a TCM or day-surgery entry: the case-weighted mean
+    score of the history cases with that diagnosis and those procedures (their most frequent
+    group as `ref_code`); without such cases, the group a case like that falls into."""
+    scores = catalog.groups.select("dip_code", "score")
+    like = (history.filter(pl.col("dx0").str.starts_with(dx) & _holds(procedures))
+            .join(scores, on="dip_code"))
+    if like.height:
+        top = like.group_by("dip_code").len().sort(["len", "dip_code"],
+                                                    descending=[True, False])
+        return top["dip_code"][0], float(like["score"].mean())  # type: ignore[arg-type]
+    ref = _reference_group(catalog, dx, procedures)
+    if ref is None:
+        return None
+    return ref, float(scores.filter(pl.col("dip_code") == ref)["score"].item())
+
+
+def _special_groups(catalog: DipCatalog, history: pl.DataFrame, params: DipBuildParams
                     ) -> tuple[list[dict[str, Any]], list[str]]:
-    scores = dict(catalog.groups.select("dip_code", "score").iter_rows())
     rows, skipped = [], []
-    for code, dx, western, name in _shipped("tcm_groups.csv").select(
-            "tcm_code", "principal_dx", "western_procedures", "name").rows():
-        ref = _reference_group(catalog, dx, western)
-        if ref is None:
+    entries = [("tcm", code, dx, western, "", name, 1.0) for code, dx, western, name in
+               _shipped("tcm_groups.csv").select(
+                   "tcm_code", "principal_dx", "western_procedures", "name").rows()]
+    entries += [("day_surgery", code, dx, procs, procs, name, params.day_surgery_score_ratio)
+                for code, dx, procs, name in _shipped("day_surgery.csv").select(
+                    "dip_code", "principal_dx", "procedures", "name").rows()]
+    for kind, code, dx, reference, own, name, ratio in entries:
+        found = _reference(catalog, history, dx, reference)
+        if found is None:
             skipped.append(code)
             continue
-        rows.append({"dip_code": code, "dip_type": "tcm", "principal_dx": dx, "procedures": "",
-                     "name": name, "score": scores[ref], "ref_code": ref})
-    for code, dx, procs, name in _shipped("day_surgery.csv").select(
-            "dip_code", "principal_dx", "procedures", "name").rows():
-        ref = _reference_group(catalog, dx, procs)
-        if ref is None:
-            skipped.append(code)
-            continue
-        rows.append({"dip_code": code, "dip_type": "day_surgery", "principal_dx": dx,
-                     "procedures": format_combination(parse_combination(procs)), "name": name,
-                     "score": round(scores[ref] * params.day_surgery_score_ratio, 4),
-                     "ref_code": ref})
+        rows.append({"dip_code": code, "dip_type": kind, "principal_dx": dx,
+                     "procedures": format_combination(parse_combination(own)), "name": name,
+                     "score": round(found[1] * ratio, 4), "ref_code": found[0]})
     return rows, skipped
 
 
@@ -263,7 +287,8 @@ def build_dip_catalog(history: CaseTable | list[dict[str, Any]],
     levels = aux_levels(usable, explode_dx(usable), px, resolve_ruleset(draft), draft)
     aux = _aux(cases, levels, groups, params)
     catalog = DipCatalog(groups=groups, aux=aux, **shape)
-    special, skipped = _special_groups(catalog, params)
+    special, skipped = _special_groups(
+        catalog, usable.join(assigned, on="_row"), params)
     if special:
         catalog = DipCatalog(groups=pl.concat([catalog.groups, pl.DataFrame(special)],
                                               how="diagonal_relaxed"), aux=aux, **shape)
