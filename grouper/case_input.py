@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 import polars as pl
@@ -79,3 +81,62 @@ def normalise_cases(cases: CaseTable | list[dict[str, Any]]) -> pl.DataFrame:
         *(_number(frame, c, pl.Float64) for c in OPTIONAL_FLOAT),
         *(_code_list(frame, c) for c in LISTS),
     )
+
+
+_INT_TEXT = re.compile(r"^[+-]?\d+$")
+
+
+def _int_one(v: Any) -> int | None:
+    """The batch path's Int64 cast (strict=False), for one value."""
+    if v is None or isinstance(v, bool):
+        return None if v is None else int(v)
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float):
+        return int(v) if math.isfinite(v) and v.is_integer() else None
+    if isinstance(v, str):
+        text = v.strip()
+        return int(text) if _INT_TEXT.match(text) else None
+    return None
+
+
+def _float_one(v: Any) -> float | None:
+    if v is None:
+        return None
+    if isinstance(v, bool | int | float):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            return float(v.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _codes_one(v: Any) -> list[str]:
+    if v is None or v == "":
+        return []
+    if isinstance(v, str):
+        return v.split("|")
+    if isinstance(v, list | tuple):
+        return ["" if c is None else str(c) for c in v]
+    raise InputError(f"a code list must be a list of codes or a '|'-separated string, got {v!r}")
+
+
+def normalise_one(case: dict[str, Any]) -> dict[str, Any]:
+    """One case (a dict) with the same normalisation as `normalise_cases`, without polars.
+
+    The per-case path (HTTP, explain) uses this; tests check it agrees with the batch path.
+    """
+    missing = [c for c in REQUIRED if c not in case]
+    if missing:
+        raise InputError(f"missing required field(s): {', '.join(missing)}")
+    cid = case.get("case_id")
+    out: dict[str, Any] = {"_row": 0, "case_id": None if cid is None else str(cid)}
+    for col in ("sex", "age", *OPTIONAL_INT):
+        out[col] = _int_one(case.get(col))
+    for col in OPTIONAL_FLOAT:
+        out[col] = _float_one(case.get(col))
+    for col in LISTS:
+        out[col] = _codes_one(case.get(col))
+    return out

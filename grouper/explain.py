@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from grouper import atoms as A
-from grouper.case_input import normalise_cases
+from grouper.case_input import normalise_one
 from grouper.checks import warnings_one
 from grouper.errors import ERROR_MESSAGES, ErrorCode
 from grouper.lookup import CaseLookups, DrgEntry, RuleEntry, lookups
@@ -221,12 +221,6 @@ def _mdc_holds(m: dict[str, Any], c: _Case, lk: CaseLookups) -> tuple[bool, list
     if m["age_years"] is not None and c.age != m["age_years"]:
         ok = False
     return ok, codes
-
-
-def normalise_one(case: dict[str, Any]) -> dict[str, Any]:
-    """One case through the same normalisation as the batch path."""
-    frame = normalise_cases([{k: v for k, v in case.items()}])
-    return frame.row(0, named=True)
 
 
 def _resolve(ruleset: str | Ruleset) -> Ruleset:

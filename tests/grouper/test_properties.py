@@ -76,3 +76,21 @@ def test_nulls_everywhere_and_string_lists_are_accepted() -> None:
     assert out["status"].to_list() == ["ok", "invalid", "invalid"]
     assert out["drg"][0] == "BR25"
     assert out["error_code"].to_list() == [None, "E101", "E101"]
+
+
+MIXED = [
+    {"case_id": 1, "sex": "1", "age": " 45 ", "diagnoses": "I63.900|E11.900", "procedures": ""},
+    {"case_id": "b", "sex": 2.0, "age": 35.5, "age_days": "x", "diagnoses": ["O80.000", None],
+     "procedures": None, "icu_hours": "12.5", "los": 3.0},
+    {"case_id": "c", "sex": "男", "age": None, "diagnoses": "", "procedures": "|"},
+]
+
+
+def test_per_case_normalisation_matches_the_batch_path() -> None:
+    from grouper.case_input import normalise_cases, normalise_one
+
+    for case in MIXED:
+        frame = pl.DataFrame({k: [v] for k, v in case.items()}, strict=False)
+        batch = normalise_cases(frame).row(0, named=True)
+        one = normalise_one(case)
+        assert {k: one[k] for k in batch} == batch, case
