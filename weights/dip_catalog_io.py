@@ -107,10 +107,14 @@ def _row(raw: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, object, s
         score = None
     procedures = (raw.get("procedures") or "").strip()
     tclass = (raw.get("treatment_class") or "").strip() or None
+    if tclass in CLASS_WORDS:
+        tclass = CLASS_WORDS[tclass]
     if kind == "comprehensive" and procedures in CLASS_WORDS:
         tclass, procedures = CLASS_WORDS[procedures], ""
-    elif tclass in CLASS_WORDS:
-        tclass = CLASS_WORDS[tclass]
+    elif kind == "comprehensive" and tclass is None:
+        problems.append(("procedures", procedures, "a comprehensive row names its treatment "
+                         "class: 保守治疗, 诊断性操作, 治疗性操作 or 相关手术"))
+        tclass, procedures = "conservative", ""  # reported; keep the other checks going
     row = {"dip_code": (raw.get("dip_code") or "").strip(), "dip_type": kind,
            "principal_dx": dx_one(raw.get("principal_dx") or ""),
            "name": (raw.get("name") or "").strip() or None, "procedures": procedures,
