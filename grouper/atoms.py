@@ -43,6 +43,13 @@ FEATURE_ATOMS: dict[str, str | None] = {
     "px_groups": None,
 }
 
+# Feature atoms as bits of one per-case integer (`fbits`); a rule holds on features when
+# (fbits & need_feat) == need_feat. `never` is a bit no case has; `always`/`px_groups` need none.
+FEATURE_BITS: dict[str, int] = {
+    "principal_px_is_or": 1, "no_or_px": 2, "mcc": 4, "cc": 8, "cc_or_mcc": 16,
+    "has_or_px": 32, "never": 64,
+}
+
 RULE_ATOMS = frozenset(CODE_ATOMS) | frozenset(FEATURE_ATOMS)
 
 MDC_ATOMS = frozenset(

@@ -87,17 +87,18 @@ def _features(cases: pl.DataFrame, dx: pl.DataFrame, px: pl.DataFrame, rs: Rules
             "_row", (pl.col("_row").cast(pl.Int64) * 4096 + pl.col("table_id")).alias("k"))
         return hits.filter(~pl.col("k").is_in(excluded["k"].implode()))["_row"]
 
-    has_mcc = _flag(n, counted(rs.mcc_i))
-    has_cc = _flag(n, counted(rs.cc_i))
-    has_or = _flag(n, or_px["_row"])
+    has_mcc = _flag(n, counted(rs.mcc_i)).to_numpy()
+    has_cc = _flag(n, counted(rs.cc_i)).to_numpy()
+    has_or = _flag(n, or_px["_row"]).to_numpy()
+    px0_or = _flag(n, or_px.filter(pl.col("pos") == 0)["_row"]).to_numpy()
+    fb = A.FEATURE_BITS
+    fbits = (px0_or * fb["principal_px_is_or"] + (~has_or) * fb["no_or_px"]
+             + has_mcc * fb["mcc"] + has_cc * fb["cc"] + (has_mcc | has_cc) * fb["cc_or_mcc"]
+             + has_or * fb["has_or_px"]).astype(np.int64)
     return cases.select(
         "sex", "age", "age_days", "birth_weight", "los",
         pl.col("icu_hours").fill_null(0.0),  # ruleset README: missing ICU hours count as 0
-    ).with_columns(
-        _flag(n, or_px.filter(pl.col("pos") == 0)["_row"]).alias("px0_is_or"),
-        has_or.alias("has_or_px"), (~has_or).alias("no_or_px"),
-        has_mcc.alias("has_mcc"), has_cc.alias("has_cc"), (has_mcc | has_cc).alias("has_cc_or_mcc"),
-    )
+    ).with_columns(pl.Series("fbits", fbits), pl.Series("px0_is_or", px0_or))
 
 
 def _mdc_entries(features: pl.DataFrame, dx: pl.DataFrame, px: pl.DataFrame, rs: Ruleset
@@ -161,17 +162,8 @@ def _code_hits(dx: pl.DataFrame, px: pl.DataFrame, lookups: tuple[pl.DataFrame, 
 
 
 def _atoms_hold() -> pl.Expr:
-    """Feature atoms of a rule/DRG row joined with case features (code atoms separately)."""
-    def need(atom: str) -> pl.Expr:
-        return pl.col(f"need_{atom}")
-
-    return (~need("never")
-            & (~need("principal_px_is_or") | pl.col("px0_is_or"))
-            & (~need("no_or_px") | pl.col("no_or_px"))
-            & (~need("mcc") | pl.col("has_mcc"))
-            & (~need("cc") | pl.col("has_cc"))
-            & (~need("cc_or_mcc") | pl.col("has_cc_or_mcc"))
-            & (~need("has_or_px") | pl.col("has_or_px")))
+    """Feature atoms of a rule/DRG row against the case's feature bits (code atoms apart)."""
+    return (pl.col("fbits") & pl.col("need_feat")) == pl.col("need_feat")
 
 
 def _param(col: str, test: pl.Expr) -> pl.Expr:
@@ -221,9 +213,9 @@ def best_keys(dx: pl.DataFrame, px: pl.DataFrame, rs: Ruleset, n: int,
     entry_keys = (entries["_row"] * ROW_MDC + entries["mdc_rank"]).implode()
 
     rule_attrs = rs.rules.select(
-        pl.col("mdc_rank").cast(pl.Int64), "need_code", "age_days_max", "weight_min_g",
-        "weight_max_g", "if_no_drg",
-        *[c for c in rs.rules.columns if c.startswith(("need_", "px_alt")) and c != "need_code"])
+        pl.col("mdc_rank").cast(pl.Int64), "need_code", "need_feat", "need_px_groups",
+        "age_days_max", "weight_min_g", "weight_max_g", "if_no_drg",
+        *[c for c in rs.rules.columns if c.startswith("px_alt")])
     coded = _code_hits(dx, px, (rs.rule_dx0, rs.rule_dxn, rs.rule_px0, rs.rule_pxn), "rule_id",
                        ROW_RULE)
     # cheap filter first (code atoms and MDC entry), then attach the other rule attributes
@@ -240,14 +232,13 @@ def best_keys(dx: pl.DataFrame, px: pl.DataFrame, rs: Ruleset, n: int,
         "_row", "rule_id", pl.lit(0, pl.Int64).alias("bits"))
     codeless = _with(codeless, rule_attrs, "rule_id")
     candidates = pl.concat([coded, codeless.select(coded.columns)])
-    held = (_with(candidates, features, "_row")
+    held = (_with(candidates, features.select("fbits", "age_days", "birth_weight"), "_row")
             .filter(_atoms_hold() & _adrg_params() & _px_groups_hold(rs))
             .select("_row", "rule_id", "if_no_drg"))
 
     drg_attrs = rs.drgs.select(
-        "order_in_adrg", "need_code", "age_lt", "los_gt", "icu_hours_gt", "icu_hours_ge",
-        "icu_hours_le", pl.col("age_days_max").alias("drg_age_days_max"),
-        *[c for c in rs.drgs.columns if c.startswith("need_") and c != "need_code"])
+        "order_in_adrg", "need_code", "need_feat", "age_lt", "los_gt", "icu_hours_gt",
+        "icu_hours_ge", "icu_hours_le", pl.col("age_days_max").alias("drg_age_days_max"))
     pairs = held.select("_row", "rule_id").join(rs.rule_drgs, on="rule_id")
     drg_lookups = (rs.drg_dx0, rs.drg_dxn, rs.drg_px0, rs.drg_pxn)
     if any(t.height for t in drg_lookups):
@@ -256,7 +247,8 @@ def best_keys(dx: pl.DataFrame, px: pl.DataFrame, rs: Ruleset, n: int,
             pl.col("bits").fill_null(0))
     else:
         pairs = pairs.with_columns(pl.lit(0, pl.Int64).alias("bits"))
-    pairs = _with(_with(pairs, drg_attrs, "drg_id"), features, "_row")
+    pairs = _with(_with(pairs, drg_attrs, "drg_id"),
+                  features.select("fbits", "age", "age_days", "los", "icu_hours"), "_row")
     chosen = pairs.filter(((pl.col("bits") & pl.col("need_code")) == pl.col("need_code"))
                           & _atoms_hold() & _drg_params()).select(
         "_row", (pl.col("rule_id") * KEY_STRIDE + pl.col("order_in_adrg")).alias("key"))

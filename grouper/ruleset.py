@@ -364,8 +364,10 @@ class Ruleset:
 
 
 def _feature_flags(col: str) -> list[pl.Expr]:
-    return [pl.col(col).list.contains(atom).alias(f"need_{atom}")
-            for atom in A.FEATURE_ATOMS]
+    flags = [pl.col(col).list.contains(atom).alias(f"need_{atom}") for atom in A.FEATURE_ATOMS]
+    need_feat = pl.col(col).map_elements(
+        lambda atoms: sum(A.FEATURE_BITS.get(a, 0) for a in set(atoms)), return_dtype=pl.Int64)
+    return [*flags, need_feat.alias("need_feat")]
 
 
 def _px_group_alts(rules: pl.DataFrame) -> list[pl.Expr]:
