@@ -35,28 +35,34 @@ def aux_rules() -> pl.DataFrame:
 
 
 def _prefix_hits(codes: pl.DataFrame, rules: pl.DataFrame) -> pl.DataFrame:
-    """(_row, dimension, level, rank) where a code starts with a rule's prefix."""
+    """(_row, dimension, rank) where a code starts with a rule's prefix.
+
+    Prefixes are matched on the distinct codes first (a few thousand), then joined back."""
     lengths = sorted(set(rules["code_prefix"].str.len_chars().to_list()))
+    empty = pl.DataFrame(schema={"_row": pl.UInt32, "dimension": pl.String, "rank": pl.Int8})
     if not lengths or codes.height == 0:
-        return pl.DataFrame(schema={"_row": pl.UInt32, "dimension": pl.String,
-                                    "level": pl.String, "rank": pl.Int8})
-    prefixes = pl.concat([codes.select("_row", pl.col("code").str.slice(0, n).alias("p"))
-                          for n in lengths]).unique()
-    return prefixes.join(rules, left_on="p", right_on="code_prefix").select(
-        "_row", "dimension", "level", "rank")
+        return empty
+    vocab = codes.select(pl.col("code").unique())
+    matched = pl.concat([vocab.with_columns(pl.col("code").str.slice(0, n).alias("p"))
+                         .join(rules, left_on="p", right_on="code_prefix")
+                         .select("code", "dimension", "rank") for n in lengths])
+    if matched.height == 0:
+        return empty
+    return codes.join(matched, on="code").select("_row", "dimension", "rank")
 
 
 def _cci_points(dx: pl.DataFrame, rs: Ruleset) -> pl.DataFrame:
-    sec = dx.filter(pl.col("pos") > 0).select("_row", "code").unique()
+    sec = dx.filter(pl.col("pos") > 0).select("_row", "code")
     excluded = dx.filter(pl.col("pos") == 0).join(rs.cc_exclusion, on="code").select(
         "_row", "exclusion_table")
-    mcc = (sec.join(rs.mcc, on="code")
-           .join(excluded, on=["_row", "exclusion_table"], how="anti").select("_row", "code"))
-    cc = (sec.join(rs.cc, on="code")
+    mcc = (sec.join(rs.mcc, on="code").unique(["_row", "code", "exclusion_table"])
+           .join(excluded, on=["_row", "exclusion_table"], how="anti").select("_row", "code")
+           .unique())
+    cc = (sec.join(rs.cc, on="code").unique(["_row", "code", "exclusion_table"])
           .join(excluded, on=["_row", "exclusion_table"], how="anti")
-          .join(mcc, on=["_row", "code"], how="anti").select("_row", "code"))
-    return pl.concat([mcc.unique().with_columns(pl.lit(CCI_POINTS["mcc"]).alias("pt")),
-                      cc.unique().with_columns(pl.lit(CCI_POINTS["cc"]).alias("pt"))]
+          .join(mcc, on=["_row", "code"], how="anti").select("_row", "code").unique())
+    return pl.concat([mcc.with_columns(pl.lit(CCI_POINTS["mcc"]).alias("pt")),
+                      cc.with_columns(pl.lit(CCI_POINTS["cc"]).alias("pt"))]
                      ).group_by("_row").agg(pl.col("pt").sum().alias("cci_points"))
 
 
@@ -72,11 +78,15 @@ def aux_levels(valid: pl.DataFrame, dx: pl.DataFrame, px: pl.DataFrame, rs: Rule
         _prefix_hits(dx, rules.filter(pl.col("source") == "any_dx")),
         _prefix_hits(px, rules.filter(pl.col("source") == "procedure")),
     ])
-    best = (hits.sort("rank", descending=True).unique(["_row", "dimension"], keep="first")
-            .pivot(on="dimension", index="_row", values="level"))
-    for dim in ("tumour", "severity"):
-        if dim not in best.columns:
-            best = best.with_columns(pl.lit(None, pl.String).alias(dim))
+    # within a dimension each level has its own rank, so the highest rank names the level
+    best = hits.group_by("_row").agg(
+        *(pl.col("rank").filter(pl.col("dimension") == dim).max().alias(dim)
+          for dim in ("tumour", "severity")))
+    best = best.with_columns(
+        pl.col(dim).replace_strict(dict(rules.filter(pl.col("dimension") == dim)
+                                        .select("rank", "level").unique().iter_rows()),
+                                   default=None, return_dtype=pl.String)
+        for dim in ("tumour", "severity"))
     age, days = pl.col("age"), pl.col("age_days")
     long_stay = pl.col("los").fill_null(0) >= catalog.severity_min_los
     points = pl.col("cci_points").fill_null(0)
@@ -110,12 +120,11 @@ def aux_coefficients(levels: pl.DataFrame, assigned: pl.DataFrame,
     highest coefficient, "priority" the first adjusted dimension of `AUX_DIMENSIONS`. tcm and
     day-surgery groups carry fixed scores and get 1.0."""
     adjustable = assigned.filter(~pl.col("dip_type").is_in(["tcm", "day_surgery"]))
-    long = (levels.join(adjustable.select("_row", "dip_code"), on="_row")
-            .unpivot(index=["_row", "dip_code"], on=list(LEVEL_COLUMNS.values()),
-                     variable_name="column", value_name="level")
-            .with_columns(pl.col("column").replace_strict(
-                {v: k for k, v in LEVEL_COLUMNS.items()}).alias("dimension"))
-            .filter(pl.col("level") != pl.col("dimension").replace_strict(AUX_REFERENCE)))
+    joined = levels.join(adjustable.select("_row", "dip_code"), on="_row")
+    long = pl.concat([
+        joined.filter(pl.col(col) != AUX_REFERENCE[dim]).select(
+            "_row", "dip_code", pl.lit(dim).alias("dimension"), pl.col(col).alias("level"))
+        for dim, col in LEVEL_COLUMNS.items()])
     own = catalog.aux.filter(pl.col("dip_code") != ALL_GROUPS).select(
         "dip_code", "dimension", "level", pl.col("coef").alias("own"))
     region = catalog.aux.filter(pl.col("dip_code") == ALL_GROUPS).select(

@@ -82,11 +82,12 @@ def procedure_ranks(px: pl.DataFrame, classes: pl.DataFrame) -> pl.DataFrame:
     fallback = (pl.when(_chapter_rules(pl.col("code")).is_not_null())
                 .then(pl.lit(CLASS_RANK["diagnostic"], pl.Int8))
                 .otherwise(pl.lit(CLASS_RANK["therapeutic"], pl.Int8)))
-    return (px.with_columns(pl.col("code").str.slice(0, 7).alias("base"))
-            .join(lookup, on="code", how="left")
-            .join(base, on="base", how="left")
-            .select("_row", "code",
-                    pl.coalesce("rank", "base_rank", fallback).alias("rank")))
+    vocab = (px.select(pl.col("code").unique())
+             .with_columns(pl.col("code").str.slice(0, 7).alias("base"))
+             .join(lookup, on="code", how="left")
+             .join(base, on="base", how="left")
+             .select("code", pl.coalesce("rank", "base_rank", fallback).alias("rank")))
+    return px.select("_row", "code").join(vocab, on="code", how="left")
 
 
 def class_of_rank(rank: pl.Expr) -> pl.Expr:

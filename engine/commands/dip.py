@@ -1,0 +1,156 @@
+"""DIP commands: `weights build-dip`, `weights import-dip`, and the DIP branches of `group` and
+`explain` (`--method dip --catalog V`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import polars as pl
+
+from engine.case_output import output_format, write_table
+from engine.settings import get_settings
+from grouper.dip import group_dip
+from grouper.dip_catalog import DipCatalog
+from grouper.dip_explain import explain_dip
+from grouper.errors import InputError
+from weights.dip_build import TRIM_METHODS, DipBuildParams, build_dip_catalog
+from weights.dip_catalog_io import import_catalog, rejected_summary
+
+CHUNK_ROWS = 1_000_000
+
+
+def _db(db: Path | None) -> Path:
+    return db if db is not None else get_settings().db
+
+
+def _read_cases(path: Path) -> pl.DataFrame:
+    from engine.commands.grouping import read_case_file  # one reader for every case file
+
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    return read_case_file(path)
+
+
+def load_dip_catalog(catalog: str, db: Path | None = None) -> DipCatalog:
+    """A catalogue file in the official layout (.csv/.xlsx) or a `dip` version of the store."""
+    path = Path(catalog)
+    if path.suffix.lower() in (".csv", ".xlsx", ".xlsm") and path.is_file():
+        from weights.dip_catalog_io import require_clean
+
+        return require_clean(import_catalog(path, version=path.stem))
+    from weights.dip_store import load_catalog
+
+    return load_catalog(_db(db), catalog)
+
+
+def group_dip_file(input_path: Path, output_path: Path, catalog: str,
+                   db: Path | None = None) -> pl.DataFrame:
+    """`drgdip group --method dip --catalog V INPUT OUTPUT`: group a case file, write OUTPUT."""
+    output_format(output_path)
+    cat = load_dip_catalog(catalog, db)
+    cases = _read_cases(input_path)
+    parts = [group_dip(cases.slice(start, CHUNK_ROWS), cat)
+             for start in range(0, max(cases.height, 1), CHUNK_ROWS)]
+    result = pl.concat(parts)
+    write_table(result, output_path)
+    counts = result["status"].value_counts().sort("status")
+    summary = ", ".join(f"{s} {n:,}" for s, n in counts.iter_rows())
+    click.echo(f"DIP-grouped {result.height:,} cases with catalogue {catalog} → {output_path} "
+               f"({summary})")
+    return result
+
+
+def explain_dip_case(case: dict[str, Any], catalog: str, db: Path | None = None, *,
+                     as_json: bool = False) -> str:
+    """Text (or JSON) of `explain_dip` for `drgdip explain --method dip --catalog V`."""
+    trace = explain_dip(case, load_dip_catalog(catalog, db))
+    if as_json:
+        return json.dumps(trace.to_dict(), ensure_ascii=False, indent=2, default=str)
+    lines = [f"case {trace.case_id}: {trace.result['status']} {trace.result['dip_code'] or ''}"]
+    lines += [f"  {i}. {step}" for i, step in enumerate(trace.steps, 1)]
+    for c in trace.candidates:
+        mark = "✓" if c["matched"] else "·"
+        lines.append(f"     {mark} {c['dip_code']} {c['dip_type']} {c['principal_dx']} "
+                     f"[{c['procedures'] or '保守治疗'}] {c['score']}: {c['why']}")
+    return "\n".join(lines)
+
+
+@click.command("build-dip")
+@click.option("--history", "history_path", required=True, type=click.Path(path_type=Path),
+              help="case file with total_cost (and year or discharge_date)")
+@click.option("--version", "version", required=True, help="label of the new dip version")
+@click.option("--db", type=click.Path(path_type=Path), default=None,
+              help="store file (default DRGDIP_DB, else ./drgdip.duckdb)")
+@click.option("--region", default="", help="region the catalogue is for")
+@click.option("--year", type=int, default=None, help="year the catalogue applies to")
+@click.option("--ruleset", default="chs_drg_11", show_default=True,
+              help="ruleset whose MCC/CC tables drive the CCI")
+@click.option("--core-threshold", type=int, default=15, show_default=True)
+@click.option("--score-scale", type=float, default=1000.0, show_default=True)
+@click.option("--trim", "trim_method", type=click.Choice(TRIM_METHODS), default="iqr",
+              show_default=True)
+@click.option("--aux-combine", type=click.Choice(["max", "priority"]), default="max",
+              show_default=True)
+@click.option("--aux-min-cases", type=int, default=10, show_default=True)
+@click.option("--day-surgery-ratio", type=float, default=1.0, show_default=True)
+@click.option("--catalog-out", type=click.Path(path_type=Path), default=None,
+              help="also write the groups as CSV")
+def build_dip_command(history_path: Path, version: str, db: Path | None, region: str,
+                      year: int | None, ruleset: str, core_threshold: int, score_scale: float,
+                      trim_method: str, aux_combine: str, aux_min_cases: int,
+                      day_surgery_ratio: float, catalog_out: Path | None) -> None:
+    """Build a DIP catalogue (病种分值目录) from history and store it as a dip version."""
+    params = DipBuildParams(core_threshold=core_threshold, score_scale=score_scale,
+                            trim_method=trim_method, aux_combine=aux_combine,
+                            aux_min_cases=aux_min_cases,
+                            day_surgery_score_ratio=day_surgery_ratio, ruleset=ruleset)
+    build = build_dip_catalog(_read_cases(history_path), params, version=version)
+    from weights.dip_store import save_catalog
+
+    save_catalog(_db(db), build.catalog, version, region=region, year=year,
+                 source=f"build-dip {history_path.name}")
+    if catalog_out is not None:
+        write_table(build.catalog.groups, catalog_out)
+    r = build.report
+    click.echo(f"dip version {version}: {r['groups']:,} groups {r['by_type']} from "
+               f"{r['cases_used']:,} cases ({r['cases_skipped']:,} skipped), mean cost "
+               f"{r['mean_cost_all']:,.2f}, {r['aux_rows']} aux coefficients, "
+               f"{r['cv_over_1']} groups with CV > 1")
+
+
+@click.command("import-dip")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--version", "version", required=True, help="label of the new dip version")
+@click.option("--db", type=click.Path(path_type=Path), default=None)
+@click.option("--region", default="")
+@click.option("--year", type=int, default=None)
+@click.option("--score-scale", type=float, default=1000.0, show_default=True)
+@click.option("--skip-invalid", is_flag=True, help="import the good rows, report the bad ones")
+@click.option("--rejects", type=click.Path(path_type=Path), default=None,
+              help="write the rejected rows (row, column, value, reason) as CSV")
+def import_dip_command(file: Path, version: str, db: Path | None, region: str,
+                       year: int | None, score_scale: float, skip_invalid: bool,
+                       rejects: Path | None) -> None:
+    """Import an official DIP catalogue (病种编码, 主要诊断编码, 手术操作编码, 分值, 病种类型)."""
+    from weights.dip_catalog_io import require_clean
+    from weights.dip_store import save_catalog
+
+    result = import_catalog(file, version=version, score_scale=score_scale)
+    if rejects is not None:
+        result.rejected.write_csv(rejects)
+    if result.rejected.height:
+        for row in result.rejected.head(20).iter_rows(named=True):
+            click.echo(f"row {row['row']}: {row['column']}={row['value']!r}: {row['reason']}",
+                       err=True)
+        if not skip_invalid:
+            require_clean(result)  # raises with the one-line summary
+        click.echo(rejected_summary(result), err=True)
+    if result.catalog is None:
+        raise InputError(f"{file}: no usable catalogue row")
+    save_catalog(_db(db), result.catalog, version, region=region, year=year,
+                 source=f"import-dip {file.name}")
+    click.echo(f"dip version {version}: imported {result.catalog.groups.height:,} groups "
+               f"from {file} ({result.rejected['row'].n_unique()} rows rejected)")
