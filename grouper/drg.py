@@ -82,13 +82,12 @@ def _features(cases: pl.DataFrame, dx: pl.DataFrame, px: pl.DataFrame, rs: Rules
     excluded = (dx.filter(pl.col("pos") == 0).join(rs.cc_exclusion_i, on="code")
                 .select((pl.col("_row").cast(pl.Int64) * 4096 + pl.col("table_id")).alias("k")))
 
-    def counted(table: pl.DataFrame) -> pl.Series:
-        hits = sec.join(table, on="code").select(
-            "_row", (pl.col("_row").cast(pl.Int64) * 4096 + pl.col("table_id")).alias("k"))
-        return hits.filter(~pl.col("k").is_in(excluded["k"].implode()))["_row"]
-
-    has_mcc = _flag(n, counted(rs.mcc_i)).to_numpy()
-    has_cc = _flag(n, counted(rs.cc_i)).to_numpy()
+    # MCC and CC lists are disjoint: one join gives both, `is_mcc` tells which
+    hits = sec.join(rs.cc_mcc_i, on="code").select(
+        "_row", "is_mcc", (pl.col("_row").cast(pl.Int64) * 4096 + pl.col("table_id")).alias("k"))
+    counted = hits.filter(~pl.col("k").is_in(excluded["k"].implode()))
+    has_mcc = _flag(n, counted.filter("is_mcc")["_row"]).to_numpy()
+    has_cc = _flag(n, counted.filter(~pl.col("is_mcc"))["_row"]).to_numpy()
     has_or = _flag(n, or_px["_row"]).to_numpy()
     px0_or = _flag(n, or_px.filter(pl.col("pos") == 0)["_row"]).to_numpy()
     fb = A.FEATURE_BITS
@@ -239,6 +238,15 @@ def best_keys(dx: pl.DataFrame, px: pl.DataFrame, rs: Ruleset, n: int,
     drg_attrs = rs.drgs.select(
         "order_in_adrg", "need_code", "need_feat", "age_lt", "los_gt", "icu_hours_gt",
         "icu_hours_ge", "icu_hours_le", pl.col("age_days_max").alias("drg_age_days_max"))
+    # A held `adrg_code` rule always yields an outcome, so later rules of that case cannot win:
+    # only rules up to the first such rule need their DRGs evaluated.
+    fallback = held.filter(pl.col("if_no_drg") == "adrg_code").select(
+        "_row", (pl.col("rule_id") * KEY_STRIDE + NO_DRG_ORDER).alias("key"))
+    first = _min_key_per_row(fallback)
+    cut = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    cut[first["_row"].to_numpy()] = first["key"].to_numpy() // KEY_STRIDE
+    held = held.filter(pl.Series(held["rule_id"].to_numpy()
+                                 <= cut[held["_row"].to_numpy().astype(np.int64)]))
     pairs = held.select("_row", "rule_id").join(rs.rule_drgs, on="rule_id")
     drg_lookups = (rs.drg_dx0, rs.drg_dxn, rs.drg_px0, rs.drg_pxn)
     if any(t.height for t in drg_lookups):
@@ -252,9 +260,8 @@ def best_keys(dx: pl.DataFrame, px: pl.DataFrame, rs: Ruleset, n: int,
     chosen = pairs.filter(((pl.col("bits") & pl.col("need_code")) == pl.col("need_code"))
                           & _atoms_hold() & _drg_params()).select(
         "_row", (pl.col("rule_id") * KEY_STRIDE + pl.col("order_in_adrg")).alias("key"))
-    fallback = held.filter(pl.col("if_no_drg") == "adrg_code").select(
-        "_row", (pl.col("rule_id") * KEY_STRIDE + NO_DRG_ORDER).alias("key"))
-    best = _min_key_per_row(pl.concat([chosen, fallback]))
+    best = _min_key_per_row(pl.concat([chosen.with_columns(pl.col("_row").cast(pl.UInt32)),
+                                       first]))
     return best, entries["_row"].unique().cast(pl.UInt32)
 
 

@@ -318,6 +318,8 @@ class Ruleset:
                                  "table_id": pl.int_range(tables.len(), eager=True)})
         self.mcc_i = self.mcc.join(table_id, on="exclusion_table").select("code", "table_id")
         self.cc_i = self.cc.join(table_id, on="exclusion_table").select("code", "table_id")
+        self.cc_mcc_i = pl.concat([self.mcc_i.with_columns(pl.lit(True).alias("is_mcc")),
+                                   self.cc_i.with_columns(pl.lit(False).alias("is_mcc"))])
         self.cc_exclusion_i = self.cc_exclusion.join(table_id, on="exclusion_table").select(
             "code", "table_id")
         self.trauma_i = self.trauma.with_columns(
