@@ -38,8 +38,8 @@ from grouper.dip_errors import DipCatalogError
 from grouper.dip_procedure_class import CLASSES, class_of_rank
 from grouper.errors import InputError
 from grouper.ruleset import load_ruleset
+from weights.trimming import TRIM_METHODS, keep_expr, trim_bounds
 
-TRIM_METHODS = ("iqr", "log_sd", "pct", "none")
 CLASS_LETTER = {"conservative": "B", "diagnostic": "D", "therapeutic": "T", "surgical": "S"}
 CLASS_NAME = {"conservative": "保守治疗", "diagnostic": "诊断性操作", "therapeutic": "治疗性操作",
               "surgical": "手术"}
@@ -144,24 +144,15 @@ def _structure(usable: pl.DataFrame, params: DipBuildParams) -> pl.DataFrame:
     return pl.concat([core, comp]).with_columns(pl.lit(0.0).alias("score"))
 
 
-def _trim_keep(params: DipBuildParams) -> pl.Expr:
-    c = pl.col("cost")
-    by = "dip_code"
-    if params.trim_method == "iqr":
-        q1, q3 = c.quantile(0.25).over(by), c.quantile(0.75).over(by)
-        return c.is_between(q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1))
-    if params.trim_method == "log_sd":
-        lc = c.log()
-        return ((lc - lc.mean().over(by)).abs() <= 3 * lc.std().over(by)).fill_null(True)
-    if params.trim_method == "pct":
-        return c.is_between(c.quantile(0.025, "linear").over(by),
-                            c.quantile(0.975, "linear").over(by))
-    return pl.lit(True)
+def _kept(cases: pl.DataFrame, params: DipBuildParams) -> pl.DataFrame:
+    """The cases inside their group's trimming bounds (weights.trimming, shared with DRG)."""
+    bounds = trim_bounds(cases.lazy(), "dip_code", "cost", params.trim_method).collect()
+    return cases.join(bounds, on="dip_code").filter(keep_expr("cost")).drop("lo", "hi")
 
 
 def _scores(cases: pl.DataFrame, params: DipBuildParams) -> tuple[pl.DataFrame, float]:
     """(dip_code, score, mean_cost, n_cases, cv) and M."""
-    kept = cases.filter(_trim_keep(params))
+    kept = _kept(cases, params)
     means = kept.group_by("dip_code").agg(
         ((pl.col("w") * pl.col("cost")).sum() / pl.col("w").sum()).alias("mean_cost"),
         (pl.col("cost").std() / pl.col("cost").mean()).alias("cv"))
@@ -176,7 +167,7 @@ def _scores(cases: pl.DataFrame, params: DipBuildParams) -> tuple[pl.DataFrame, 
 
 def _aux(cases: pl.DataFrame, levels: pl.DataFrame, groups: pl.DataFrame,
          params: DipBuildParams) -> pl.DataFrame:
-    kept = cases.filter(_trim_keep(params)).join(groups.select("dip_code", "mean_cost"),
+    kept = _kept(cases, params).join(groups.select("dip_code", "mean_cost"),
                                                  on="dip_code")
     long = (kept.join(levels, on="_row")
             .unpivot(index=["_row", "dip_code", "cost", "w", "mean_cost"],
