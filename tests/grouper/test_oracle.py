@@ -41,3 +41,17 @@ def test_per_case_path_equals_batch_on_oracle_sample(oracle: dict[str, pl.DataFr
     batch = group_drg(cases, rs)
     for row, want in zip(cases.iter_rows(named=True), batch.iter_rows(named=True), strict=True):
         assert group_one(row, rs) == want, row["case_id"]
+
+
+def test_explain_is_safe_to_call_from_many_threads(oracle: dict[str, pl.DataFrame]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from grouper import explain
+
+    rs = load_ruleset("foshan_2022")
+    rows = oracle["foshan_2022"].head(400).to_dicts()
+    sequential = [explain(r, rs).to_dict() for r in rows]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        threaded = list(pool.map(lambda r: explain(r, rs).to_dict(), rows))
+    assert threaded == sequential
+    assert all(s["steps"] for s in sequential)
