@@ -73,11 +73,21 @@ def rulesets_import(source: Path, name: str, base: str | None, version: str, tit
 @click.option("--ruleset", default="chs_drg_11", show_default=True, help="DRG ruleset name")
 @click.option("--translate-codes", is_flag=True,
               help="translate incoming codes through the ruleset's code maps first")
+@click.option("--method", type=click.Choice(["drg", "dip"]), default="drg", show_default=True)
+@click.option("--catalog", default=None, help="DIP: a dip version of the store or a catalogue file")
+@click.option("--db", type=click.Path(path_type=Path), default=None, help="store (DIP catalogue)")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.argument("output_path", metavar="OUTPUT", type=click.Path(path_type=Path))
-def group_command(ruleset: str, translate_codes: bool, input_path: Path,
-                  output_path: Path) -> None:
+def group_command(ruleset: str, translate_codes: bool, method: str, catalog: str | None,
+                  db: Path | None, input_path: Path, output_path: Path) -> None:
     """Group a case file (Parquet/CSV/JSONL/xlsx) into OUTPUT (.parquet/.csv/.jsonl)."""
+    if method == "dip":  # DIP grouping lives in engine/commands/dip.py (issue 5)
+        if catalog is None:
+            raise click.UsageError("--method dip needs --catalog VERSION_OR_FILE")
+        from engine.commands.dip import group_dip_file
+
+        group_dip_file(input_path, output_path, catalog, db)
+        return
     output_format(output_path)  # fail before the work on a bad output name
     rs = load_ruleset(ruleset)
     if not input_path.exists():
@@ -102,8 +112,12 @@ def group_command(ruleset: str, translate_codes: bool, input_path: Path,
 @click.option("--case-id", default=None, help="explain this case of FILE")
 @click.option("--json", "as_json", is_flag=True, help="print the trace as JSON")
 @click.option("--translate-codes", is_flag=True)
+@click.option("--method", type=click.Choice(["drg", "dip"]), default="drg", show_default=True)
+@click.option("--catalog", default=None, help="DIP: a dip version of the store or a catalogue file")
+@click.option("--db", type=click.Path(path_type=Path), default=None, help="store (DIP catalogue)")
 @click.argument("file", required=False, type=click.Path(path_type=Path))
 def explain_command(ruleset: str, case_id: str | None, as_json: bool, translate_codes: bool,
+                    method: str, catalog: str | None, db: Path | None,
                     file: Path | None) -> None:
     """Explain how one case is grouped (决策过程): case JSON on stdin, or --case-id in FILE."""
     rs = load_ruleset(ruleset)
@@ -123,6 +137,13 @@ def explain_command(ruleset: str, case_id: str | None, as_json: bool, translate_
             raise InputError(f"stdin: not a JSON object: {exc}") from exc
         if not isinstance(case, dict):
             raise InputError("stdin: expected one case as a JSON object")
+    if method == "dip":  # DIP trace lives in engine/commands/dip.py (issue 5)
+        if catalog is None:
+            raise click.UsageError("--method dip needs --catalog VERSION_OR_FILE")
+        from engine.commands.dip import explain_dip_case
+
+        click.echo(explain_dip_case(case, catalog, db, as_json=as_json))
+        return
     ex = explain(case, rs, translate_codes=translate_codes)
     if as_json:
         click.echo(json.dumps(ex.to_dict(), ensure_ascii=False, indent=2))
