@@ -87,18 +87,16 @@ def warnings_column(cases: pl.DataFrame, rs: Ruleset, dx: pl.DataFrame | None = 
         (pl.col("los") < 0).alias(W.LOS_INVALID),
     ]
     flags = [f.fill_null(False) for f in flags]
-    # One bit per warning, then the few distinct masks are turned into code lists by a join.
+    # One bit per warning, then the few distinct masks become code lists by a gather.
     ordered = sorted(W, key=lambda w: w.value)
-    by_code = {f.meta.output_name(): f for f in flags}
-    mask = pl.sum_horizontal([by_code[w.value].cast(pl.UInt32) * (1 << i)
-                              for i, w in enumerate(ordered)]).alias("_mask")
-    masks = cases.select(mask)
-    distinct = masks["_mask"].unique()
-    table = pl.DataFrame({
-        "_mask": distinct,
-        "warnings": [[w.value for i, w in enumerate(ordered) if m >> i & 1] for m in distinct],
-    }, schema={"_mask": pl.UInt32, "warnings": pl.List(pl.String)})
-    return masks.join(table, on="_mask", how="left", maintain_order="left")["warnings"]
+    values = cases.select(flags)
+    mask = np.zeros(n, dtype=np.int64)
+    for i, w in enumerate(ordered):
+        mask |= values[w.value].to_numpy().astype(np.int64) << i
+    distinct, inverse = np.unique(mask, return_inverse=True)
+    table = pl.Series("warnings", [[w.value for i, w in enumerate(ordered) if int(m) >> i & 1]
+                                   for m in distinct], dtype=pl.List(pl.String))
+    return table.gather(pl.Series(inverse.astype(np.uint32)))
 
 
 def warnings_one(case: dict[str, object], rs: Ruleset, lk: "object") -> list[str]:
