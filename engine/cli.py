@@ -7,6 +7,8 @@ import sys
 import click
 
 from engine.commands.grouping import explain_command, group_command, rulesets_command
+from engine.commands.keys import keys_command
+from engine.commands.serve import serve_command
 from grouper.errors import DrgDipError
 
 
@@ -18,6 +20,8 @@ def cli() -> None:
 cli.add_command(rulesets_command)
 cli.add_command(group_command)
 cli.add_command(explain_command)
+cli.add_command(serve_command)
+cli.add_command(keys_command)
 
 
 def main() -> None:

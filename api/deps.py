@@ -1,0 +1,42 @@
+"""FastAPI dependencies: the service state and the caller's key, by role."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from api.auth import Principal, Role, require_role
+from api.errors import ApiError
+from api.state import ServiceState
+
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
+                              description="API key made by `drgdip keys create`")
+
+
+def service(request: Request) -> ServiceState:
+    state: ServiceState | None = getattr(request.app.state, "service", None)
+    if state is None or not state.ready:
+        raise ApiError(503, "STARTING", "服务正在启动 / service is starting")
+    return state
+
+
+State = Annotated[ServiceState, Depends(service)]
+
+
+def principal(state: State, key: Annotated[str | None, Security(api_key_header)]) -> Principal:
+    return state.keys.check(key)
+
+
+def admin(p: Annotated[Principal, Depends(principal)]) -> Principal:
+    return require_role(p, Role.ADMIN)
+
+
+def bureau(p: Annotated[Principal, Depends(principal)]) -> Principal:
+    return require_role(p, Role.ANALYST, Role.ADMIN)
+
+
+AnyKey = Annotated[Principal, Depends(principal)]
+AdminKey = Annotated[Principal, Depends(admin)]
+BureauKey = Annotated[Principal, Depends(bureau)]

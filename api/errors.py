@@ -1,0 +1,101 @@
+"""One JSON error shape for every failure: `{code, message, field}`.
+
+`message` is Chinese and English (`中文 / English`), `field` the request path of the offending value
+(`body.case.sex`, `query.limit`, `header.X-API-Key`) or null.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from grouper.errors import DrgDipError
+
+log = logging.getLogger("drgdip.api")
+
+STATUS_CODES: dict[int, tuple[str, str]] = {
+    400: ("BAD_REQUEST", "请求无效 / bad request"),
+    401: ("UNAUTHENTICATED", "缺少或无效的 API 密钥 / missing or invalid API key"),
+    403: ("FORBIDDEN", "无权访问 / not allowed for this key"),
+    404: ("NOT_FOUND", "资源不存在 / not found"),
+    405: ("METHOD_NOT_ALLOWED", "不支持的请求方法 / method not allowed"),
+    409: ("CONFLICT", "状态冲突 / conflict"),
+    413: ("TOO_LARGE", "请求体过大 / request body too large"),
+    415: ("UNSUPPORTED_MEDIA_TYPE", "不支持的内容类型 / unsupported media type"),
+    422: ("VALIDATION_ERROR", "请求字段无效 / invalid request field"),
+    503: ("UNAVAILABLE", "服务暂不可用 / service unavailable"),
+}
+
+
+class ApiError(Exception):
+    """An error answer: HTTP status, stable code, bilingual message, field path."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+
+def unauthenticated(message: str = STATUS_CODES[401][1]) -> ApiError:
+    return ApiError(401, "UNAUTHENTICATED", message, "header.X-API-Key")
+
+
+def forbidden(message: str = STATUS_CODES[403][1], field: str | None = None) -> ApiError:
+    return ApiError(403, "FORBIDDEN", message, field)
+
+
+def not_found(what: str, field: str | None = None) -> ApiError:
+    return ApiError(404, "NOT_FOUND", f"{what} 不存在 / {what} not found", field)
+
+
+def body(status: int, code: str, message: str, field: str | None) -> JSONResponse:
+    headers = {"WWW-Authenticate": "ApiKey"} if status == 401 else None
+    return JSONResponse({"code": code, "message": message, "field": field}, status_code=status,
+                        headers=headers)
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return body(exc.status, exc.code, exc.message, exc.field)
+
+
+async def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": (), "msg": "invalid"}
+    msg = f"请求字段无效 / invalid request field: {first.get('msg', 'invalid')}"
+    if len(errors) > 1:
+        msg += f" (+{len(errors) - 1} more)"
+    return body(422, "VALIDATION_ERROR", msg, _field(first.get("loc", ())) or None)
+
+
+async def _http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code, message = STATUS_CODES.get(exc.status_code, ("HTTP_ERROR", str(exc.detail)))
+    return body(exc.status_code, code, message, None)
+
+
+async def _config(_: Request, exc: Exception) -> JSONResponse:
+    # configuration-family errors reached by a request (e.g. unusable upload): the client's input
+    return body(400, "BAD_INPUT", f"输入无法使用 / unusable input: {exc}", None)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return body(500, "INTERNAL_ERROR", "服务器内部错误 / internal server error", None)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(DrgDipError, _config)
+    app.add_exception_handler(Exception, _unexpected)

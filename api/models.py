@@ -1,0 +1,239 @@
+"""Request and response bodies (separate classes), with the examples shown in the OpenAPI."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CODE = Field(max_length=32)
+CODES_MAX = 100
+
+CASE_EXAMPLE: dict[str, Any] = {
+    "case_id": "ZY2024000123", "hospital_id": "H001", "insurance_type": "employee", "sex": 1,
+    "age": 67, "los": 9, "discharge_way": 1, "diagnoses": ["I21.000", "I10.x00", "E11.900"],
+    "procedures": ["36.0700", "88.5700"], "total_cost": "48210.35", "fund_paid": "33747.25",
+}
+
+
+class CaseIn(BaseModel):
+    """One inpatient case (contracts §1). Lists may also be `|`-separated strings."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [CASE_EXAMPLE]})
+
+    case_id: str = Field(min_length=1, max_length=64)
+    hospital_id: str | None = Field(None, max_length=64)
+    insurance_type: Literal["employee", "resident"] | None = None
+    sex: int | None = Field(None, ge=-1000, le=1000, description="1 male, 2 female; else invalid")
+    age: int | None = Field(None, ge=0, le=150)
+    age_days: int | None = Field(None, ge=0, le=60000)
+    birth_weight: int | None = Field(None, ge=0, le=10000, description="grams")
+    dept: str | None = Field(None, max_length=32)
+    admit_date: date | None = None
+    discharge_date: date | None = None
+    los: int | None = Field(None, ge=0, le=100000)
+    discharge_way: int | None = Field(None, ge=0, le=99)
+    diagnoses: list[str] | str = Field(max_length=CODES_MAX * 33,
+                                       description="ICD-10 codes, principal first")
+    procedures: list[str] | str = Field(default_factory=list, max_length=CODES_MAX * 33)
+    icu_hours: float | None = Field(None, ge=0, le=1e6, allow_inf_nan=False)
+    patient_id: str | None = Field(None, max_length=64)
+    total_cost: Decimal | None = Field(None, ge=0, le=Decimal("1e10"), decimal_places=2)
+    fund_paid: Decimal | None = Field(None, ge=0, le=Decimal("1e10"), decimal_places=2)
+    other_fund_paid: Decimal | None = Field(None, ge=0, le=Decimal("1e10"), decimal_places=2)
+    patient_paid: Decimal | None = Field(None, ge=0, le=Decimal("1e10"), decimal_places=2)
+    tcm_treatment: bool | None = Field(None, description="DIP: treated with TCM methods")
+    day_surgery: bool | None = Field(None, description="DIP: day surgery")
+
+
+class DrgGroupIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"case": CASE_EXAMPLE, "ruleset": "chs_drg_11"}]})
+
+    case: CaseIn
+    ruleset: str | None = Field(None, max_length=64, description="default: the service's")
+    translate_codes: bool = Field(False, description="map codes through the ruleset's code maps")
+
+
+class DipGroupIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"case": CASE_EXAMPLE, "catalog": "2024"}]})
+
+    case: CaseIn
+    catalog: str | None = Field(None, max_length=64,
+                                description="catalogue version; default: the newest loaded")
+
+
+class StepOut(BaseModel):
+    stage: str
+    subject: str
+    held: bool
+    codes: list[str]
+    zh: str
+    en: str
+
+
+class DrgGroupOut(BaseModel):
+    """Contracts §2 for one case, plus the decision trace."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "case_id": "ZY2024000123", "status": "ok", "mdc": "MDCF", "adrg": "FM1",
+        "drg": "FM19", "drg_name": "经皮心脏介入治疗", "error_code": None,
+        "error_message": None, "warnings": [], "ruleset": "chs_drg_11",
+        "steps": [{"stage": "validate", "subject": "ok", "held": True, "codes": [],
+                   "zh": "基本信息校验通过", "en": "demographics and codes valid"}]}]})
+
+    case_id: str | None
+    status: Literal["ok", "ambiguous", "ungroupable", "invalid"]
+    mdc: str | None
+    adrg: str | None
+    drg: str | None
+    drg_name: str | None
+    error_code: str | None
+    error_message: str | None
+    warnings: list[str]
+    ruleset: str
+    steps: list[StepOut]
+
+
+class DipCandidateOut(BaseModel):
+    dip_code: str
+    dip_type: str
+    principal_dx: str | None
+    procedures: str | None
+    score: float | None
+    matched: bool
+    why: str
+
+
+class DipGroupOut(BaseModel):
+    """DIP grouping (contracts §2, DIP) for one case, plus the trace."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "case_id": "ZY2024000123", "status": "ok", "error_code": None, "error_message": None,
+        "dip_code": "I21.0:36.07", "dip_type": "core", "dip_name": "急性前壁透壁性心肌梗死",
+        "dip_score": 1850.1234, "treatment_class": "surgical", "tumour_level": "none",
+        "severity_level": "mild", "cci_level": "1", "age_band": "elderly",
+        "aux_dimension": "age", "aux_coef": 1.05, "adjusted_score": 1942.6296,
+        "catalog": "2024", "principal_dx": "I21.000", "subcategory": "I21.0",
+        "category": "I21", "procedure_classes": [{"code": "36.0700", "class": "surgical"}],
+        "candidates": [], "steps": ["主要诊断 / principal diagnosis: I21.000"]}]})
+
+    case_id: str | None
+    status: Literal["ok", "ungroupable", "invalid"]
+    error_code: str | None
+    error_message: str | None
+    dip_code: str | None
+    dip_type: str | None
+    dip_name: str | None
+    dip_score: float | None
+    treatment_class: str | None
+    tumour_level: str | None
+    severity_level: str | None
+    cci_level: str | None
+    age_band: str | None
+    aux_dimension: str | None
+    aux_coef: float | None
+    adjusted_score: float | None
+    catalog: str
+    principal_dx: str | None
+    subcategory: str | None
+    category: str | None
+    procedure_classes: list[dict[str, Any]]
+    candidates: list[DipCandidateOut]
+    steps: list[str]
+
+
+class JobOut(BaseModel):
+    """A batch job: state, progress and counts by status."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "job_id": "j_3f9c2a1b7d4e", "kind": "drg", "params": {"ruleset": "chs_drg_11"},
+        "state": "done", "hospital_id": "H001", "filename": "cases.parquet",
+        "rows_total": 120000, "rows_done": 120000,
+        "counts": {"ok": 119020, "ambiguous": 310, "ungroupable": 120, "invalid": 550},
+        "error": None, "created_at": "2024-07-01T08:00:00", "started_at": "2024-07-01T08:00:01",
+        "finished_at": "2024-07-01T08:00:03",
+        "results_url": "/v1/batches/j_3f9c2a1b7d4e/results"}]})
+
+    job_id: str
+    kind: Literal["drg", "dip"]
+    params: dict[str, str]
+    state: Literal["accepted", "running", "done", "failed"]
+    hospital_id: str | None
+    filename: str
+    rows_total: int | None
+    rows_done: int
+    counts: dict[str, int] | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    results_url: str | None
+
+
+class JobListOut(BaseModel):
+    jobs: list[JobOut]
+
+
+class RowsOut(BaseModel):
+    """Rows of a store table, as returned by the store (column names per the README)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "table": "drg_weights", "total": 1, "limit": 100, "offset": 0,
+        "rows": [{"version": "2024", "drg": "FM19", "rw": 2.3514}]}]})
+
+    table: str
+    total: int
+    limit: int
+    offset: int
+    rows: list[dict[str, Any]]
+
+
+class KeyCreateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"role": "hospital", "hospital_id": "H001", "label": "HIS of H001"}]})
+
+    role: Literal["hospital", "analyst", "admin"]
+    hospital_id: str | None = Field(None, min_length=1, max_length=64)
+    label: str | None = Field(None, max_length=200)
+
+
+class KeyCreatedOut(BaseModel):
+    key_id: str
+    role: str
+    hospital_id: str | None
+    key: str = Field(description="the full key; shown once")
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ready", "starting"]
+    rulesets: list[str]
+    dip_catalogs: list[str]
+    jobs_queued: int
+
+
+class ErrorOut(BaseModel):
+    """The one error shape of the service."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "code": "VALIDATION_ERROR",
+        "message": "请求字段无效 / invalid request field: Field required",
+        "field": "body.case.diagnoses"}]})
+
+    code: str
+    message: str = Field(description="中文 / English")
+    field: str | None = Field(description="request path of the offending value")
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": text}
+    for status, text in ((401, "missing or invalid API key"), (403, "outside the key's role"),
+                         (413, "body too large"), (422, "invalid request field"))
+}

@@ -1,0 +1,28 @@
+"""Service settings (pydantic-settings, env prefix `DRGDIP_`), passed to `create_app`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseSettings):
+    """`DRGDIP_DB` is the store; jobs keep their uploaded and result files beside it."""
+
+    model_config = SettingsConfigDict(env_prefix="DRGDIP_")
+
+    db: Path = Path("drgdip.duckdb")
+    jobs_dir: Path | None = None  # default: <db>.jobs/
+    default_ruleset: str = "chs_drg_11"
+    rulesets: tuple[str, ...] = ()  # empty: every available ruleset
+    # DIP catalogues from official files, name -> path (besides the store's published versions)
+    dip_catalog_files: dict[str, Path] = {}
+    max_body_bytes: int = 256 * 1024  # JSON bodies of the per-case endpoints
+    max_upload_bytes: int = 512 * 1024 * 1024  # batch uploads
+    key_refresh_seconds: float = 5.0  # at most one key reload from the store per interval
+    store_retry_seconds: float = 10.0  # wait this long for a store lock held by another process
+    run_jobs: bool = True  # start the batch job runner thread
+
+    def job_root(self) -> Path:
+        return self.jobs_dir or self.db.with_name(self.db.name + ".jobs")

@@ -1,0 +1,126 @@
+"""What the service loads once at start-up: rulesets, DIP catalogues, keys, the job runner.
+
+The per-case path reads only these in-memory objects (ruleset lookups, catalogues); it opens no
+file and no store connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from api.auth import KeyTable, read_keys
+from api.errors import ApiError
+from api.jobs import JobRunner
+from api.settings import ApiSettings
+from api.store_access import Store
+from grouper import (DipCatalog, Ruleset, available_rulesets, explain, explain_dip, group_dip,
+                     group_drg, load_ruleset)
+from grouper.lookup import lookups
+from weights.dip_catalog_io import import_catalog, require_clean
+
+log = logging.getLogger("drgdip.api")
+
+
+@dataclass
+class ServiceState:
+    settings: ApiSettings
+    store: Store
+    keys: KeyTable
+    rulesets: dict[str, Ruleset] = field(default_factory=dict)
+    catalogs: dict[str, DipCatalog] = field(default_factory=dict)
+    runner: JobRunner | None = None
+    ready: bool = False
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    # -- start-up ---------------------------------------------------------------------------
+    @classmethod
+    def start(cls, settings: ApiSettings) -> ServiceState:
+        store = Store(settings.db, retry_seconds=settings.store_retry_seconds)
+        store.init()
+
+        def load_keys() -> dict[str, Any]:
+            with store.connect() as con:
+                return read_keys(con)
+
+        state = cls(settings, store, KeyTable(load_keys, settings.key_refresh_seconds))
+        state.keys.reload()
+        threading.Thread(target=state.keys.refresh_forever, args=(state._stop,),
+                         name="drgdip-keys", daemon=True).start()
+        names = settings.rulesets or tuple(available_rulesets())
+        for name in names:
+            rs = load_ruleset(name)
+            lookups(rs)  # build the per-case lookups now, not on the first request
+            state.rulesets[name] = rs
+        if settings.default_ruleset not in state.rulesets:
+            state.rulesets[settings.default_ruleset] = load_ruleset(settings.default_ruleset)
+        for name, path in settings.dip_catalog_files.items():
+            catalog = require_clean(import_catalog(path, version=name))
+            state.catalogs[name] = catalog
+            if catalog.ruleset not in state.rulesets:
+                state.rulesets[catalog.ruleset] = load_ruleset(catalog.ruleset)
+        for catalog in state.catalogs.values():  # warm the DIP path (procedure classes, ruleset)
+            explain_dip({"case_id": "warm-up", "diagnoses": ["I10.x00"], "procedures": []},
+                        catalog)
+        root = settings.job_root()
+        root.mkdir(parents=True, exist_ok=True)
+        state.runner = JobRunner(store, root, state.group_batch)
+        if settings.run_jobs:
+            state.runner.start()
+        state.ready = True
+        log.info("ready: rulesets %s, DIP catalogues %s", sorted(state.rulesets),
+                 sorted(state.catalogs))
+        return state
+
+    def stop(self) -> None:
+        self.ready = False
+        self._stop.set()
+        if self.runner is not None:
+            self.runner.stop()
+
+    # -- lookups ----------------------------------------------------------------------------
+    def ruleset(self, name: str | None, field_path: str = "body.ruleset") -> Ruleset:
+        rs = self.rulesets.get(name or self.settings.default_ruleset)
+        if rs is None:
+            raise ApiError(422, "UNKNOWN_RULESET",
+                           f"未知的分组方案 / unknown ruleset {name!r}; available: "
+                           f"{', '.join(sorted(self.rulesets))}", field_path)
+        return rs
+
+    def catalog(self, name: str | None, field_path: str = "body.catalog") -> tuple[str, DipCatalog]:
+        if not self.catalogs:
+            raise ApiError(503, "NO_DIP_CATALOG",
+                           "未加载 DIP 病种目录 / no DIP catalogue is loaded", field_path)
+        key = name or sorted(self.catalogs)[-1]
+        catalog = self.catalogs.get(key)
+        if catalog is None:
+            raise ApiError(422, "UNKNOWN_CATALOG",
+                           f"未知的 DIP 目录 / unknown DIP catalogue {name!r}; available: "
+                           f"{', '.join(sorted(self.catalogs))}", field_path)
+        return key, catalog
+
+    # -- per case ---------------------------------------------------------------------------
+    def group_drg_case(self, case: dict[str, Any], ruleset: str | None,
+                       translate_codes: bool) -> dict[str, Any]:
+        rs = self.ruleset(ruleset)
+        return explain(case, rs, translate_codes=translate_codes).to_dict()
+
+    def group_dip_case(self, case: dict[str, Any], catalog: str | None) -> dict[str, Any]:
+        name, cat = self.catalog(catalog)
+        ex = explain_dip(case, cat)
+        out = dict(ex.result)
+        out.update(catalog=name, principal_dx=ex.principal_dx, subcategory=ex.subcategory,
+                   category=ex.category, procedure_classes=ex.procedure_classes,
+                   candidates=ex.candidates, steps=ex.steps)
+        return out
+
+    # -- batches ----------------------------------------------------------------------------
+    def group_batch(self, kind: str, params: dict[str, str], cases: pl.DataFrame) -> pl.DataFrame:
+        if kind == "dip":
+            return group_dip(cases, self.catalog(params.get("catalog"))[1])
+        return group_drg(cases, self.ruleset(params.get("ruleset")),
+                         translate_codes=params.get("translate_codes") == "true")

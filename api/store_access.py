@@ -1,0 +1,131 @@
+"""Short-lived store connections for the service, and the service's own tables.
+
+The service holds no DuckDB connection between requests: a DuckDB file admits one writing
+process, and `drgdip keys create`, `drgdip weights publish` and the batch commands must be able to
+use the same file while the service runs. Each operation opens, works and closes; a lock held by
+another process is waited for (up to `store_retry_seconds`) and then answered with 503.
+
+SERVICE_TABLES is the DDL of the tables only the service uses (api_keys, jobs, audit).
+# TODO(issue 4): move SERVICE_TABLES into the single schema definition of weights.store
+# when it lands; until then it is applied here with CREATE ... IF NOT EXISTS.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from api.errors import ApiError
+
+SERVICE_TABLES = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id      VARCHAR PRIMARY KEY,   -- public part of the key, sent before the secret
+    salt        VARCHAR NOT NULL,      -- per-key random salt (hex)
+    secret_hash VARCHAR NOT NULL,      -- sha256(salt || secret), hex
+    role        VARCHAR NOT NULL,      -- hospital | analyst | admin
+    hospital_id VARCHAR,               -- set for role = hospital
+    label       VARCHAR,
+    created_at  TIMESTAMP NOT NULL,
+    revoked_at  TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id       VARCHAR PRIMARY KEY,
+    kind         VARCHAR NOT NULL,     -- drg | dip
+    params       VARCHAR NOT NULL,     -- JSON: ruleset / catalog
+    state        VARCHAR NOT NULL,     -- accepted | running | done | failed
+    key_id       VARCHAR NOT NULL,
+    hospital_id  VARCHAR,              -- owner hospital (hospital keys); null for bureau jobs
+    filename     VARCHAR NOT NULL,
+    input_path   VARCHAR NOT NULL,
+    result_path  VARCHAR,
+    rows_total   BIGINT,
+    rows_done    BIGINT NOT NULL DEFAULT 0,
+    counts       VARCHAR,              -- JSON: rows per status
+    error        VARCHAR,
+    created_at   TIMESTAMP NOT NULL,
+    started_at   TIMESTAMP,
+    finished_at  TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS audit (
+    logged_at   TIMESTAMP NOT NULL,
+    key_id      VARCHAR,
+    role        VARCHAR,
+    hospital_id VARCHAR,
+    method      VARCHAR NOT NULL,
+    path        VARCHAR NOT NULL,
+    action      VARCHAR NOT NULL,
+    target      VARCHAR,
+    status      INTEGER NOT NULL,
+    detail      VARCHAR
+);
+"""
+
+LOCK_WORDS = ("lock", "Conflicting", "being used")
+
+
+def ensure_service_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(SERVICE_TABLES)
+
+
+def _locked(exc: duckdb.Error) -> bool:
+    return any(w in str(exc) for w in LOCK_WORDS)
+
+
+class Store:
+    """Opens the store per operation; one operation at a time within the process."""
+
+    def __init__(self, path: Path, *, retry_seconds: float = 10.0) -> None:
+        self.path = path
+        self.retry_seconds = retry_seconds
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        deadline = time.monotonic() + self.retry_seconds
+        pause = 0.02
+        with self._lock:
+            while True:
+                try:
+                    con = duckdb.connect(str(self.path), read_only=read_only)
+                    break
+                except duckdb.Error as exc:
+                    if not _locked(exc) or time.monotonic() > deadline:
+                        if read_only and not self.path.exists():
+                            raise ApiError(503, "STORE_MISSING",
+                                           "数据库不存在 / store file does not exist") from exc
+                        raise ApiError(503, "STORE_BUSY",
+                                       "数据库被其他进程占用 / store is locked by another "
+                                       "process; retry later") from exc
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.5)
+            try:
+                yield con
+            finally:
+                con.close()
+
+    def init(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.connect() as con:
+            ensure_service_tables(con)
+
+    def tables(self) -> set[str]:
+        with self.connect() as con:
+            return {r[0] for r in con.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = 'main'").fetchall()}
+
+    def query(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+        with self.connect() as con:
+            cur = con.execute(sql, params or [])
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def execute(self, sql: str, params: list[Any] | None = None) -> None:
+        with self.connect() as con:
+            con.execute(sql, params or [])

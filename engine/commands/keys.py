@@ -1,0 +1,75 @@
+"""`drgdip keys create|list|revoke`: API keys of the HTTP service (stored hashed)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import click
+import duckdb
+
+DB_OPTION = click.option("--db", type=click.Path(path_type=Path), default=None,
+                         help="store file (default: DRGDIP_DB, else ./drgdip.duckdb)")
+
+
+def _connect(db: Path | None) -> duckdb.DuckDBPyConnection:
+    from api.store_access import ensure_service_tables
+    from engine.settings import get_settings
+
+    path = db or get_settings().db
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    ensure_service_tables(con)
+    return con
+
+
+@click.group("keys")
+def keys_command() -> None:
+    """API keys for `drgdip serve` (header X-API-Key)."""
+
+
+@keys_command.command("create")
+@click.option("--role", required=True, type=click.Choice(["hospital", "analyst", "admin"]))
+@click.option("--hospital", "hospital_id", default=None, help="hospital ID (role hospital)")
+@click.option("--label", default=None, help="who or what the key is for")
+@DB_OPTION
+def keys_create(role: str, hospital_id: str | None, label: str | None, db: Path | None) -> None:
+    """Create a key and print it (shown only this once; the store keeps a salted hash)."""
+    from api.auth import create_key
+
+    con = _connect(db)
+    try:
+        click.echo(create_key(con, role, hospital_id, label))
+    finally:
+        con.close()
+
+
+@keys_command.command("list")
+@DB_OPTION
+def keys_list(db: Path | None) -> None:
+    """List keys (ids, roles, hospitals; never secrets)."""
+    con = _connect(db)
+    try:
+        rows = con.execute("SELECT key_id, role, hospital_id, label, created_at, revoked_at "
+                           "FROM api_keys ORDER BY created_at").fetchall()
+    finally:
+        con.close()
+    for key_id, role, hosp, label, created, revoked in rows:
+        state = f"revoked {revoked:%Y-%m-%d}" if revoked else "active"
+        click.echo(f"{key_id}\t{role}\t{hosp or '-'}\t{label or '-'}\t{created:%Y-%m-%d}\t{state}")
+
+
+@keys_command.command("revoke")
+@click.argument("key_id")
+@DB_OPTION
+def keys_revoke(key_id: str, db: Path | None) -> None:
+    """Revoke a key by its id (the part after `ddk_`)."""
+    con = _connect(db)
+    try:
+        n = con.execute("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS "
+                        "NULL RETURNING key_id", [datetime.now(), key_id]).fetchall()
+    finally:
+        con.close()
+    if not n:
+        raise click.ClickException(f"no active key {key_id!r}")
+    click.echo(f"revoked {key_id}")
