@@ -46,8 +46,9 @@ def save_catalog(db: str | Path, catalog: DipCatalog, version: str, *, region: s
     """Store `catalog` as a new draft `dip` version; an existing version label is refused."""
     con = open_store(db)
     try:
-        known = con.execute("SELECT kind, status FROM weight_versions WHERE version = ?",
-                            [version]).fetchone()
+        found = con.execute("SELECT kind, status FROM weight_versions WHERE version = ?",
+                            [version]).fetchall()
+        known = found[0] if found else None
         if known:
             raise WeightTableError(f"version={version!r} already exists ({known[0]}, "
                                    f"{known[1]}); choose a new version label")
@@ -82,18 +83,21 @@ def load_catalog(db: str | Path, version: str) -> DipCatalog:
     """The `dip` version `version` of the store as a catalogue ready for `group_dip`."""
     con = open_store(db, read_only=True)
     try:
-        row = con.execute("SELECT kind, params FROM weight_versions WHERE version = ?",
-                          [version]).fetchone()
+        rows = con.execute("SELECT kind, params FROM weight_versions WHERE version = ?",
+                           [version]).fetchall()
+        row = rows[0] if rows else None
         if row is None or row[0] != "dip":
             dips = [r[0] for r in con.execute(
                 "SELECT version FROM weight_versions WHERE kind = 'dip' ORDER BY created_at"
             ).fetchall()]
             raise WeightTableError(f"unknown dip version={version!r}; available: "
                                    f"{', '.join(dips) or '(none)'}")
-        groups = con.execute("SELECT * EXCLUDE (version) FROM dip_catalog WHERE version = ? "
-                             "ORDER BY dip_code", [version]).pl()
-        aux = con.execute("SELECT * EXCLUDE (version) FROM dip_aux WHERE version = ? "
-                          "ORDER BY dip_code, dimension, level", [version]).pl()
+        groups = pl.DataFrame(con.sql(
+            "SELECT * EXCLUDE (version) FROM dip_catalog WHERE version = $v ORDER BY dip_code",
+            params={"v": version}).to_arrow_table())
+        aux = pl.DataFrame(con.sql(
+            "SELECT * EXCLUDE (version) FROM dip_aux WHERE version = $v "
+            "ORDER BY dip_code, dimension, level", params={"v": version}).to_arrow_table())
     finally:
         con.close()
     params = json.loads(row[1] or "{}")
