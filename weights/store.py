@@ -1,0 +1,107 @@
+"""Opening the DuckDB store: one file, schema migrated on a read-write open.
+
+DuckDB allows one read-write process or any number of read-only processes on a file; inside
+one process, `con.cursor()` gives further connections to the same database (each with its own
+transactions, snapshot isolation), which is how threads share a store.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from weights.errors import StoreError
+from weights.schema import BOOTSTRAP, pending
+
+
+def open_store(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection to the store at `path` with the schema migrated.
+
+    Read-write opens create the file and apply pending migrations; read-only opens require an
+    existing, fully migrated file.
+
+    >>> con = open_store("drgdip.duckdb")  # doctest: +SKIP
+    >>> con.sql("SELECT version, status FROM weight_versions").pl()  # doctest: +SKIP
+    """
+    path = Path(path)
+    if read_only and not path.is_file():
+        raise StoreError(f"store not found: {path} (create it with any read-write drgdip "
+                         f"weights command, e.g. `drgdip weights list --db {path}`)")
+    if path.parent and not path.parent.exists():
+        raise StoreError(f"directory of the store does not exist: {path.parent}")
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        reason = str(exc).splitlines()[0]
+        raise StoreError(f"cannot open store {path}: {reason}") from exc
+    if read_only:
+        _check_migrated(con, path)
+    else:
+        migrate(con)
+    return con
+
+
+def applied_migrations(con: duckdb.DuckDBPyConnection) -> set[int]:
+    exists = first_row(
+        con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'")
+    if not exists or not exists[0]:
+        return set()
+    return {row[0] for row in con.execute("SELECT number FROM schema_migrations").fetchall()}
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply pending migrations, each in its own transaction; returns their numbers."""
+    con.execute(BOOTSTRAP)
+    done = []
+    for migration in pending(applied_migrations(con)):
+        with transaction(con):
+            for statement in migration.statements:
+                con.execute(statement)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                        [migration.number, migration.name, datetime.now()])
+        done.append(migration.number)
+    return done
+
+
+def _check_migrated(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    missing = pending(applied_migrations(con))
+    if missing:
+        names = ", ".join(f"{m.number} {m.name}" for m in missing)
+        con.close()
+        raise StoreError(f"store {path} lacks migration(s) {names}; open it read-write once "
+                         f"(e.g. `drgdip weights list --db {path}`) to migrate")
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN … COMMIT, ROLLBACK on any exception."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def query(con: duckdb.DuckDBPyConnection, sql: str, args: Sequence[Any] = ()) -> pl.DataFrame:
+    """The full result of `sql` as a polars frame (nothing left pending on the connection)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # DB-API arrow copy: fine at our sizes
+        table = con.execute(sql, list(args)).to_arrow_table()
+    return pl.from_arrow(table)  # type: ignore[return-value]
+
+
+def first_row(con: duckdb.DuckDBPyConnection, sql: str,
+              args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+    """The first row of `sql` or None; the result is fetched to its end, so the connection is
+    free for `con.sql(...)` afterwards (DuckDB refuses new work while a result is pending)."""
+    rows = con.execute(sql, list(args)).fetchall()
+    return rows[0] if rows else None
