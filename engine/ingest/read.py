@@ -1,0 +1,213 @@
+"""`read_cases`: any claim file or frame → typed contracts §1 cases plus per-row problems."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from engine.ingest.codes import MESSAGES, IngestCode
+from engine.ingest.coerce import COERCERS, OUT_DTYPES
+from engine.ingest.fields import (
+    ALIASES,
+    BY_NAME,
+    COST_COLUMNS,
+    FIELDS,
+    REQUIRED,
+    WIDE_PATTERNS,
+    header_key,
+)
+from engine.ingest.formats import read_raw
+from grouper.errors import InputError
+
+PROBLEM_SCHEMA = {"case_id": pl.String, "_row": pl.UInt32, "field": pl.String,
+                  "error_code": pl.String, "message": pl.String}
+MONEY_PARTS = ("fund_paid", "other_fund_paid", "patient_paid")
+NON_NEGATIVE = ("age", "age_days", "birth_weight", "los", "icu_hours", "vent_hours")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """`cases`: one row per input row, in order, typed, with `_row` and `ingest_status`
+    (`ok`/`error`), `ingest_error_code`, `ingest_error_message` (the row's first problem).
+    `problems`: every problem, one row each (case_id, _row, field, error_code, message)."""
+
+    cases: pl.DataFrame
+    problems: pl.DataFrame
+    source: str = "<frame>"
+
+    @property
+    def error_rows(self) -> int:
+        return int((self.cases["ingest_status"] == "error").sum())
+
+
+def _canonical(frame: pl.DataFrame, source: str) -> pl.DataFrame:
+    """Rename aliased headers; the first header found for a field wins, others stay as-is."""
+    renames: dict[str, str] = {}
+    taken: set[str] = set()
+    for col in frame.columns:
+        target = ALIASES.get(header_key(col))
+        if target is not None and target not in taken:
+            renames[col] = target
+            taken.add(target)
+    clash = [c for c in frame.columns if c not in renames and c in taken]
+    frame = frame.rename({c: f"{c}_original" for c in clash})  # e.g. a second `case_id`
+    return frame.rename(renames)
+
+
+def _wide_codes(frame: pl.DataFrame) -> pl.DataFrame:
+    """主要诊断编码 + 其他诊断编码1…N → one `diagnoses` list (same for procedures)."""
+    for target, (principal_names, numbered) in WIDE_PATTERNS.items():
+        if target in frame.columns:
+            continue
+        keys = {header_key(c): c for c in frame.columns}
+        principal = next((keys[header_key(n)] for n in principal_names
+                          if header_key(n) in keys), None)
+        others = sorted(((int(m.group(1)), c) for c in frame.columns
+                         if (m := numbered.match(header_key(c)))), key=lambda t: t[0])
+        if principal is None:
+            continue
+        parts = [pl.col(c).cast(pl.String).str.strip_chars().fill_null("")
+                 for c in (principal, *(c for _, c in others))]
+        frame = frame.with_columns(pl.concat_str(parts, separator="|").alias(target))
+        frame = frame.drop(principal, *(c for _, c in others))
+    return frame
+
+
+def _to_frame(data: Any, source: str) -> pl.DataFrame:
+    if isinstance(data, (str, Path)):
+        return read_raw(Path(data))
+    if isinstance(data, pl.LazyFrame):
+        return data.collect()
+    if isinstance(data, pa.Table):
+        return pl.from_arrow(data)  # type: ignore[return-value]
+    if isinstance(data, pl.DataFrame):
+        return data
+    if isinstance(data, list):
+        return pl.DataFrame(data, infer_schema_length=None, strict=False)
+    raise InputError(f"cases must be a file path or a polars/pyarrow table, "
+                     f"got {type(data).__name__}")
+
+
+def _value_text(col: str) -> pl.Expr:
+    return pl.col(col).cast(pl.String).fill_null("(空)")
+
+
+def read_cases(path_or_frame: Any, *, ruleset_needs: Iterable[str] | None = None) -> IngestResult:
+    """Read cases from a file (.parquet/.csv/.jsonl/.xlsx) or a frame; never drops a row.
+
+    `ruleset_needs`: further fields the caller requires (e.g. `("icu_hours",)` for a ruleset
+    that splits on ICU time, or the settlement fields): a missing column is an `InputError`,
+    a missing value a per-row `I101` problem.
+
+    >>> r = read_cases(pl.DataFrame({"病案号": ["a"], "性别": ["女"], "年龄": ["30"],
+    ...                              "诊断编码": ["O80.000|Z37.000"]}))
+    >>> r.cases.select("case_id", "sex", "age", "diagnoses").row(0)
+    ('a', 2, 30, ['O80.000', 'Z37.000'])
+    """
+    source = str(path_or_frame) if isinstance(path_or_frame, (str, Path)) else "<frame>"
+    raw = _wide_codes(_canonical(_to_frame(path_or_frame, source), source))
+    needs = tuple(dict.fromkeys((*REQUIRED, *(ruleset_needs or ()))))
+    unknown = [n for n in needs if n not in BY_NAME]
+    if unknown:
+        raise InputError(f"ruleset_needs names unknown field(s): {', '.join(unknown)}")
+    missing = [n for n in needs if n not in raw.columns]
+    if missing:
+        raise InputError(f"{source}: missing required column(s): {', '.join(missing)}; "
+                         f"got: {', '.join(raw.columns) or '(none)'}")
+    return _coerce(raw, needs)
+
+
+def _coerce(raw: pl.DataFrame, needs: tuple[str, ...]) -> IngestResult:
+    known = [f for f in FIELDS if f.name in raw.columns]
+    exprs: list[pl.Expr] = []
+    checks: list[tuple[str, IngestCode, pl.Expr, pl.Expr]] = []
+    for f in known:
+        dtype = raw.schema[f.name]
+        typed, bad = COERCERS[f.kind](f.name, dtype)
+        exprs += [typed.cast(OUT_DTYPES[f.kind]).alias(f.name), bad.alias(f"bad:{f.name}"),
+                  pl.col(f.name).cast(pl.String, strict=False).alias(f"raw:{f.name}")
+                  if not isinstance(dtype, pl.List) else pl.lit(None, pl.String).alias(
+                      f"raw:{f.name}")]
+        code = {"date": IngestCode.BAD_DATE, "int": IngestCode.NOT_A_NUMBER,
+                "float": IngestCode.NOT_A_NUMBER, "money": IngestCode.NOT_A_NUMBER}.get(
+                    f.kind, IngestCode.BAD_CATEGORY)
+        checks.append((f.name, code, pl.col(f"bad:{f.name}"), _value_text(f"raw:{f.name}")))
+    absent = [pl.lit(None, dtype=OUT_DTYPES[f.kind]).alias(f.name) for f in FIELDS
+              if f.name not in raw.columns and f.name not in COST_COLUMNS]
+    passthrough = [c for c in raw.columns if c not in BY_NAME and not c.startswith("_")]
+    work = raw.with_row_index("_row").select("_row", *exprs, *absent, *passthrough)
+    if "los" not in raw.columns or work["los"].null_count() > 0:
+        # same-day discharge counts one day (首页 convention, payment-rules §1)
+        derived = (pl.col("discharge_date") - pl.col("admit_date")).dt.total_days()
+        work = work.with_columns(pl.coalesce(
+            "los", pl.when(derived >= 0).then(pl.max_horizontal(derived, 1))))
+
+    for name in needs:
+        blank = (pl.col(name).list.len() == 0) if isinstance(work.schema[name], pl.List) \
+            else pl.col(name).is_null()
+        checks.append((name, IngestCode.REQUIRED_MISSING, blank & ~pl.col(f"bad:{name}"),
+                       pl.lit("(空)")))
+    checks += [
+        ("age_days", IngestCode.REQUIRED_MISSING,
+         (pl.col("age") == 0) & pl.col("age_days").is_null(), pl.lit("age=0")),
+        ("birth_weight", IngestCode.REQUIRED_MISSING,
+         (pl.col("age_days") <= 28) & pl.col("birth_weight").is_null(),
+         pl.format("age_days={}", pl.col("age_days"))),
+    ]
+    checks += [(c, IngestCode.OUT_OF_RANGE, pl.col(c) < 0, pl.col(c).cast(pl.String))
+               for c in NON_NEGATIVE if c in raw.columns]
+    money_cols = [c for c in ("total_cost", *MONEY_PARTS, "self_pay_out_of_scope", *COST_COLUMNS)
+                  if c in raw.columns]
+    checks += [(c, IngestCode.NEGATIVE_COST, pl.col(c) < 0, pl.col(c).cast(pl.String))
+               for c in money_cols]
+    checks.append(("discharge_date", IngestCode.DISCHARGE_BEFORE_ADMISSION,
+                   pl.col("discharge_date") < pl.col("admit_date"),
+                   pl.format("{} < {}", pl.col("discharge_date"), pl.col("admit_date"))))
+    if all(c in raw.columns for c in ("total_cost", *MONEY_PARTS)):
+        gap = (pl.sum_horizontal(*MONEY_PARTS) - pl.col("total_cost")).abs()
+        checks.append(("total_cost", IngestCode.PAYMENT_PARTS_MISMATCH,
+                       gap > pl.lit(1).cast(pl.Decimal(18, 2)) / 100,
+                       pl.format("{}+{}+{}≠{}", *(pl.col(c) for c in MONEY_PARTS),
+                                 pl.col("total_cost"))))
+    present_costs = [c for c in COST_COLUMNS if c in raw.columns]
+    if present_costs and "total_cost" in raw.columns:
+        tol = pl.lit(len(present_costs)).cast(pl.Decimal(18, 2)) / 100
+        gap = (pl.sum_horizontal(*present_costs) - pl.col("total_cost")).abs()
+        complete = pl.all_horizontal(pl.col(c).is_not_null() for c in present_costs)
+        checks.append(("total_cost", IngestCode.COST_BREAKDOWN_MISMATCH, complete & (gap > tol),
+                       pl.format("Σcost_*={}", pl.sum_horizontal(*present_costs))))
+    checks.append(("case_id", IngestCode.DUPLICATE_CASE_ID,
+                   pl.col("case_id").is_not_null() & (pl.col("case_id").cum_count().over(
+                       "case_id") > 1), pl.col("case_id")))
+
+    masks = work.select([m.fill_null(False).alias(f"m{i}") for i, (_, _, m, _) in
+                         enumerate(checks)])
+    parts = []
+    for i, (name, code, _, value) in enumerate(checks):
+        if not masks[f"m{i}"].any():
+            continue
+        parts.append(work.filter(masks[f"m{i}"]).select(
+            pl.col("case_id"), pl.col("_row").cast(pl.UInt32),
+            pl.lit(name).alias("field"), pl.lit(code.value).alias("error_code"),
+            pl.format("{}: {}={}", pl.lit(MESSAGES[code]), pl.lit(name),
+                      value.fill_null("(空)")).alias("message"),
+            pl.lit(i).alias("_check")))
+    problems = (pl.concat(parts).sort("_row", "_check").drop("_check") if parts
+                else pl.DataFrame(schema=PROBLEM_SCHEMA))
+    first = problems.unique("_row", keep="first", maintain_order=True).select(
+        "_row", pl.col("error_code").alias("ingest_error_code"),
+        pl.col("message").alias("ingest_error_message"))
+    cases = (work.drop([c for c in work.columns if c.startswith(("raw:", "bad:"))])
+             .with_columns(pl.col("_row").cast(pl.UInt32))
+             .join(first, on="_row", how="left", maintain_order="left")
+             .with_columns(pl.when(pl.col("ingest_error_code").is_null()).then(pl.lit("ok"))
+                           .otherwise(pl.lit("error")).alias("ingest_status")))
+    order = ["_row", *(f.name for f in FIELDS if f.name in cases.columns),
+             "ingest_status", "ingest_error_code", "ingest_error_message"]
+    cases = cases.select(*order, *(c for c in cases.columns if c not in order))
+    return IngestResult(cases=cases, problems=problems.cast(PROBLEM_SCHEMA))  # type: ignore[arg-type]
