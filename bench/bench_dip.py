@@ -1,8 +1,8 @@
 """DIP throughput: catalogue build and columnar grouping (group_dip).
 
 Builds a catalogue from the DRG oracle cases with seeded costs, replicates the cases to N rows at
-run time (nothing generated is committed; TCM/day-surgery flags set on a share of them so every
-match path runs) and prints cases/s and peak RSS.
+run time (nothing generated is committed; TCM/day-surgery flags set on a share of them so
+those candidate paths run; the oracle cases have few of their diagnoses) and prints cases/s and peak RSS.
 Usage: python bench/bench_dip.py [--cases 1000000] [--repeat 3]
 """
 
