@@ -45,9 +45,9 @@ def test_saved_version_groups_like_the_built_one(tmp_path: Path,
     con.close()
     assert (kind, status, n_rows) == ("dip", "draft", build.catalog.groups.height)
     assert n_aux == build.catalog.aux.height
-    with pytest.raises(WeightTableError, match="already exists"):
+    with pytest.raises(WeightTableError, match="exists"):
         save_catalog(db, build.catalog, "dip-2024")
-    with pytest.raises(WeightTableError, match="unknown dip version"):
+    with pytest.raises(WeightTableError, match="unknown weight version"):
         load_catalog(db, "dip-1999")
 
 
@@ -73,3 +73,28 @@ def test_cli_group_and_explain_with_a_catalogue_file(tmp_path: Path) -> None:
         {"case_id": "x", "diagnoses": ["K80.101"], "procedures": ["51.2300"]}))
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["result"]["dip_code"] == "K801001"
+
+
+def test_import_dip_and_build_dip_commands_store_versions(tmp_path: Path,
+                                                          history: pl.DataFrame) -> None:
+    from engine.commands.dip import build_dip_command, import_dip_command, load_dip_catalog
+
+    db = tmp_path / "s.duckdb"
+    runner = CliRunner()
+    res = runner.invoke(import_dip_command, [str(GOLDEN_CATALOG), "--version", "official-1",
+                                             "--db", str(db)])
+    assert res.exit_code == 0, res.output
+    assert load_dip_catalog("official-1", db).groups.height == 14
+    bad = tmp_path / "bad.csv"
+    bad.write_text(GOLDEN_CATALOG.read_text(encoding="utf-8") + "X,K80.1,n,51.23,abc,核心\n",
+                   encoding="utf-8")
+    res = runner.invoke(import_dip_command, [str(bad), "--version", "official-2", "--db",
+                                             str(db)])
+    assert res.exit_code != 0 and "row 16" in str(res.exception)
+    hist = tmp_path / "history.parquet"
+    history.write_parquet(hist)
+    res = runner.invoke(build_dip_command, ["--history", str(hist), "--version", "built-1",
+                                            "--db", str(db), "--core-threshold", "5"])
+    assert res.exit_code == 0, res.output
+    built = load_dip_catalog("built-1", db)
+    assert group_dip(history, built)["status"].eq("ok").all()
