@@ -201,6 +201,13 @@ class KeyCreateIn(BaseModel):
     label: str | None = Field(None, max_length=200)
 
 
+class PublishIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"why": "2024 年度权重经专家论证后发布 / 2024 weights after expert review"}]})
+
+    why: str = Field(min_length=1, max_length=500, description="reason, kept in the audit log")
+
+
 class KeyCreatedOut(BaseModel):
     key_id: str
     role: str

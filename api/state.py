@@ -22,6 +22,7 @@ from grouper import (DipCatalog, Ruleset, available_rulesets, explain, explain_d
                      group_drg, load_ruleset)
 from grouper.lookup import lookups
 from weights.dip_catalog_io import import_catalog, require_clean
+from weights.dip_store import load_catalog
 
 log = logging.getLogger("drgdip.api")
 
@@ -58,6 +59,7 @@ class ServiceState:
             state.rulesets[name] = rs
         if settings.default_ruleset not in state.rulesets:
             state.rulesets[settings.default_ruleset] = load_ruleset(settings.default_ruleset)
+        state.load_published_catalogs()
         for name, path in settings.dip_catalog_files.items():
             catalog = require_clean(import_catalog(path, version=name))
             state.catalogs[name] = catalog
@@ -75,6 +77,18 @@ class ServiceState:
         log.info("ready: rulesets %s, DIP catalogues %s", sorted(state.rulesets),
                  sorted(state.catalogs))
         return state
+
+    def load_published_catalogs(self) -> None:
+        """Every published DIP version of the store, by version label (at start and publish)."""
+        versions = self.store.query("SELECT version FROM weight_versions WHERE kind = 'dip' "
+                                    "AND status = 'published' ORDER BY published_at")
+        for row in versions:
+            if row["version"] not in self.catalogs:
+                with self.store._lock:  # load_catalog opens the store itself
+                    catalog = load_catalog(self.settings.db, row["version"])
+                if catalog.ruleset not in self.rulesets:
+                    self.rulesets[catalog.ruleset] = load_ruleset(catalog.ruleset)
+                self.catalogs[row["version"]] = catalog
 
     def stop(self) -> None:
         self.ready = False

@@ -2,12 +2,13 @@
 
 The service holds no DuckDB connection between requests: a DuckDB file admits one writing
 process, and `drgdip keys create`, `drgdip weights publish` and the batch commands must be able to
-use the same file while the service runs. Each operation opens, works and closes; a lock held by
-another process is waited for (up to `store_retry_seconds`) and then answered with 503.
+use the same file while the service runs. Each operation opens the store (`weights.store`),
+works and closes; a lock held by another process is waited for (up to `store_retry_seconds`) and
+then answered with 503.
 
-SERVICE_TABLES is the DDL of the tables only the service uses (api_keys, jobs, audit).
-# TODO(issue 4): move SERVICE_TABLES into the single schema definition of weights.store
-# when it lands; until then it is applied here with CREATE ... IF NOT EXISTS.
+The service's tables (api_keys, jobs) are migration 300 of the store's one schema
+(`weights.schema`), registered here through its `register_migration` hook; writes through the
+service are recorded in the store's `audit_log`.
 """
 
 from __future__ import annotations
@@ -22,58 +23,46 @@ from typing import Any
 import duckdb
 
 from api.errors import ApiError
+from weights.errors import StoreError
+from weights.schema import Migration, register_migration
+from weights.store import open_store
 
-SERVICE_TABLES = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    key_id      VARCHAR PRIMARY KEY,   -- public part of the key, sent before the secret
-    salt        VARCHAR NOT NULL,      -- per-key random salt (hex)
-    secret_hash VARCHAR NOT NULL,      -- sha256(salt || secret), hex
-    role        VARCHAR NOT NULL,      -- hospital | analyst | admin
-    hospital_id VARCHAR,               -- set for role = hospital
-    label       VARCHAR,
-    created_at  TIMESTAMP NOT NULL,
-    revoked_at  TIMESTAMP
-);
-CREATE TABLE IF NOT EXISTS jobs (
-    job_id       VARCHAR PRIMARY KEY,
-    kind         VARCHAR NOT NULL,     -- drg | dip
-    params       VARCHAR NOT NULL,     -- JSON: ruleset / catalog
-    state        VARCHAR NOT NULL,     -- accepted | running | done | failed
-    key_id       VARCHAR NOT NULL,
-    hospital_id  VARCHAR,              -- owner hospital (hospital keys); null for bureau jobs
-    filename     VARCHAR NOT NULL,
-    input_path   VARCHAR NOT NULL,
-    result_path  VARCHAR,
-    rows_total   BIGINT,
-    rows_done    BIGINT NOT NULL DEFAULT 0,
-    counts       VARCHAR,              -- JSON: rows per status
-    error        VARCHAR,
-    created_at   TIMESTAMP NOT NULL,
-    started_at   TIMESTAMP,
-    finished_at  TIMESTAMP
-);
-CREATE TABLE IF NOT EXISTS audit (
-    logged_at   TIMESTAMP NOT NULL,
-    key_id      VARCHAR,
-    role        VARCHAR,
-    hospital_id VARCHAR,
-    method      VARCHAR NOT NULL,
-    path        VARCHAR NOT NULL,
-    action      VARCHAR NOT NULL,
-    target      VARCHAR,
-    status      INTEGER NOT NULL,
-    detail      VARCHAR
-);
-"""
+SERVICE_MIGRATION = Migration(300, "service: api keys and batch jobs", (
+    """CREATE TABLE api_keys (
+        key_id VARCHAR PRIMARY KEY,
+        salt VARCHAR NOT NULL,
+        secret_hash VARCHAR NOT NULL,
+        role VARCHAR NOT NULL CHECK (role IN ('hospital', 'analyst', 'admin')),
+        hospital_id VARCHAR,
+        label VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        revoked_at TIMESTAMP
+    )""",
+    """CREATE TABLE jobs (
+        job_id VARCHAR PRIMARY KEY,
+        kind VARCHAR NOT NULL CHECK (kind IN ('drg', 'dip')),
+        params VARCHAR NOT NULL,
+        state VARCHAR NOT NULL CHECK (state IN ('accepted', 'running', 'done', 'failed')),
+        key_id VARCHAR NOT NULL,
+        hospital_id VARCHAR,
+        filename VARCHAR NOT NULL,
+        input_path VARCHAR NOT NULL,
+        result_path VARCHAR,
+        rows_total BIGINT,
+        rows_done BIGINT NOT NULL DEFAULT 0,
+        counts VARCHAR,
+        error VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        started_at TIMESTAMP,
+        finished_at TIMESTAMP
+    )""",
+))
+register_migration(SERVICE_MIGRATION)
 
 LOCK_WORDS = ("lock", "Conflicting", "being used")
 
 
-def ensure_service_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(SERVICE_TABLES)
-
-
-def _locked(exc: duckdb.Error) -> bool:
+def _locked(exc: Exception) -> bool:
     return any(w in str(exc) for w in LOCK_WORDS)
 
 
@@ -92,9 +81,9 @@ class Store:
         with self._lock:
             while True:
                 try:
-                    con = duckdb.connect(str(self.path), read_only=read_only)
+                    con = open_store(self.path, read_only=read_only)
                     break
-                except duckdb.Error as exc:
+                except (duckdb.Error, StoreError) as exc:
                     if not _locked(exc) or time.monotonic() > deadline:
                         if read_only and not self.path.exists():
                             raise ApiError(503, "STORE_MISSING",
@@ -111,8 +100,8 @@ class Store:
 
     def init(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.connect() as con:
-            ensure_service_tables(con)
+        with self.connect():
+            pass  # open_store creates the file and applies pending migrations
 
     def tables(self) -> set[str]:
         with self.connect() as con:

@@ -67,8 +67,8 @@ async def create_batch(
     state.runner.create(kind=kind, params=params, key_id=principal.key_id,
                         hospital_id=hospital, filename=name, input_path=input_path,
                         job_id=job_id)
-    audit.record(state.store, principal, request, "batch.create", job_id, 202,
-                 f"{kind} {params} {name}")
+    audit.record(state.store, principal, request, "create", "jobs", job_id,
+                 {"kind": kind, **params, "filename": name})
     job = state.runner.get(job_id)
     assert job is not None
     return job_out(job)

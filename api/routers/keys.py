@@ -23,6 +23,6 @@ def create(body: KeyCreateIn, request: Request, state: State, p: AdminKey) -> Ke
         raise ApiError(422, "BAD_KEY_REQUEST", f"密钥参数无效 / {exc}", "body.hospital_id") from exc
     key_id = key.split("_")[1]
     state.keys.reload()
-    audit.record(state.store, p, request, "key.create", key_id, 201,
-                 f"role={body.role} hospital={body.hospital_id}")
+    audit.record(state.store, p, request, "create", "api_keys", key_id,
+                 {"new_role": body.role, "new_hospital": body.hospital_id})
     return KeyCreatedOut(key_id=key_id, role=body.role, hospital_id=body.hospital_id, key=key)

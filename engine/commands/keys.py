@@ -13,14 +13,12 @@ DB_OPTION = click.option("--db", type=click.Path(path_type=Path), default=None,
 
 
 def _connect(db: Path | None) -> duckdb.DuckDBPyConnection:
-    from api.store_access import ensure_service_tables
+    """The store, migrated (the service's tables are registered by importing api.store_access)."""
+    import api.store_access  # noqa: F401 - registers the service's migration
     from engine.settings import get_settings
+    from weights.store import open_store
 
-    path = db or get_settings().db
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
-    ensure_service_tables(con)
-    return con
+    return open_store(db or get_settings().db)
 
 
 @click.group("keys")
@@ -37,9 +35,14 @@ def keys_create(role: str, hospital_id: str | None, label: str | None, db: Path 
     """Create a key and print it (shown only this once; the store keeps a salted hash)."""
     from api.auth import create_key
 
+    from weights.audit import record
+
     con = _connect(db)
     try:
-        click.echo(create_key(con, role, hospital_id, label))
+        key = create_key(con, role, hospital_id, label)
+        record(con, who="", action="create", entity="api_keys", entity_key=key.split("_")[1],
+               why=label or "drgdip keys create", detail={"role": role, "hospital": hospital_id})
+        click.echo(key)
     finally:
         con.close()
 
@@ -70,6 +73,15 @@ def keys_revoke(key_id: str, db: Path | None) -> None:
                         "NULL RETURNING key_id", [datetime.now(), key_id]).fetchall()
     finally:
         con.close()
+    if n:
+        from weights.audit import record
+
+        con = _connect(db)
+        try:
+            record(con, who="", action="revoke", entity="api_keys", entity_key=key_id,
+                   why="drgdip keys revoke")
+        finally:
+            con.close()
     if not n:
         raise click.ClickException(f"no active key {key_id!r}")
     click.echo(f"revoked {key_id}")
