@@ -9,6 +9,7 @@ import click
 from engine.commands.grouping import explain_command, group_command, rulesets_command
 from engine.commands.keys import keys_command
 from engine.commands.serve import serve_command
+from engine.commands.weights import sql_command, weights_command
 from grouper.errors import DrgDipError
 
 
@@ -22,6 +23,8 @@ cli.add_command(group_command)
 cli.add_command(explain_command)
 cli.add_command(serve_command)
 cli.add_command(keys_command)
+cli.add_command(weights_command)
+cli.add_command(sql_command)
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ Versions (kind drg | dip)
   `version_info`, `version_rows`, `verify`, `active_rows`, `active_version`.
 
 Reference tables
-- hospitals: `upsert_hospitals`, `set_coefficient(con, hospital_id, coefficient,
+- hospitals: `upsert_hospitals`, `set_coefficients`, `set_coefficient(con, hospital_id, coefficient,
   effective_from, reason)`, `coefficients_on(con, date)`, `coefficient_history`.
 - rates / point values / budgets per (region, fund_pool, year, period): `set_rate`,
   `get_rate`, `rates`, `set_budget`, `get_budget`, `budgets`.
@@ -38,7 +38,7 @@ from weights.drg_build import DrgBuild, DrgBuildParams, build_drg, build_drg_wei
 from weights.errors import PublishedVersionError, StoreError, WeightTableError
 from weights.funding import budgets, get_budget, get_rate, rates, set_budget, set_rate
 from weights.hospitals import (coefficient_history, coefficients_on, set_coefficient,
-                               upsert_hospitals)
+                               set_coefficients, upsert_hospitals)
 from weights.schema import MIGRATIONS, Migration, register_migration
 from weights.store import open_store, query, transaction
 from weights.versions import (active_drg_weights, active_rows, active_version, copy_version,
@@ -51,6 +51,6 @@ __all__ = [
     "audit_log", "budgets", "build_drg", "build_drg_weights", "coefficient_history",
     "coefficients_on", "copy_version", "diff", "edit_rows", "get_budget", "get_rate",
     "list_versions", "open_store", "publish", "query", "rates", "register_migration", "retire",
-    "save_weight_version", "set_budget", "set_coefficient", "set_rate", "transaction",
+    "save_weight_version", "set_budget", "set_coefficient", "set_coefficients", "set_rate", "transaction",
     "upsert_hospitals", "verify", "version_info", "version_rows",
 ]

@@ -79,16 +79,13 @@ def upsert_hospitals(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame, *, who:
 
 
 def set_coefficient(con: duckdb.DuckDBPyConnection, hospital_id: str, coefficient: object,
-                    effective_from: date, reason: str, *, who: str = "",
-                    _in_transaction: bool = False) -> dict[str, Any]:
+                    effective_from: date, reason: str, *, who: str = "") -> dict[str, Any]:
     """Give `hospital_id` `coefficient` from `effective_from` on; `reason` is required."""
     coef = coefficient_value(coefficient)
     if not reason or not reason.strip():
         raise WeightTableError(f"a reason is required to change the coefficient of "
                                f"{hospital_id}")
     who = who or current_user()
-    if _in_transaction:
-        return _set_coefficient(con, hospital_id, coef, effective_from, reason, who)
     with transaction(con):
         return _set_coefficient(con, hospital_id, coef, effective_from, reason, who)
 
@@ -124,6 +121,22 @@ def _set_coefficient(con: duckdb.DuckDBPyConnection, hospital_id: str, coef: Dec
                    "previous": str(old[0]) if old else None})
     return {"hospital_id": hospital_id, "coefficient": coef, "effective_from": start,
             "effective_to": end, "reason": reason}
+
+
+def set_coefficients(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame, *,
+                     who: str = "") -> int:
+    """Several coefficient changes (hospital_id, coefficient, effective_from, reason) in one
+    transaction: all or none."""
+    checked = [(r["hospital_id"], coefficient_value(r["coefficient"]), r["effective_from"],
+                r["reason"]) for r in rows.iter_rows(named=True)]
+    for hid, _, start, reason in checked:
+        if start is None or not reason:
+            raise WeightTableError(f"{hid}: a coefficient needs effective_from and a reason")
+    who = who or current_user()
+    with transaction(con):
+        for hid, coef, start, reason in checked:
+            _set_coefficient(con, hid, coef, start, reason, who)
+    return len(checked)
 
 
 def coefficients_on(con: duckdb.DuckDBPyConnection, on: date) -> pl.DataFrame:
