@@ -76,11 +76,27 @@ def rulesets_import(source: Path, name: str, base: str | None, version: str, tit
 @click.option("--method", type=click.Choice(["drg", "dip"]), default="drg", show_default=True)
 @click.option("--catalog", default=None, help="DIP: a dip version of the store or a catalogue file")
 @click.option("--db", type=click.Path(path_type=Path), default=None, help="store (DIP catalogue)")
+@click.option("--engine", "engine_name", type=click.Choice(["polars", "spark"]),
+              default="polars", show_default=True,
+              help="polars: this machine; spark: Apache Spark (pip install 'drgdip[spark]')")
+@click.option("--master", default=None,
+              help="Spark master URL with --engine spark (default local[*], or spark-submit's)")
+@click.option("--partition-by", multiple=True,
+              help="--engine spark: write OUTPUT partitioned by this column (repeatable)")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.argument("output_path", metavar="OUTPUT", type=click.Path(path_type=Path))
 def group_command(ruleset: str, translate_codes: bool, method: str, catalog: str | None,
-                  db: Path | None, input_path: Path, output_path: Path) -> None:
+                  db: Path | None, engine_name: str, master: str | None,
+                  partition_by: tuple[str, ...], input_path: Path, output_path: Path) -> None:
     """Group a case file (Parquet/CSV/JSONL/xlsx) into OUTPUT (.parquet/.csv/.jsonl)."""
+    if engine_name == "spark":  # Spark adapter: engine/commands/spark_run.py (issue 9)
+        if method != "drg":
+            raise click.UsageError("--engine spark groups with --method drg")
+        from engine.commands.spark_run import group_on_spark
+
+        group_on_spark(input_path, output_path, ruleset=ruleset, translate_codes=translate_codes,
+                       master=master, partition_by=partition_by)
+        return
     if method == "dip":  # DIP grouping lives in engine/commands/dip.py (issue 5)
         if catalog is None:
             raise click.UsageError("--method dip needs --catalog VERSION_OR_FILE")
