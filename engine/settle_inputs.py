@@ -1,0 +1,131 @@
+"""Inputs of per-case settlement brought to one shape: cases, grouping results, weights and
+hospitals, with money in fen and weights/coefficients ×10⁴ (see engine.settle_money)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+
+from engine.policy import LEVEL_ALIASES, Policy, PolicyError
+from engine.settle_money import scaled, to_fen, to_scaled
+
+MONEY_COLUMNS = ("total_cost", "fund_paid", "other_fund_paid", "patient_paid")
+POOL_ALIASES = {"employee": "employee", "职工": "employee", "城镇职工": "employee",
+                "resident": "resident", "居民": "resident", "城乡居民": "resident"}
+
+
+def hospital_type_key(value: str | None) -> str:
+    """`TCM` → `tcm`, `maternal-child` → `maternal_child`."""
+    return (value or "").strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def institution_coefficients(hospitals: pl.DataFrame, policy: Policy) -> pl.DataFrame:
+    """(hospital_id, hospital_level, hospital_type, inst4): level base + type add-ons, raised to
+    the type minimum, an explicit per-hospital value in the policy winning (payment-rules §3.5).
+    Raises PolicyError for a hospital whose level the policy does not know."""
+    coef = policy.institution_coef
+    rows = []
+    for row in hospitals.select("hospital_id", "level",
+                                pl.col("type") if "type" in hospitals.columns
+                                else pl.lit(None, pl.String).alias("type")).iter_rows():
+        hid, level_raw, kind_raw = str(row[0]), str(row[1] or "").strip(), row[2]
+        level = LEVEL_ALIASES.get(level_raw)
+        if level is None:
+            raise PolicyError(f"hospital {hid}: level={level_raw!r}; accepted: "
+                              f"{', '.join(LEVEL_ALIASES)}")
+        kind = hospital_type_key(kind_raw)
+        value = coef.by_level[level] + coef.type_add_on.get(kind, 0)
+        value = max(value, coef.type_min.get(kind, value))
+        value = coef.hospital.get(hid, value)
+        rows.append((hid, level, kind, scaled(value)))
+    return pl.DataFrame(rows, schema={"hospital_id": pl.String, "hospital_level": pl.String,
+                                      "hospital_type": pl.String, "inst4": pl.Int64},
+                        orient="row")
+
+
+def _first_dx(frame: pl.DataFrame) -> pl.Expr:
+    if "diagnoses" not in frame.columns:
+        return pl.lit("").alias("dx0")
+    col = pl.col("diagnoses")
+    if frame.schema["diagnoses"] in (pl.String, pl.Utf8):
+        col = col.str.split("|")
+    return col.list.first().fill_null("").str.strip_chars().str.to_uppercase().alias("dx0")
+
+
+def _date(frame: pl.DataFrame, col: str) -> pl.Expr:
+    if col not in frame.columns:
+        return pl.lit(None, pl.Date).alias(col)
+    if frame.schema[col] == pl.Date:
+        return pl.col(col)
+    if isinstance(frame.schema[col], pl.Datetime):
+        return pl.col(col).dt.date()
+    return pl.col(col).cast(pl.String).str.to_date(strict=False).alias(col)
+
+
+def prepare_cases(cases: pl.DataFrame) -> pl.DataFrame:
+    """_row, case_id, hospital_id, fund_pool, los, discharge_way, dx0, patient_id, dates,
+    tcm_treatment, day_surgery and the four money columns in fen."""
+    text = {c: (pl.col(c).cast(pl.String).str.strip_chars() if c in cases.columns
+                else pl.lit(None, pl.String)).alias(c)
+            for c in ("case_id", "hospital_id", "patient_id", "insurance_type")}
+    frame = cases.with_columns(_date(cases, "admit_date"), _date(cases, "discharge_date"))
+    los = (pl.col("los").cast(pl.Int64, strict=False) if "los" in cases.columns
+           else pl.lit(None, pl.Int64))
+    derived = pl.max_horizontal(
+        (pl.col("discharge_date") - pl.col("admit_date")).dt.total_days(), pl.lit(1))
+    way = (pl.col("discharge_way").cast(pl.Int64, strict=False) if "discharge_way" in cases.columns
+           else pl.lit(None, pl.Int64))
+    return frame.select(
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"),
+        *text.values(),
+        pl.col("insurance_type").cast(pl.String).str.strip_chars().str.to_lowercase()
+        .replace_strict(POOL_ALIASES, default=None).alias("fund_pool")
+        if "insurance_type" in cases.columns else pl.lit(None, pl.String).alias("fund_pool"),
+        pl.coalesce(los, derived).alias("los"),
+        way.alias("discharge_way"),
+        _first_dx(cases),
+        "admit_date", "discharge_date",
+        *(to_fen(cases, c) for c in MONEY_COLUMNS),
+    ).drop("insurance_type")
+
+
+def prepare_grouped(grouped: pl.DataFrame, method: str) -> pl.DataFrame:
+    """group_status, group_code, group_name, group_type, adrg, case_weight4 (DIP: adjusted
+    score), group_error_code, group_error_message."""
+    g = grouped
+    common = [pl.col("status").alias("group_status"),
+              (pl.col("error_code") if "error_code" in g.columns else pl.lit(None, pl.String))
+              .alias("group_error_code"),
+              (pl.col("error_message") if "error_message" in g.columns
+               else pl.lit(None, pl.String)).alias("group_error_message")]
+    if method == "drg":
+        return g.select(*common, pl.col("drg").alias("group_code"),
+                        (pl.col("drg_name") if "drg_name" in g.columns
+                         else pl.lit(None, pl.String)).alias("group_name"),
+                        pl.lit("drg").alias("group_type"), pl.col("adrg"),
+                        pl.lit(None, pl.Int64).alias("case_weight4"))
+    score = "adjusted_score" if "adjusted_score" in g.columns else "dip_score"
+    return g.select(*common, pl.col("dip_code").alias("group_code"),
+                    pl.col("dip_name").alias("group_name"), pl.col("dip_type").alias("group_type"),
+                    pl.lit(None, pl.String).alias("adrg"),
+                    to_scaled(g, score, 4).alias("case_weight4"))
+
+
+def prepare_weights(weights: pl.DataFrame, method: str) -> pl.DataFrame:
+    """(group_code, weight4, avg_fen, n_cases) from drg_weights (drg, rw, mean_cost, n_cases)
+    or a DIP catalogue (dip_code, score, mean_cost, n_cases)."""
+    code, weight = ("drg", "rw") if method == "drg" else ("dip_code", "score")
+    for c in (code, weight, "mean_cost"):
+        if c not in weights.columns:
+            raise PolicyError(f"weight table lacks column {c!r}; has {', '.join(weights.columns)}")
+    n = (pl.col("n_cases").cast(pl.Int64).fill_null(1) if "n_cases" in weights.columns
+         else pl.lit(1, pl.Int64))
+    return weights.select(pl.col(code).cast(pl.String).alias("group_code"),
+                          to_scaled(weights, weight, 4).alias("weight4"),
+                          to_fen(weights, "mean_cost").alias("avg_fen"),
+                          n.alias("n_cases")).unique("group_code", keep="first")
+
+
+def period_of(d: date) -> str:
+    return f"{d.year:04d}-{d.month:02d}"
