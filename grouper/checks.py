@@ -9,6 +9,9 @@ from grouper.errors import WarningCode as W
 from grouper.ruleset import Ruleset
 
 AGE_MAX = 130
+# What a "blank" code may consist of (ASCII whitespace, no-break and ideographic spaces); one
+# explicit set so the batch and per-case paths agree exactly.
+BLANK_CHARS = " \t\n\r\x0b\x0c\u00a0\u3000"
 BIRTH_WEIGHT_RANGE = (100, 10000)
 
 
@@ -54,7 +57,7 @@ def warnings_column(cases: pl.DataFrame, rs: Ruleset, dx: pl.DataFrame | None = 
                                        return_dtype=pl.Int64)
     odd_dx = dx.filter(~pl.col("code").is_in(rs.known_dx.implode()))
     odd_px = px.filter(~pl.col("code").is_in(rs.known_px.implode()))
-    blank = pl.col("code").str.strip_chars() == ""
+    blank = pl.col("code").str.strip_chars(BLANK_CHARS) == ""
     # exact repeat checks, only on the rows whose lists may repeat a code
     dx_rep = _repeat_candidates(dx)
     px_rep = _repeat_candidates(px)
@@ -108,12 +111,12 @@ def warnings_one(case: dict[str, object], rs: Ruleset, lk: "object") -> list[str
     found: set[W] = set()
     known_dx, known_px = lk.known_dx, lk.known_px  # type: ignore[attr-defined]
     for code in dx:
-        if not code.strip():
+        if not code.strip(BLANK_CHARS):
             found.add(W.BLANK_CODE)
         elif code not in known_dx:
             found.add(W.DX_UNKNOWN)
     for code in px:
-        if not code.strip():
+        if not code.strip(BLANK_CHARS):
             found.add(W.BLANK_CODE)
         elif code not in known_px:
             found.add(W.PX_UNKNOWN)
