@@ -20,6 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from engine.supervision.thresholds import SupervisionThresholds
 from grouper.errors import DrgDipError
 
 FUND_POOLS = ("employee", "resident")
@@ -248,6 +249,7 @@ class Policy(_Strict):
     assessment: Assessment = Assessment()
     turnover: Turnover = Turnover()
     rounding: Rounding = Rounding()
+    supervision: SupervisionThresholds = SupervisionThresholds()  # payment-rules §5 (issue 8)
     name: str = ""
     checksum: str = ""
 

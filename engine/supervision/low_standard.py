@@ -1,0 +1,41 @@
+"""低标入院 (low-standard admission) screening, payment-rules.md §5.
+
+A case is flagged when LOS ≤ `low_standard_max_los`, its cost ratio r < `low_standard_max_ratio`
+and it has no operating-room procedure, or when its principal diagnosis is on the
+outpatient-treatable list. Incomplete stays (transfer, against advice, death) are not screened:
+a short cheap stay that ends in death or transfer is not an admission that was not needed.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from engine.supervision.thresholds import SupervisionThresholds
+
+
+def _on_outpatient_list(prefixes: tuple[str, ...]) -> pl.Expr:
+    if not prefixes:
+        return pl.lit(False)
+    return pl.any_horizontal(pl.col("principal_dx").str.starts_with(p) for p in prefixes)
+
+
+def low_standard_admissions(frame: pl.DataFrame, th: SupervisionThresholds) -> pl.DataFrame:
+    """One row per flagged case: case_id, hospital_id, dept, month, year, los, cost_ratio,
+    reason (`short_cheap` | `outpatient_dx`), score in (0, 1].
+
+    score = 1 − r / max_ratio for short cheap stays (the cheaper, the stronger), 0.5 for a
+    diagnosis on the outpatient list alone.
+    """
+    short_cheap = ((pl.col("los") <= th.low_standard_max_los)
+                   & (pl.col("cost_ratio") < th.low_standard_max_ratio)
+                   & ~pl.col("has_or_procedure"))
+    listed = _on_outpatient_list(th.outpatient_dx_prefixes)
+    screened = ~pl.col("discharge_way").fill_null(1).is_in(
+        list(th.low_standard_exclude_discharge_ways))
+    f = frame.filter(screened & (short_cheap.fill_null(False) | listed))
+    score = (pl.when(short_cheap.fill_null(False))
+             .then(1 - pl.col("cost_ratio") / th.low_standard_max_ratio).otherwise(0.5))
+    reason = pl.when(short_cheap.fill_null(False)).then(pl.lit("short_cheap")).otherwise(
+        pl.lit("outpatient_dx"))
+    return f.select("case_id", "hospital_id", "dept", "month", "year", "los", "cost_ratio",
+                    reason.alias("reason"), score.clip(0.01, 1.0).alias("score"))
