@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import polars as pl
@@ -207,11 +208,14 @@ def weights_from_cases(cases: pl.DataFrame, params: DrgBuildParams
     total = (groups["n_cases"] * groups["rw_base"]).sum()
     adjusted = (groups["n_cases"] * groups["rw_base"] * groups["adj"]).sum()
     renorm = float(total / adjusted)
+    # RW-like columns leave as Decimal(4 dp) so that base_points = rw × scale holds exactly.
+    dec4 = pl.Decimal(12, 4)
     out = groups.with_columns(
-        (pl.col("rw_base") * pl.col("adj") * renorm).round(4).alias("rw"),
-        pl.col("rw_base").round(4), pl.col("adj").round(4),
+        (pl.col("rw_base") * pl.col("adj") * renorm).round(4).cast(dec4).alias("rw"),
+        pl.col("rw_base").round(4).cast(dec4), pl.col("adj").round(4).cast(dec4),
     ).with_columns(
-        (pl.col("rw") * params.base_points_scale).round(4).alias("base_points"),
+        (pl.col("rw") * pl.lit(Decimal(str(params.base_points_scale))))
+        .cast(pl.Decimal(14, 4)).alias("base_points"),
         pl.col("mean_cost").round(2), pl.col("mean_los").round(4), pl.col("cv").round(4),
         pl.col("n_kept").fill_null(0),
     ).select(WEIGHT_COLUMNS).sort("drg")

@@ -7,7 +7,6 @@ transactions, snapshot isolation), which is how threads share a store.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -93,9 +92,7 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 def query(con: duckdb.DuckDBPyConnection, sql: str, args: Sequence[Any] = ()) -> pl.DataFrame:
     """The full result of `sql` as a polars frame (nothing left pending on the connection)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # DB-API arrow copy: fine at our sizes
-        table = con.execute(sql, list(args)).to_arrow_table()
+    table = con.sql(sql, params=list(args) or None).to_arrow_table()
     return pl.from_arrow(table)  # type: ignore[return-value]
 
 
