@@ -174,3 +174,38 @@ def finish_frame(base: pl.DataFrame, thresholds: SupervisionThresholds) -> pl.Da
     if "case_type" in base.columns:
         computed = pl.coalesce(pl.col("case_type"), computed)
     return base.with_columns(computed.alias("case_type")).select(CASE_COLUMNS)
+
+
+def frame_from_case_results(case_results: pl.DataFrame, cases: pl.DataFrame, *,
+                            hospitals: pl.DataFrame | None = None,
+                            ruleset: str | Ruleset = "chs_drg_11",
+                            thresholds: SupervisionThresholds = DEFAULT_THRESHOLDS
+                            ) -> pl.DataFrame:
+    """The case frame from settled `case_results` (contracts §5) and the cases they settled.
+
+    Grouping, weight, cost ratio and case type come from the settlement; patient, dates,
+    department, discharge way, codes and self-pay from the case table (joined on case_id).
+    DRG results carry the ADRG and severity of their group from the ruleset.
+    """
+    rs = load_ruleset(ruleset) if isinstance(ruleset, str) else ruleset
+    settled = case_results.select(
+        pl.col("case_id").cast(pl.String), pl.col("status"),
+        pl.col("group_code"),
+        pl.col("weight").cast(pl.Float64),
+        pl.col("cost_ratio").cast(pl.Float64).alias("_settled_ratio"),
+        pl.col("case_type").replace({"high_outlier": "high_outlier", "low_outlier": "low_outlier",
+                                     "normal": "normal"}),
+    ).unique("case_id", keep="last")
+    raw = cases.drop([c for c in ("status", "group_code", "weight", "case_type", "adrg")
+                      if c in cases.columns])
+    joined = settled.join(raw, on="case_id", how="left", maintain_order="left")
+    drg = rs.tables["drg"].select(pl.col("drg").alias("group_code"), "adrg")
+    joined = joined.join(drg, on="group_code", how="left", maintain_order="left")
+    grouped = joined.select("status", pl.col("group_code").alias("drg"), "adrg")
+    frame = supervision_frame(joined.drop("status", "adrg"), grouped,
+                              joined.select(pl.col("group_code").alias("drg"),
+                                            pl.col("weight").alias("rw")).drop_nulls(),
+                              hospitals=hospitals, ruleset=rs, thresholds=thresholds)
+    # The settled r (against the settlement's mean cost) wins over the screen's own estimate.
+    return frame.with_columns(pl.coalesce(joined["_settled_ratio"], pl.col("cost_ratio"))
+                              .alias("cost_ratio"))
