@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.limits import BodyLimit
-from api.routers import batches, grouping, health, keys, publish, reads
+from api.routers import batches, estimate, grouping, health, keys, publish, reads
 from api.settings import ApiSettings
 from api.state import ServiceState
 
@@ -47,7 +47,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_body=settings.max_body_bytes,
                        max_upload=settings.max_upload_bytes)
-    for r in (health.router, grouping.router, batches.router, reads.router, publish.router,
+    for r in (health.router, grouping.router, estimate.router, batches.router, reads.router, publish.router,
               keys.router):
         app.include_router(r)
     return app

@@ -66,6 +66,15 @@ class DipGroupIn(BaseModel):
                                 description="catalogue version; default: the newest loaded")
 
 
+class EstimateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"case": CASE_EXAMPLE, "policy": "foshan_drg_2025"}]})
+
+    case: CaseIn
+    policy: str = Field(min_length=1, max_length=64,
+                        description="policy name (engine/policies); its published weights apply")
+
+
 class StepOut(BaseModel):
     stage: str
     subject: str
@@ -144,6 +153,63 @@ class DipGroupOut(BaseModel):
     procedure_classes: list[dict[str, Any]]
     candidates: list[DipCandidateOut]
     steps: list[str]
+
+
+Money = str  # Decimal yuan as a string, exact to the fen ("1234.56")
+
+
+class EstimateOut(BaseModel):
+    """Settlement of one case under the policy (engine.settle_case result columns)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "case_id": "ZY2024000123", "hospital_id": "H001", "fund_pool": "employee",
+        "method": "drg", "status": "ok", "group_code": "FM19", "group_name": "经皮心脏介入治疗",
+        "group_type": "drg", "weight": "2.3514", "institution_coef": "1.0000",
+        "avg_cost": "41250.00", "cost_ratio": "1.1687", "case_type": "normal",
+        "review_outcome": None, "review_over_quota": False, "review_recommended": False,
+        "patient_over_standard": False, "points": "2.3514", "point_value": "17500.0000",
+        "fixed_amount": "0.00", "payment_standard": "41149.50", "total_cost": "48210.35",
+        "fund_paid": "33747.25", "other_fund_paid": "0.00", "patient_paid": "14463.10",
+        "fund_payable": "26686.40", "deduction": "0.00", "los": 9,
+        "discharge_date": "2025-03-09", "error_code": None, "error_message": None,
+        "policy": "foshan_drg_2025", "policy_version": "2025.1-illustrative",
+        "weights_version": "foshan-2025", "grouping": {"status": "ok", "drg": "FM19"}}]})
+
+    case_id: str | None
+    hospital_id: str | None
+    fund_pool: str | None
+    method: str
+    status: str | None
+    group_code: str | None
+    group_name: str | None
+    group_type: str | None
+    weight: Money | None
+    institution_coef: Money | None
+    avg_cost: Money | None
+    cost_ratio: Money | None
+    case_type: str | None
+    review_outcome: str | None
+    review_over_quota: bool | None
+    review_recommended: bool | None
+    patient_over_standard: bool | None
+    points: Money | None
+    point_value: Money | None
+    fixed_amount: Money | None
+    payment_standard: Money | None
+    total_cost: Money | None
+    fund_paid: Money | None
+    other_fund_paid: Money | None
+    patient_paid: Money | None
+    fund_payable: Money | None
+    deduction: Money | None
+    los: int | None
+    discharge_date: str | None
+    error_code: str | None
+    error_message: str | None
+    policy: str
+    policy_version: str
+    weights_version: str
+    grouping: dict[str, Any] = Field(description="the grouping row (DRG or DIP) behind it")
 
 
 class JobOut(BaseModel):

@@ -13,6 +13,7 @@ from typing import Any
 
 import polars as pl
 
+from api.estimate import Estimator
 from api.auth import KeyTable, read_keys
 from api.errors import ApiError
 from api.jobs import JobRunner
@@ -35,6 +36,7 @@ class ServiceState:
     rulesets: dict[str, Ruleset] = field(default_factory=dict)
     catalogs: dict[str, DipCatalog] = field(default_factory=dict)
     runner: JobRunner | None = None
+    estimator: Estimator = field(default_factory=Estimator)
     ready: bool = False
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -68,6 +70,7 @@ class ServiceState:
         for catalog in state.catalogs.values():  # warm the DIP path (procedure classes, ruleset)
             explain_dip({"case_id": "warm-up", "diagnoses": ["I10.x00"], "procedures": []},
                         catalog)
+        state.load_estimator()
         root = settings.job_root()
         root.mkdir(parents=True, exist_ok=True)
         state.runner = JobRunner(store, root, state.group_batch)
@@ -89,6 +92,10 @@ class ServiceState:
                 if catalog.ruleset not in self.rulesets:
                     self.rulesets[catalog.ruleset] = load_ruleset(catalog.ruleset)
                 self.catalogs[row["version"]] = catalog
+
+    def load_estimator(self) -> None:
+        """Policies with their published weights and the hospitals (at start and publish)."""
+        self.estimator = Estimator.load(self.store, self.rulesets, self.catalogs)
 
     def stop(self) -> None:
         self.ready = False

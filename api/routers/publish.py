@@ -33,4 +33,5 @@ def publish_version(body: PublishIn, request: Request, state: State, p: AdminKey
         raise ApiError(409, "NOT_PUBLISHABLE", f"无法发布 / cannot publish: {exc}",
                        "path.version") from exc
     state.load_published_catalogs()
+    state.load_estimator()
     return RowsOut(table="weight_versions", total=1, limit=1, offset=0, rows=[info])

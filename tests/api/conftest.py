@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -18,6 +19,9 @@ import uvicorn
 from api.app import create_app
 from api.auth import create_key
 from api.settings import ApiSettings
+from grouper import load_ruleset
+from weights.hospitals import upsert_hospitals
+from weights.versions import save_weight_version
 from weights.dip_catalog_io import import_catalog, require_clean
 from weights.dip_store import save_catalog
 from weights.store import open_store
@@ -26,6 +30,10 @@ FIXTURES = Path(__file__).resolve().parents[2] / "data" / "fixtures"
 ROLES = {"admin": ("admin", None), "analyst": ("analyst", None), "h1": ("hospital", "H001"),
          "h2": ("hospital", "H002")}
 DIP_VERSION = "dip-golden"
+DRG_VERSION = "fuzhou-2025-test"  # weights for the shipped fuzhou_drg_2025 policy
+HOSPITALS = pl.DataFrame({"hospital_id": ["H001", "H002"], "name": ["一院", "二院"],
+                          "level": ["3", "2"], "type": ["general", "general"],
+                          "region": ["fuzhou", "fuzhou"]})
 
 
 @dataclass
@@ -73,11 +81,24 @@ class Live:
         return {"X-API-Key": self.keys[who]} if who else {}
 
 
+def sample_drg_weights() -> pl.DataFrame:
+    """A weight for every DRG of chs_drg_11 (a spread of RW; mean cost 10,000 yuan per RW)."""
+    drgs = load_ruleset("chs_drg_11").tables["drg"]["drg"].unique().sort()
+    rw = [Decimal(100 + (i * 37) % 400) / 100 for i in range(drgs.len())]
+    return pl.DataFrame({"drg": drgs, "rw": pl.Series(rw, dtype=pl.Decimal(12, 4)),
+                         "mean_cost": pl.Series([r * 10000 for r in rw],
+                                                dtype=pl.Decimal(18, 2)),
+                         "n_cases": [50] * drgs.len()})
+
+
 def make_store(db: Path) -> dict[str, str]:
     """Keys of every role and a draft DIP version (published later through the API)."""
     con = open_store(db)  # api.store_access (imported by api.app) registered the service tables
     try:
         keys = {name: create_key(con, role, hosp, name) for name, (role, hosp) in ROLES.items()}
+        upsert_hospitals(con, HOSPITALS, why="test hospitals")
+        save_weight_version(con, DRG_VERSION, "drg", sample_drg_weights(), ruleset="chs_drg_11",
+                            region="fuzhou", year=2025, source="API test weights")
     finally:
         con.close()
     catalog = require_clean(import_catalog(FIXTURES / "dip_golden_catalog.csv"))
