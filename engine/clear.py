@@ -161,7 +161,10 @@ def clear_pool(hospitals: pl.DataFrame, policy: Policy, fund_pool: str) -> Clear
             r["final_payment"] += yuan(fen)
         redistributed = sum((yuan(f) for f in parts), ZERO)
         reserve_left -= redistributed
-    withheld = allocate(int(reserve * 100), [max(ZERO, r["payable"]) for r in rows])
+    shares = [max(ZERO, r["payable"]) for r in rows]
+    if not any(shares):
+        shares = [Decimal(1)] * len(rows)
+    withheld = allocate(int(reserve * 100), shares)
     for r, fen in zip(rows, withheld, strict=True):
         r.setdefault("reserve_redistributed", ZERO)
         r["reserve_withheld"] = yuan(fen)

@@ -29,7 +29,7 @@ from engine.settle_errors import SettleCode, settle_error_message
 from engine.settle_inputs import (
     institution_coefficients,
     prepare_cases,
-    prepare_grouped,
+    prepare_grouped_typed,
     prepare_weights,
 )
 from engine.settle_money import (
@@ -173,7 +173,7 @@ def settle_cases(cases: pl.DataFrame, grouped: pl.DataFrame, weights: pl.DataFra
     w = prepare_weights(weights, method)
     inst = institution_coefficients(hospitals, policy)
     pv = {pool: scaled(policy.provisional_point_value(pool)) for pool in policy.pool}
-    frame = pl.concat([prepare_cases(cases), prepare_grouped(grouped, method)], how="horizontal")
+    frame = pl.concat([prepare_cases(cases), prepare_grouped_typed(grouped, method)], how="horizontal")
     frame = (frame.join(w, on="group_code", how="left", maintain_order="left")
              .join(inst, on="hospital_id", how="left", maintain_order="left")
              .join((reviews if reviews is not None else EMPTY), on="case_id", how="left",
@@ -227,7 +227,8 @@ def _result(frame: pl.DataFrame, policy: Policy) -> pl.DataFrame:
             & ~c("case_type").is_in(["invalid", "violation"]))
     status = pl.when(c("error_code").is_not_null()).then(pl.lit("invalid")).otherwise(
         c("group_status"))
-    message = pl.when(c("group_status") == "invalid").then(c("group_error_message")).otherwise(
+    message = pl.when(c("group_status") == "invalid").then(
+        pl.coalesce(c("group_error_message"), c("error_code"))).otherwise(
         settle_error_message(c("error_code")))
     has_avg = c("avg_fen") > 0
     return frame.select(

@@ -112,6 +112,14 @@ def prepare_grouped(grouped: pl.DataFrame, method: str) -> pl.DataFrame:
                     to_scaled(g, score, 4).alias("case_weight4"))
 
 
+def prepare_grouped_typed(grouped: pl.DataFrame, method: str) -> pl.DataFrame:
+    """prepare_grouped with every text column as String (all-null columns included)."""
+    out = prepare_grouped(grouped, method)
+    return out.with_columns(pl.col(c).cast(pl.String) for c in (
+        "group_status", "group_error_code", "group_error_message", "group_code", "group_name",
+        "group_type", "adrg"))
+
+
 def prepare_weights(weights: pl.DataFrame, method: str) -> pl.DataFrame:
     """(group_code, weight4, avg_fen, n_cases) from drg_weights (drg, rw, mean_cost, n_cases)
     or a DIP catalogue (dip_code, score, mean_cost, n_cases)."""

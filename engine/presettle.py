@@ -1,0 +1,84 @@
+"""Monthly pre-settlement (月度预结算, payment-rules.md §4.2): per hospital and fund pool, the
+period's sums of the case results and the advance paid for the month.
+
+Sums leave out held cases (`invalid`, `violation`): they are neither paid nor counted as what FFS
+would have paid. `fund_payable` is the sum of the per-case rounded amounts, so case rows add up
+to the hospital total to the fen. The prepayment rounds once per hospital:
+`ffs_ratio`: ratio × FFS fund amount; `points`: ratio × (value − liability), value =
+Σ payment standards under the DRG rate method, else round(points × pv_budget) + fixed amounts.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import polars as pl
+
+from engine.policy import Policy
+from engine.settle_money import MONEY, POINTS, round_money
+
+HELD = ("invalid", "violation")
+
+
+def hospital_period(case_results: pl.DataFrame, policy: Policy, period: str) -> pl.DataFrame:
+    """One row per (fund_pool, hospital_id) of settled cases; columns of
+    hospital_period_results without run_id."""
+    c = pl.col
+    paid = ~c("case_type").is_in(HELD)
+
+    def paid_sum(col: str) -> pl.Expr:
+        return c(col).filter(paid).sum()
+
+    frame = (case_results.filter(c("fund_pool").is_not_null() & c("hospital_id").is_not_null())
+             .group_by("fund_pool", "hospital_id")
+             .agg(pl.len().alias("cases"),
+                  c("case_type").is_in(HELD).sum().alias("cases_invalid"),
+                  (c("case_type") == "high_outlier").sum().alias("high_outliers"),
+                  (c("case_type") == "low_outlier").sum().alias("low_outliers"),
+                  paid_sum("points").alias("points"),
+                  paid_sum("fixed_amount").alias("fixed_amount"),
+                  paid_sum("payment_standard").alias("payment_standard"),
+                  paid_sum("total_cost").alias("total_cost"),
+                  paid_sum("fund_paid").alias("ffs_fund_amount"),
+                  (paid_sum("patient_paid") + paid_sum("other_fund_paid")).alias("liability"),
+                  c("fund_payable").sum().alias("fund_payable"),
+                  c("deduction").sum().alias("deduction"))
+             .sort("fund_pool", "hospital_id"))
+    rows = []
+    for r in frame.iter_rows(named=True):
+        r = {k: (Decimal(0) if v is None and k not in ("fund_pool", "hospital_id") else v)
+             for k, v in r.items()}
+        pv = policy.provisional_point_value(r["fund_pool"]) if r["fund_pool"] in policy.pool \
+            else None
+        r["point_value"] = pv
+        r["prepay_method"] = policy.prepay.method
+        r["prepayment"] = prepayment(policy, r, pv)
+        r["period"] = period
+        rows.append(r)
+    return _frame(rows)
+
+
+def prepayment(policy: Policy, r: dict, pv: Decimal | None) -> Decimal:
+    rule = policy.prepay
+    if rule.method == "ffs_ratio" or pv is None:
+        return round_money(rule.ratio * r["ffs_fund_amount"])
+    if policy.fixed_point_value:
+        value = r["payment_standard"]
+    else:
+        value = round_money(r["points"] * pv) + r["fixed_amount"]
+    return max(Decimal(0), round_money(rule.ratio * (value - r["liability"])))
+
+
+PERIOD_COLUMNS = ("period", "fund_pool", "hospital_id", "cases", "cases_invalid", "high_outliers",
+                  "low_outliers", "points", "fixed_amount", "payment_standard", "total_cost",
+                  "ffs_fund_amount", "liability", "fund_payable", "deduction", "point_value",
+                  "prepay_method", "prepayment")
+
+
+def _frame(rows: list[dict]) -> pl.DataFrame:
+    schema = {c: MONEY for c in PERIOD_COLUMNS}
+    schema.update({"period": pl.String, "fund_pool": pl.String, "hospital_id": pl.String,
+                   "cases": pl.Int64, "cases_invalid": pl.Int64, "high_outliers": pl.Int64,
+                   "low_outliers": pl.Int64, "points": POINTS, "point_value": POINTS,
+                   "prepay_method": pl.String})
+    return pl.DataFrame({c: [r.get(c) for r in rows] for c in PERIOD_COLUMNS}, schema=schema)
