@@ -8,7 +8,9 @@ import click
 
 from engine.commands.grouping import explain_command, group_command, rulesets_command
 from engine.commands.keys import keys_command
+from engine.commands.report import report_command
 from engine.commands.serve import serve_command
+from engine.commands.synth import synth_command, validate_command
 from engine.commands.weights import sql_command, weights_command
 from grouper.errors import DrgDipError
 
@@ -25,6 +27,9 @@ cli.add_command(serve_command)
 cli.add_command(keys_command)
 cli.add_command(weights_command)
 cli.add_command(sql_command)
+cli.add_command(report_command)
+cli.add_command(synth_command)
+cli.add_command(validate_command)
 
 
 def main() -> None:
