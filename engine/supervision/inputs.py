@@ -1,0 +1,101 @@
+"""Supervision inputs from files and the store: a case file (grouped here) or a settled run.
+
+`from_case_file` needs no settlement: it groups the cases, takes the published DRG weights of the
+store when there are any for the ruleset and year, and otherwise builds RW from the cases
+themselves (`weights.build_drg_weights`, payment-rules §2.2), so CMI is relative to this region.
+`from_settled_run` reads `case_results` of a run and joins the case file recorded in `runs.input`
+(or given) for the fields settlement does not keep (patient, dates, department, codes, self-pay).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from engine.ingest import read_cases
+from engine.supervision.case_frame import frame_from_case_results, supervision_frame
+from engine.supervision.thresholds import SupervisionThresholds
+from grouper import group_drg, load_ruleset
+from grouper.errors import InputError
+from weights.drg_build import build_drg_weights
+from weights.errors import WeightTableError
+from weights.store import query
+from weights.versions import active_drg_weights
+
+
+def read_hospitals(path: Path | None) -> pl.DataFrame | None:
+    if path is None:
+        return None
+    frame = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path)
+    if "hospital_id" not in frame.columns or not {"level", "hospital_level"} & set(frame.columns):
+        raise InputError(f"{path}: a hospital table needs hospital_id and level columns")
+    return frame
+
+
+def _store_hospitals(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
+    frame = query(con, "SELECT hospital_id, level FROM hospital_master WHERE level IS NOT NULL")
+    return frame if frame.height else None
+
+
+def _weights(con: duckdb.DuckDBPyConnection | None, cases: pl.DataFrame, grouped: pl.DataFrame,
+             ruleset: str) -> tuple[pl.DataFrame, str]:
+    year = None
+    if "discharge_date" in cases.columns:
+        years = cases["discharge_date"].cast(pl.Date, strict=False).dt.year().drop_nulls()
+        year = int(years.mode()[0]) if years.len() else None
+    if con is not None and year is not None:
+        try:
+            w = active_drg_weights(con, ruleset, year)
+            return w, f"published {w['version'][0]}"
+        except WeightTableError:
+            pass
+    return build_drg_weights(cases, ruleset, grouped=grouped), "built from these cases"
+
+
+def from_case_file(path: Path | pl.DataFrame, *, ruleset: str, thresholds: SupervisionThresholds,
+                   hospitals: pl.DataFrame | None = None,
+                   con: duckdb.DuckDBPyConnection | None = None
+                   ) -> tuple[pl.DataFrame, dict[str, str]]:
+    """The supervision case frame of a case file, and notes on where weights came from."""
+    cases = read_cases(path).cases
+    grouped = group_drg(cases, ruleset)
+    weights, source = _weights(con, cases, grouped, ruleset)
+    if hospitals is None and con is not None:
+        hospitals = _store_hospitals(con)
+    frame = supervision_frame(cases, grouped, weights, hospitals=hospitals, ruleset=ruleset,
+                              thresholds=thresholds)
+    return frame, {"weights": source, "cases": str(path) if isinstance(path, Path) else "<frame>"}
+
+
+def from_settled_run(con: duckdb.DuckDBPyConnection, run_id: str, *,
+                     thresholds: SupervisionThresholds, cases_path: Path | None = None,
+                     hospitals: pl.DataFrame | None = None, ruleset: str | None = None
+                     ) -> tuple[pl.DataFrame, dict[str, str]]:
+    """The supervision case frame of a settled run (its case_results joined to its cases)."""
+    run = query(con, "SELECT * FROM runs WHERE run_id = ?", [run_id])
+    if run.is_empty():
+        raise InputError(f"unknown run_id={run_id!r}; see `drgdip sql \"SELECT run_id, kind, "
+                         f"period FROM runs\"`")
+    info = run.row(0, named=True)
+    source = cases_path or (Path(info["input"]) if info.get("input") else None)
+    if source is None or not Path(source).is_file():
+        raise InputError(f"run {run_id}: its case file {source} is not available; pass --cases "
+                         f"FILE (supervision needs patient, dates and codes of the cases)")
+    results = query(con, "SELECT * FROM case_results WHERE run_id = ?", [run_id])
+    cases = read_cases(source).cases
+    if hospitals is None:
+        hospitals = _store_hospitals(con)
+    rs = ruleset or _run_ruleset(info)
+    frame = frame_from_case_results(results, cases, hospitals=hospitals,
+                                    ruleset=load_ruleset(rs), thresholds=thresholds)
+    return frame, {"cases": str(source), "weights": str(info.get("weights_version") or "")}
+
+
+def _run_ruleset(info: dict[str, object]) -> str:
+    from engine.policy import load_policy  # the policy names the ruleset of the run
+    try:
+        return load_policy(str(info["policy"])).policy.ruleset
+    except Exception:  # noqa: BLE001 - a run whose policy file moved still reports
+        return "chs_drg_11"
