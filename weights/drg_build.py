@@ -225,6 +225,16 @@ def weights_from_cases(cases: pl.DataFrame, params: DrgBuildParams
     return out, report
 
 
+GROUP_CHUNK_ROWS = 1_000_000  # bounds the grouper's working memory on large histories
+
+
+def group_in_chunks(frame: pl.DataFrame, ruleset: str) -> pl.DataFrame:
+    """`group_drg` slice by slice, keeping only the columns the weight build reads."""
+    keep = ("status", "drg", "adrg", "mdc", "drg_name")
+    return pl.concat([group_drg(frame.slice(start, GROUP_CHUNK_ROWS), ruleset).select(keep)
+                      for start in range(0, max(frame.height, 1), GROUP_CHUNK_ROWS)])
+
+
 def build_drg(history: CaseTable, ruleset: str = "chs_drg_11", *,
               params: DrgBuildParams | None = None,
               grouped: pl.DataFrame | None = None) -> DrgBuild:
@@ -234,7 +244,7 @@ def build_drg(history: CaseTable, ruleset: str = "chs_drg_11", *,
     frame = to_frame(history)
     load_ruleset(ruleset)  # an unknown ruleset fails before the (long) grouping
     if grouped is None:
-        grouped = group_drg(frame, ruleset)
+        grouped = group_in_chunks(frame, ruleset)
     cases, report = _prepare(frame, grouped, params)
     weights, more = weights_from_cases(cases, params)
     return DrgBuild(weights=weights, report={**report, **more, "ruleset": ruleset,
