@@ -10,6 +10,7 @@ from engine.commands.grouping import explain_command, group_command, rulesets_co
 from engine.commands.keys import keys_command
 from engine.commands.report import report_command
 from engine.commands.serve import serve_command
+from engine.commands.settle import clear_command, policies_command, settle_command
 from engine.commands.synth import synth_command, validate_command
 from engine.commands.weights import sql_command, weights_command
 from grouper.errors import DrgDipError
@@ -30,6 +31,9 @@ cli.add_command(sql_command)
 cli.add_command(report_command)
 cli.add_command(synth_command)
 cli.add_command(validate_command)
+cli.add_command(settle_command)
+cli.add_command(clear_command)
+cli.add_command(policies_command)
 
 
 def main() -> None:

@@ -200,7 +200,8 @@ def settle_cases(cases: pl.DataFrame, grouped: pl.DataFrame, weights: pl.DataFra
         (c("case_inst4") if policy.outliers.apply_inst_to_deviation
          else pl.lit(SCALE4, pl.Int64)).alias("dev4"),
         o.k_high(policy, c("weight4")).alias("k_high4"),
-        pl.when(c("group_status") == "invalid").then(c("group_error_code"))
+        pl.when(c("ingest_error_code").is_not_null()).then(c("ingest_error_code"))
+        .when(c("group_status") == "invalid").then(c("group_error_code"))
         .otherwise(_settle_error()).alias("error_code"),
     )
     frame = apply_quota(frame, scaled(policy.review.quota))
@@ -227,9 +228,10 @@ def _result(frame: pl.DataFrame, policy: Policy) -> pl.DataFrame:
             & ~c("case_type").is_in(["invalid", "violation"]))
     status = pl.when(c("error_code").is_not_null()).then(pl.lit("invalid")).otherwise(
         c("group_status"))
-    message = pl.when(c("group_status") == "invalid").then(
-        pl.coalesce(c("group_error_message"), c("error_code"))).otherwise(
-        settle_error_message(c("error_code")))
+    message = (pl.when(c("ingest_error_code").is_not_null()).then(c("ingest_error_message"))
+               .when(c("group_status") == "invalid")
+               .then(pl.coalesce(c("group_error_message"), c("error_code")))
+               .otherwise(settle_error_message(c("error_code"))))
     has_avg = c("avg_fen") > 0
     return frame.select(
         "case_id", "hospital_id", "fund_pool", pl.lit(policy.method).alias("method"),

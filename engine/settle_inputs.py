@@ -4,6 +4,7 @@ hospitals, with money in fen and weights/coefficients ×10⁴ (see engine.settle
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import polars as pl
 
@@ -22,14 +23,15 @@ def hospital_type_key(value: str | None) -> str:
 
 def institution_coefficients(hospitals: pl.DataFrame, policy: Policy) -> pl.DataFrame:
     """(hospital_id, hospital_level, hospital_type, inst4): level base + type add-ons, raised to
-    the type minimum, an explicit per-hospital value in the policy winning (payment-rules §3.5).
+    the type minimum (payment-rules §3.5); a `coefficient` column (the store's value in force)
+    replaces that, and an explicit per-hospital value in the policy wins over everything.
     Raises PolicyError for a hospital whose level the policy does not know."""
     coef = policy.institution_coef
     rows = []
-    for row in hospitals.select("hospital_id", "level",
-                                pl.col("type") if "type" in hospitals.columns
-                                else pl.lit(None, pl.String).alias("type")).iter_rows():
-        hid, level_raw, kind_raw = str(row[0]), str(row[1] or "").strip(), row[2]
+    optional = [(pl.col(c) if c in hospitals.columns else pl.lit(None)).alias(c)
+                for c in ("type", "coefficient")]
+    for row in hospitals.select("hospital_id", "level", *optional).iter_rows():
+        hid, level_raw, kind_raw, stored = str(row[0]), str(row[1] or "").strip(), row[2], row[3]
         level = LEVEL_ALIASES.get(level_raw)
         if level is None:
             raise PolicyError(f"hospital {hid}: level={level_raw!r}; accepted: "
@@ -37,6 +39,8 @@ def institution_coefficients(hospitals: pl.DataFrame, policy: Policy) -> pl.Data
         kind = hospital_type_key(kind_raw)
         value = coef.by_level[level] + coef.type_add_on.get(kind, 0)
         value = max(value, coef.type_min.get(kind, value))
+        if stored is not None:  # the store's coefficient in force (weights.hospitals)
+            value = Decimal(str(stored))
         value = coef.hospital.get(hid, value)
         rows.append((hid, level, kind, scaled(value)))
     return pl.DataFrame(rows, schema={"hospital_id": pl.String, "hospital_level": pl.String,
@@ -86,6 +90,10 @@ def prepare_cases(cases: pl.DataFrame) -> pl.DataFrame:
         way.alias("discharge_way"),
         _first_dx(cases),
         "admit_date", "discharge_date",
+        *((pl.when(pl.col("ingest_status") == "error").then(pl.col(c)).alias(c)
+           for c in ("ingest_error_code", "ingest_error_message"))
+          if "ingest_status" in cases.columns else
+          (pl.lit(None, pl.String).alias(c) for c in ("ingest_error_code", "ingest_error_message"))),
         *(to_fen(cases, c) for c in MONEY_COLUMNS),
     ).drop("insurance_type")
 

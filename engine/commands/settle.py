@@ -1,0 +1,112 @@
+"""`drgdip settle`, `drgdip clear` and `drgdip policies`: the settlement batch runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import polars as pl
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from engine.policy import load_policy, shipped_policies
+from engine.settings import get_settings
+
+DB_HELP = "store file (default: DRGDIP_DB, else ./drgdip.duckdb)"
+
+
+def _db(db: Path | None) -> Path:
+    return db if db is not None else get_settings().db
+
+
+def _out(db: Path, out: Path | None) -> Path:
+    return out if out is not None else db.resolve().parent / "results"
+
+
+@click.command("policies")
+def policies_command() -> None:
+    """List the shipped settlement policies (结算政策, illustrative values)."""
+    table = Table("name", "region", "year", "method", "basis", "version", "pools", "title")
+    for name in shipped_policies():
+        p = load_policy(name)
+        table.add_row(name, p.policy.region, str(p.year), p.method,
+                      "points" if p.method == "dip" else p.policy.payment_basis,
+                      p.policy.version, ",".join(p.pool), p.policy.title)
+    Console(width=200).print(table)
+
+
+@click.command("settle")
+@click.option("--policy", "policy_name", required=True, help="policy name or .toml path")
+@click.option("--cases", "cases_path", required=True, type=click.Path(path_type=Path),
+              help="case file (Parquet/CSV/JSONL/xlsx)")
+@click.option("--period", required=True, help="settlement month YYYY-MM")
+@click.option("--run-id", required=True, help="re-running an id replaces its results")
+@click.option("--weights", "weights_version", default=None,
+              help="weight/catalogue version (default: the published one)")
+@click.option("--hospitals", "hospitals_path", default=None, type=click.Path(path_type=Path),
+              help="hospital table file (default: the store's hospitals)")
+@click.option("--reviews", "reviews_path", default=None, type=click.Path(path_type=Path),
+              help="special-review outcomes (case_id, review_outcome, deduction)")
+@click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),
+              help="Parquet output folder (default: results/ next to the store)")
+@click.option("--db", default=None, type=click.Path(path_type=Path), help=DB_HELP)
+def settle_command(policy_name: str, cases_path: Path, period: str, run_id: str,
+                   weights_version: str | None, hospitals_path: Path | None,
+                   reviews_path: Path | None, out_dir: Path | None, db: Path | None) -> None:
+    """Settle a period's cases into the store (按病组/病种分值结算, idempotent by run id)."""
+    from engine.pipeline import run_settle
+
+    policy = load_policy(policy_name)
+    store = _db(db)
+    with Progress(transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=max(total, 1))
+            bar.update(tasks[stage], completed=done)
+
+        result = run_settle(store, policy, cases_path, period=period, run_id=run_id,
+                            weights_version=weights_version, hospitals_path=hospitals_path,
+                            reviews_path=reviews_path, out_dir=_out(store, out_dir),
+                            progress=progress)
+    s = result.summary
+    types = ", ".join(f"{k} {v:,}" for k, v in s["case_types"].items())
+    click.echo(f"run {run_id}: settled {s['cases']:,} cases of {s['hospitals']} hospitals for "
+               f"{period} under {policy.name} ({types})")
+    click.echo(f"fund payable {s['fund_payable']} yuan; FFS fund amount {s['ffs_fund_amount']}; "
+               f"prepayment {s['prepayment']}; invalid {s['invalid']:,}")
+
+
+@click.command("clear")
+@click.option("--policy", "policy_name", required=True, help="policy name or .toml path")
+@click.option("--year", required=True, type=int)
+@click.option("--run-id", default=None, help="default clear-<policy>-<year>")
+@click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path))
+@click.option("--db", default=None, type=click.Path(path_type=Path), help=DB_HELP)
+def clear_command(policy_name: str, year: int, run_id: str | None, out_dir: Path | None,
+                  db: Path | None) -> None:
+    """Annual clearing (年度清算) of every fund pool from the year's settle runs."""
+    from engine.pipeline import run_clear
+
+    policy = load_policy(policy_name)
+    store = _db(db)
+    result = run_clear(store, policy, year=year, run_id=run_id, out_dir=_out(store, out_dir))
+    print_clearing(result.frames["clearing_results"])
+    for pool, s in result.summary.items():
+        click.echo(f"{pool}: budget {s['budget']}, reserve {s['risk_reserve']}, point value "
+                   f"{s['point_value']}, paid {s['final_total']}, reserve left "
+                   f"{s['reserve_left']}, conservation gap {s['conservation_gap']}")
+
+
+def print_clearing(frame: pl.DataFrame) -> None:
+    table = Table("pool", "hospital", "payable 应偿付", "FFS 记账", "surplus(+)/overspend(−)",
+                  "retained 留用", "shared 分担", "final 清算支付", "prepaid 预付", "net 净额")
+    for r in frame.sort("fund_pool", "hospital_id").iter_rows(named=True):
+        gap = r["payable"] - r["ffs_fund_amount"]
+        table.add_row(r["fund_pool"], r["hospital_id"], f"{r['payable']:,}",
+                      f"{r['ffs_fund_amount']:,}", f"{gap:+,}", f"{r['surplus_retained']:,}",
+                      f"{r['overspend_shared']:,}", f"{r['final_payment']:,}",
+                      f"{r['prepaid']:,}", f"{r['net_clearing']:,}")
+    Console(width=220).print(table)

@@ -1,0 +1,313 @@
+"""The settlement batch: ingest → group → settle → store, and the annual clearing run.
+
+A run is idempotent by `run_id` and atomic: all its rows (case_results, hospital_period_results
+or clearing_results/clearing_pools, and its `runs` row marked done) are written inside ONE DuckDB
+transaction that first deletes whatever the run id already had. A process killed before COMMIT
+leaves nothing (DuckDB rolls the uncommitted transaction back when the file is next opened); a
+re-run replaces, never duplicates. Parquet copies are written after the commit through a
+temporary file and an atomic rename.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+import engine.views  # noqa: F401  (registers migrations 200/201 before the store opens)
+from engine.clear import clear_pool, conservation_gap
+from engine.policy import Policy, PolicyError
+from engine.presettle import hospital_period
+from engine.review import read_reviews
+from engine.settle_case import settle_cases
+from grouper import group_drg, load_ruleset
+from grouper.dip_catalog import DipCatalog
+from grouper.errors import DrgDipError, InputError
+from weights.errors import WeightTableError
+from weights.store import open_store, query, transaction
+from weights.versions import active_version, version_info, version_rows
+
+CHUNK_ROWS = 1_000_000
+PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+# Columns of the case file settlement reads; the rest (cost breakdown …) is not loaded.
+CASE_COLUMNS = ("case_id", "hospital_id", "insurance_type", "patient_id", "sex", "age",
+                "age_days", "birth_weight", "admit_date", "discharge_date", "los",
+                "discharge_way", "diagnoses", "procedures", "icu_hours", "tcm_treatment",
+                "day_surgery", "total_cost", "fund_paid", "other_fund_paid", "patient_paid",
+                "ingest_status", "ingest_error_code", "ingest_error_message")
+
+
+class RunError(DrgDipError):
+    """A batch run cannot start (bad period, missing weights or hospitals)."""
+
+
+@dataclass(frozen=True)
+class Weights:
+    """What settlement needs from the store: the weight table and, for DIP, the catalogue."""
+
+    version: str
+    table: pl.DataFrame
+    catalog: DipCatalog | None = None
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    kind: str
+    summary: dict[str, Any] = field(default_factory=dict)
+    frames: dict[str, pl.DataFrame] = field(default_factory=dict)
+
+
+def check_period(period: str) -> int:
+    import re
+
+    if not re.match(PERIOD_PATTERN, period or ""):
+        raise RunError(f"period={period!r}; expected YYYY-MM, e.g. 2025-03")
+    return int(period[:4])
+
+
+def load_weights(con: duckdb.DuckDBPyConnection, policy: Policy,
+                 version: str | None = None) -> Weights:
+    """The named version, else the published one for the policy's ruleset and year (the policy's
+    region preferred)."""
+    kind = policy.method
+    if version is None:
+        try:
+            info = active_version(con, kind, policy.policy.ruleset, policy.year,
+                                  region=policy.policy.region)
+        except WeightTableError:
+            info = active_version(con, kind, policy.policy.ruleset, policy.year)
+        version = str(info["version"])
+    else:
+        info = version_info(con, version)
+        if info["kind"] != kind:
+            raise RunError(f"weights version {version!r} is {info['kind']}, the policy pays "
+                           f"{kind}")
+    rows = version_rows(con, version).drop("version")
+    if kind == "drg":
+        return Weights(version, rows)
+    from weights.dip_store import PARAMS
+
+    aux = version_rows(con, version, "dip_aux").drop("version")
+    params = json.loads(info.get("params") or "{}")
+    catalog = DipCatalog(groups=rows.with_columns(pl.col("score", "mean_cost").cast(pl.Float64)),
+                         aux=aux.with_columns(pl.col("coef").cast(pl.Float64)), version=version,
+                         **{k: v for k, v in params.items() if k in PARAMS})
+    return Weights(version, rows, catalog)
+
+
+def load_hospitals(con: duckdb.DuckDBPyConnection, path: Path | None) -> pl.DataFrame:
+    """hospital_id, level, type[, coefficient] from a file or the store's `hospitals` view."""
+    if path is not None:
+        if not path.is_file():
+            raise InputError(f"{path}: no such file")
+        frame = (pl.read_parquet(path) if path.suffix.lower() == ".parquet"
+                 else pl.read_csv(path, infer_schema=False))
+    else:
+        frame = query(con, "SELECT hospital_id, level, type, coefficient FROM hospitals")
+    if frame.height == 0 or not {"hospital_id", "level"} <= set(frame.columns):
+        raise RunError("no hospital table: load one with `drgdip weights hospitals import` or "
+                       "pass --hospitals FILE (hospital_id, level, type)")
+    return frame.with_columns(pl.col("hospital_id").cast(pl.String))
+
+
+def read_case_file(path: Path) -> pl.DataFrame:
+    from engine.ingest import read_cases
+
+    cases = read_cases(path).cases
+    return cases.select([c for c in CASE_COLUMNS if c in cases.columns])
+
+
+def group_cases(cases: pl.DataFrame, policy: Policy, weights: Weights, *,
+                progress: Progress | None = None) -> pl.DataFrame:
+    """DRG or DIP grouping in chunks; one row per case, in order."""
+    ruleset = load_ruleset(policy.policy.ruleset) if policy.method == "drg" else None
+    parts = []
+    for start in range(0, max(cases.height, 1), CHUNK_ROWS):
+        chunk = cases.slice(start, CHUNK_ROWS)
+        if ruleset is not None:
+            parts.append(group_drg(chunk, ruleset))
+        else:
+            from grouper import group_dip
+
+            assert weights.catalog is not None
+            parts.append(group_dip(chunk, weights.catalog))
+        if progress:
+            progress("group 分组", min(start + CHUNK_ROWS, cases.height), cases.height)
+    return pl.concat(parts)
+
+
+def settle_frame(cases: pl.DataFrame, policy: Policy, weights: Weights,
+                 hospitals: pl.DataFrame, period: str, *, reviews: pl.DataFrame | None = None,
+                 progress: Progress | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(case_results, hospital_period_results) of one period, without run ids."""
+    grouped = group_cases(cases, policy, weights, progress=progress)
+    results = settle_cases(cases, grouped, weights.table, hospitals, policy, reviews=reviews)
+    if progress:
+        progress("settle 结算", cases.height, cases.height)
+    return results, hospital_period(results, policy, period)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    arrow = frame.to_arrow()
+    con.register("_incoming", arrow)
+    try:
+        cols = ", ".join(f'"{c}"' for c in frame.columns)
+        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _incoming")
+    finally:
+        con.unregister("_incoming")
+
+
+def _json(summary: dict[str, Any]) -> str:
+    return json.dumps(summary, ensure_ascii=False, default=str, sort_keys=True)
+
+
+def write_run(con: duckdb.DuckDBPyConnection, run: dict[str, Any],
+              tables: dict[str, pl.DataFrame]) -> None:
+    """Replace the run's rows and mark it done, in one transaction."""
+    with transaction(con):
+        for table in ("case_results", "hospital_period_results", "clearing_results",
+                      "clearing_pools", "runs"):
+            con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run["run_id"]])
+        for table, frame in tables.items():
+            _insert(con, table, frame.with_columns(pl.lit(run["run_id"]).alias("run_id")))
+        _insert(con, "runs", pl.DataFrame([run]))
+
+
+def write_parquet(frame: pl.DataFrame, path: Path) -> None:
+    """Atomic: a reader sees the old file or the new one, never half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    frame.write_parquet(tmp)
+    os.replace(tmp, path)
+
+
+def _run_row(run_id: str, kind: str, policy: Policy, period: str, *, input_name: str,
+             weights_version: str | None, n_cases: int, started: datetime,
+             summary: dict[str, Any]) -> dict[str, Any]:
+    return {"run_id": run_id, "kind": kind, "status": "done", "policy": policy.name,
+            "policy_version": policy.policy.version, "policy_checksum": policy.checksum,
+            "region": policy.policy.region, "method": policy.method, "year": policy.year,
+            "period": period, "input": input_name, "weights_version": weights_version,
+            "n_cases": n_cases, "started_at": started, "finished_at": datetime.now(),
+            "summary": _json(summary)}
+
+
+def settle_summary(results: pl.DataFrame, period_rows: pl.DataFrame) -> dict[str, Any]:
+    types = dict(results["case_type"].value_counts().sort("case_type").iter_rows())
+    return {"cases": results.height, "case_types": types,
+            "invalid": int((results["status"] == "invalid").sum()),
+            "hospitals": period_rows["hospital_id"].n_unique(),
+            "fund_payable": str(results["fund_payable"].sum()),
+            "ffs_fund_amount": str(period_rows["ffs_fund_amount"].sum()),
+            "prepayment": str(period_rows["prepayment"].sum())}
+
+
+def run_settle(db: Path, policy: Policy, cases_path: Path, *, period: str, run_id: str,
+               weights_version: str | None = None, hospitals_path: Path | None = None,
+               reviews_path: Path | None = None, out_dir: Path | None = None,
+               progress: Progress | None = None, cases: pl.DataFrame | None = None) -> RunResult:
+    """Settle one period's case file into the store (and Parquet under `out_dir`)."""
+    year = check_period(period)
+    if year != policy.year:
+        raise RunError(f"period {period} is outside the policy year {policy.year}")
+    started = datetime.now()
+    if cases is None:
+        if not cases_path.exists():
+            raise InputError(f"{cases_path}: no such file")
+        cases = read_case_file(cases_path)
+    if progress:
+        progress("read 读取", cases.height, cases.height)
+    reviews = read_reviews(reviews_path) if reviews_path is not None else None
+    con = open_store(db)
+    try:
+        weights = load_weights(con, policy, weights_version)
+        hospitals = load_hospitals(con, hospitals_path)
+        results, period_rows = settle_frame(cases, policy, weights, hospitals, period,
+                                            reviews=reviews, progress=progress)
+        results = results.with_columns(pl.lit(period).alias("period"))
+        summary = settle_summary(results, period_rows)
+        run = _run_row(run_id, "settle", policy, period, input_name=str(cases_path),
+                       weights_version=weights.version, n_cases=results.height, started=started,
+                       summary=summary)
+        write_run(con, run, {"case_results": results, "hospital_period_results": period_rows})
+    finally:
+        con.close()
+    if progress:
+        progress("store 入库", results.height, results.height)
+    if out_dir is not None:
+        write_parquet(results.with_columns(pl.lit(run_id).alias("run_id")),
+                      out_dir / run_id / "case_results.parquet")
+        write_parquet(period_rows.with_columns(pl.lit(run_id).alias("run_id")),
+                      out_dir / run_id / "hospital_period_results.parquet")
+    return RunResult(run_id, "settle", summary,
+                     {"case_results": results, "hospital_period_results": period_rows})
+
+
+def year_inputs(con: duckdb.DuckDBPyConnection, policy: Policy, year: int) -> pl.DataFrame:
+    """Per fund pool × hospital: the year's sums over the latest done settle run of each period
+    under this policy (clear's INPUT_COLUMNS)."""
+    sql = """
+        WITH latest AS (
+            SELECT run_id FROM (
+                SELECT run_id, row_number() OVER (PARTITION BY period
+                                                  ORDER BY finished_at DESC, run_id DESC) AS k
+                FROM runs WHERE kind = 'settle' AND status = 'done' AND policy = ? AND year = ?)
+            WHERE k = 1)
+        SELECT fund_pool, hospital_id, sum(points) AS points, sum(fixed_amount) AS fixed_amount,
+               sum(payment_standard) AS payment_standard, sum(liability) AS liability,
+               sum(ffs_fund_amount) AS ffs_fund_amount, sum(total_cost) AS total_cost,
+               sum(prepayment) AS prepaid, sum(deduction) AS deduction,
+               count(DISTINCT period) AS periods
+        FROM hospital_period_results WHERE run_id IN (SELECT run_id FROM latest)
+        GROUP BY fund_pool, hospital_id ORDER BY fund_pool, hospital_id"""
+    return query(con, sql, [policy.name, year])
+
+
+def run_clear(db: Path, policy: Policy, *, year: int, run_id: str | None = None,
+              out_dir: Path | None = None) -> RunResult:
+    """Annual clearing of every fund pool of the policy from the year's settle runs."""
+    if year != policy.year:
+        raise RunError(f"year {year} is not the policy year {policy.year}")
+    run_id = run_id or f"clear-{policy.name}-{year}"
+    started = datetime.now()
+    con = open_store(db)
+    try:
+        inputs = year_inputs(con, policy, year)
+        if inputs.height == 0:
+            raise RunError(f"no settle runs for policy {policy.name} in {year}; run "
+                           f"`drgdip settle` for its periods first")
+        hospitals, pools, summary = [], [], {}
+        for pool in sorted(set(inputs["fund_pool"])):
+            if pool not in policy.pool:
+                raise PolicyError(f"policy {policy.name} has no fund pool {pool!r}")
+            result = clear_pool(inputs.filter(pl.col("fund_pool") == pool), policy, pool)
+            gap = conservation_gap(result.summary)
+            hospitals.append(result.hospitals.with_columns(pl.lit(year).alias("year"),
+                                                           pl.lit(pool).alias("fund_pool")))
+            pools.append({**result.summary, "year": year})
+            summary[pool] = {k: str(v) for k, v in result.summary.items()} | {
+                "conservation_gap": str(gap)}
+        pool_frame = pl.DataFrame(pools, infer_schema_length=None).with_columns(
+            pl.col(c).cast(pl.Decimal(18, 2)) for c in pools[0]
+            if isinstance(pools[0][c], Decimal) and c not in ("point_value", "points"))
+        tables = {"clearing_results": pl.concat(hospitals), "clearing_pools": pool_frame}
+        run = _run_row(run_id, "clear", policy, str(year), input_name="settle runs",
+                       weights_version=None, n_cases=int(inputs.height), started=started,
+                       summary=summary)
+        write_run(con, run, tables)
+    finally:
+        con.close()
+    if out_dir is not None:
+        write_parquet(tables["clearing_results"].with_columns(pl.lit(run_id).alias("run_id")),
+                      out_dir / run_id / "clearing_results.parquet")
+    return RunResult(run_id, "clear", summary, tables)
