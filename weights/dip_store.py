@@ -1,6 +1,6 @@
 """DIP catalogues in the store: a `dip` weight version (weights.versions) whose main table is
-`dip_catalog` and whose auxiliary coefficients live in `dip_aux` (migration 100, registered here
-with its versioned-table entry). The grouping parameters travel in `weight_versions.params`."""
+`dip_catalog` and whose auxiliary coefficients live in `dip_aux` (schema migration 100; a
+versioned table of the `dip` kind in weights.versions). The grouping parameters travel in `weight_versions.params`."""
 
 from __future__ import annotations
 
@@ -12,26 +12,9 @@ import polars as pl
 
 from grouper.dip_catalog import AUX_SCHEMA, GROUP_SCHEMA, DipCatalog
 from weights.errors import WeightTableError
-from weights.schema import Migration, register_migration
 from weights.store import open_store
-from weights.versions import VERSIONED_TABLES, VersionedTable, save_weight_version, version_info
+from weights.versions import save_weight_version, version_info
 from weights.versions import version_rows
-
-DIP_AUX_MIGRATION = Migration(100, "dip_aux: DIP auxiliary-catalogue coefficients", (
-    """CREATE TABLE dip_aux (
-        version VARCHAR NOT NULL,
-        dip_code VARCHAR NOT NULL,
-        dimension VARCHAR NOT NULL CHECK (dimension IN ('tumour', 'severity', 'cci', 'age')),
-        level VARCHAR NOT NULL,
-        coef DECIMAL(10, 4) NOT NULL CHECK (coef > 0),
-        n_cases BIGINT,
-        PRIMARY KEY (version, dip_code, dimension, level)
-    )""",
-))
-register_migration(DIP_AUX_MIGRATION)
-DIP_AUX_TABLE = VersionedTable("dip_aux", ("dip_code", "dimension", "level"), "coef")
-if DIP_AUX_TABLE not in VERSIONED_TABLES["dip"]:
-    VERSIONED_TABLES["dip"].append(DIP_AUX_TABLE)
 
 PARAMS = ("score_scale", "aux_combine", "ruleset", "severity_min_los")
 

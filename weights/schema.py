@@ -238,11 +238,24 @@ _SUPERVISION = (
     )""",
 )
 
+_DIP_AUX = (
+    """CREATE TABLE dip_aux (
+        version VARCHAR NOT NULL,
+        dip_code VARCHAR NOT NULL,
+        dimension VARCHAR NOT NULL CHECK (dimension IN ('tumour', 'severity', 'cci', 'age')),
+        level VARCHAR NOT NULL,
+        coef DECIMAL(10, 4) NOT NULL CHECK (coef > 0),
+        n_cases BIGINT,
+        PRIMARY KEY (version, dip_code, dimension, level)
+    )""",
+)
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "weight versions, drg_weights, dip_catalog", _WEIGHTS_CORE),
     Migration(2, "hospitals and institution coefficients", _HOSPITALS),
     Migration(3, "rates, point values and fund budgets", _FUNDING),
     Migration(4, "audit log", _AUDIT),
+    Migration(100, "dip_aux: DIP auxiliary-catalogue coefficients", _DIP_AUX),
     Migration(310, "supervision indicators and flags", _SUPERVISION),
 ]
 

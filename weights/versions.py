@@ -43,7 +43,8 @@ class VersionedTable:
 # version-owned tables here (e.g. DIP: VersionedTable("dip_aux", (...), "coef")).
 VERSIONED_TABLES: dict[str, list[VersionedTable]] = {
     "drg": [VersionedTable("drg_weights", ("drg",), "rw")],
-    "dip": [VersionedTable("dip_catalog", ("dip_code",), "score")],
+    "dip": [VersionedTable("dip_catalog", ("dip_code",), "score"),
+            VersionedTable("dip_aux", ("dip_code", "dimension", "level"), "coef")],
 }
 
 
