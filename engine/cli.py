@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from engine.commands.demo import demo_command
 from engine.commands.grouping import explain_command, group_command, rulesets_command
 from engine.commands.keys import keys_command
 from engine.commands.report import report_command
@@ -34,6 +35,7 @@ cli.add_command(validate_command)
 cli.add_command(settle_command)
 cli.add_command(clear_command)
 cli.add_command(policies_command)
+cli.add_command(demo_command)
 
 
 def main() -> None:

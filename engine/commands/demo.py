@@ -1,0 +1,150 @@
+"""`drgdip demo`: the bureau's main job end to end on the embedded store.
+
+Synthesize a region over two years, build DRG weights from the first and publish them, fit the
+budgets and budget point values to the first year, settle the second year month by month, clear
+it, and print the per-hospital clearing table. Every step is idempotent (the weight version is
+reused once published, runs are replaced by run id), so running it twice in the same folder
+gives the same store, not doubled rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import click
+import polars as pl
+
+from engine.commands.settle import print_clearing
+from engine.policy import LEVEL_ALIASES, Policy, load_policy
+from engine.settings import get_settings
+
+
+def _region(folder: Path, year: int, cases: int, hospitals: int, seed: int,
+            ruleset: str) -> Path:
+    """The synthetic region of `year` under folder/, generated once per parameter set."""
+    from engine.synth import write_region
+
+    out = folder / f"region_{year}"
+    marker = out / "region.json"
+    if marker.is_file():
+        done = json.loads(marker.read_text())
+        if (done.get("cases"), done.get("hospitals"), done.get("seed"), done.get("ruleset")) == (
+                cases, hospitals, seed, ruleset):
+            return out
+    write_region(out, cases, hospitals, year, seed, ruleset)
+    return out
+
+
+def _weights(db: Path, policy: Policy, history: pl.DataFrame, grouped: pl.DataFrame,
+             source: str) -> str:
+    """Build, save and publish the DRG weights of the settlement year (reused when published)."""
+    from weights import build_drg, open_store, publish, save_weight_version, version_info
+    from weights.errors import WeightTableError
+
+    version = f"demo-{policy.policy.region}-{policy.year}"
+    con = open_store(db)
+    try:
+        try:
+            if version_info(con, version)["status"] == "published":
+                return version
+        except WeightTableError:
+            pass
+        build = build_drg(history, policy.policy.ruleset, grouped=grouped)
+        save_weight_version(con, version, "drg", build.weights, ruleset=policy.policy.ruleset,
+                            region=policy.policy.region, year=policy.year, source=source,
+                            params=build.report.get("params"), why="drgdip demo",
+                            replace=True)
+        publish(con, version, why="drgdip demo")
+    finally:
+        con.close()
+    return version
+
+
+def _hospitals(db: Path, hospitals: pl.DataFrame, region: str) -> None:
+    from weights import open_store, upsert_hospitals
+
+    con = open_store(db)
+    try:
+        upsert_hospitals(con, hospitals.with_columns(
+            pl.col("level").replace_strict(LEVEL_ALIASES, default=None),
+            pl.lit(region).alias("region")), why="drgdip demo")
+    finally:
+        con.close()
+
+
+@click.command("demo")
+@click.option("--policy", "policy_name", default="fuzhou_drg_2025", show_default=True,
+              help="a DRG policy (name or .toml)")
+@click.option("--cases", "n_cases", default=60_000, show_default=True, help="cases per year")
+@click.option("--hospitals", "n_hospitals", default=20, show_default=True)
+@click.option("--seed", default=7, show_default=True)
+@click.option("--dir", "folder", default=".", type=click.Path(path_type=Path),
+              help="working folder (synthetic data and Parquet results)")
+@click.option("--db", default=None, type=click.Path(path_type=Path),
+              help="store file (default: DRGDIP_DB, else ./drgdip.duckdb)")
+def demo_command(policy_name: str, n_cases: int, n_hospitals: int, seed: int, folder: Path,
+                 db: Path | None) -> None:
+    """Synthesize, build weights, settle a year month by month, clear it (演示: 全流程)."""
+    from engine.ingest import read_cases
+    from engine.pipeline import load_weights, run_clear, run_settle
+    from engine.settle_calibration import calibrate
+    from weights import open_store
+
+    started = time.perf_counter()
+    base = load_policy(policy_name)
+    if base.method != "drg":
+        raise click.UsageError("the demo builds DRG weights; pick a DRG policy")
+    db = db if db is not None else get_settings().db
+    data = folder / "demo_data"
+    year = base.year
+    ruleset = base.policy.ruleset
+    click.echo(f"1/5 synthesizing {n_hospitals} hospitals × {n_cases:,} cases for {year - 1} "
+               f"and {year} (seed {seed}) → {data}")
+    hist_dir = _region(data, year - 1, n_cases, n_hospitals, seed, ruleset)
+    cur_dir = _region(data, year, n_cases, n_hospitals, seed, ruleset)
+    hospitals = pl.read_parquet(cur_dir / "hospitals.parquet")
+    history = read_cases(hist_dir / "cases.parquet").cases
+    click.echo(f"2/5 building DRG weights from {history.height:,} cases of {year - 1}")
+    from weights.drg_build import group_in_chunks
+
+    grouped = group_in_chunks(history, ruleset)
+    version = _weights(db, base, history, grouped, f"demo synthetic region {year - 1}")
+    _hospitals(db, hospitals, base.policy.region)
+    con = open_store(db)
+    try:
+        weights = load_weights(con, base, version)
+    finally:
+        con.close()
+    policy = calibrate(base, history, grouped, weights.table, hospitals)
+    policy = policy.model_copy(update={
+        "name": f"{base.name}-demo",
+        "checksum": hashlib.sha256(policy.model_dump_json().encode()).hexdigest()[:16]})
+    for pool, p in sorted(policy.pool.items()):
+        click.echo(f"   {pool}: budget {p.budget:,} yuan, budget point value {p.pv_budget}")
+    current = read_cases(cur_dir / "cases.parquet").cases
+    month = pl.col("discharge_date").dt.strftime("%Y-%m")
+    click.echo(f"3/5 settling {current.height:,} cases of {year} month by month")
+    for m in range(1, 13):
+        period = f"{year}-{m:02d}"
+        cases = current.filter(month == period)
+        result = run_settle(db, policy, cur_dir / "cases.parquet", period=period,
+                            run_id=f"demo-{period}", weights_version=version,
+                            hospitals_path=cur_dir / "hospitals.parquet", cases=cases,
+                            out_dir=folder / "results")
+        s = result.summary
+        click.echo(f"   {period}: {s['cases']:>7,} cases, fund payable {s['fund_payable']:>16} "
+                   f"yuan, prepayment {s['prepayment']:>16}")
+    click.echo(f"4/5 clearing {year}")
+    cleared = run_clear(db, policy, year=year, run_id=f"demo-clear-{year}",
+                        out_dir=folder / "results")
+    click.echo("5/5 per-hospital clearing (年度清算):")
+    print_clearing(cleared.frames["clearing_results"])
+    for pool, s in cleared.summary.items():
+        click.echo(f"{pool}: budget {s['budget']}, reserve {s['risk_reserve']}, point value "
+                   f"{s['point_value']}, paid {s['final_total']}, reserve left "
+                   f"{s['reserve_left']}, conservation gap {s['conservation_gap']}")
+    click.echo(f"done in {time.perf_counter() - started:.1f} s; store {db}; try "
+               f"`drgdip sql \"SELECT * FROM v_hospital_indices LIMIT 5\" --db {db}`")
