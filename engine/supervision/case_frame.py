@@ -4,7 +4,7 @@ Built either from raw inputs (a case table of contracts §1, the grouping output
 `grouper.group_drg` and a DRG weight table) or from settled `case_results` joined to their cases.
 Columns (`CASE_COLUMNS`): identity (case_id, patient_id, hospital_id, hospital_level, dept),
 time (admit_date, discharge_date, month, year, los), outcome (discharge_way, readmit_plan_31d),
-coding (principal_dx, has_or_procedure), grouping (status, group_code, adrg, severity,
+coding (principal_dx, n_secondary_dx, n_procedures, has_or_procedure), grouping (status, group_code, adrg, severity,
 severity_split, weight), cost (total_cost, self_pay_out_of_scope, patient_paid as floats: they only
 enter ratios here), cost_ratio r and case_type (normal | high_outlier | low_outlier | other).
 """
@@ -19,7 +19,7 @@ from grouper import Ruleset, load_ruleset
 CASE_COLUMNS = (
     "case_id", "patient_id", "hospital_id", "hospital_level", "dept", "admit_date",
     "discharge_date", "month", "year", "los", "discharge_way", "readmit_plan_31d", "principal_dx",
-    "has_or_procedure", "status", "group_code", "adrg", "severity", "severity_split", "weight",
+    "n_secondary_dx", "n_procedures", "has_or_procedure", "status", "group_code", "adrg", "severity", "severity_split", "weight",
     "total_cost", "self_pay_out_of_scope", "patient_paid", "cost_ratio", "case_type",
 )
 OUTLIER_TYPES = ("high_outlier", "low_outlier")
@@ -82,20 +82,35 @@ def _levels(hospitals: pl.DataFrame | None) -> pl.DataFrame | None:
         pl.col(col).cast(pl.String).replace(_level_aliases()).alias("_level"))
 
 
-def case_ratio(frame: pl.DataFrame, thresholds: SupervisionThresholds) -> pl.Expr:
-    """r = total cost / mean cost of the case's group (same level when enough cases)."""
+def with_cost_ratio(frame: pl.DataFrame, thresholds: SupervisionThresholds) -> pl.DataFrame:
+    """Add r (`cost_ratio`) = total cost / expected mean cost of the case's group.
+
+    `ratio_basis = "region"`: the region's mean cost of the group. `"level"`: the group's mean
+    among hospitals of the case's level when the level has `min_group_cases_for_level_mean`
+    cases of the group, else the region's group mean × the level's cost factor (Σ cost / Σ region
+    group mean over the level's cases: "cost ratio of level L on the same groups", §3.5).
+    """
     grouped = (pl.col("status") == "ok") & pl.col("group_code").is_not_null()
-    region = pl.col("total_cost").filter(grouped).mean().over("group_code")
+    f = frame.with_columns(
+        pl.col("total_cost").filter(grouped).mean().over("group_code").alias("_region"))
     if thresholds.ratio_basis == "region":
-        mean = region
+        f = f.with_columns(pl.col("_region").alias("_expected"))
     else:
-        keys = ["group_code", "hospital_level"]
-        n_level = pl.col("total_cost").filter(grouped).count().over(keys)
-        level = pl.col("total_cost").filter(grouped).mean().over(keys)
-        mean = (pl.when(n_level >= thresholds.min_group_cases_for_level_mean)
-                .then(level).otherwise(region))
-    return (pl.when(grouped & (mean > 0)).then(pl.col("total_cost") / mean)
-            .otherwise(None).alias("cost_ratio"))
+        level_keys = ["group_code", "hospital_level"]
+        f = f.with_columns(
+            pl.col("total_cost").filter(grouped).count().over(level_keys).alias("_n_level"),
+            pl.col("total_cost").filter(grouped).mean().over(level_keys).alias("_level"),
+            (pl.col("total_cost").filter(grouped).sum().over("hospital_level")
+             / pl.col("_region").filter(grouped & pl.col("total_cost").is_not_null()).sum()
+             .over("hospital_level")).alias("_factor"))
+        f = f.with_columns(
+            pl.when(pl.col("_n_level") >= thresholds.min_group_cases_for_level_mean)
+            .then(pl.col("_level")).otherwise(pl.col("_region") * pl.col("_factor"))
+            .alias("_expected"))
+    ratio = (pl.when(grouped & (pl.col("_expected") > 0))
+             .then(pl.col("total_cost") / pl.col("_expected")).otherwise(None))
+    return f.with_columns(ratio.alias("cost_ratio")).drop(
+        [c for c in ("_region", "_n_level", "_level", "_factor", "_expected") if c in f.columns])
 
 
 def supervision_frame(cases: pl.DataFrame, grouped: pl.DataFrame, weights: pl.DataFrame | None,
@@ -142,6 +157,8 @@ def supervision_frame(cases: pl.DataFrame, grouped: pl.DataFrame, weights: pl.Da
     or_px = rs.tables["or_procedures"]["px_code"].unique()
     base = base.with_columns(
         pl.col("diagnoses").list.first().fill_null("").alias("principal_dx"),
+        (pl.col("diagnoses").list.len() - 1).clip(lower_bound=0).alias("n_secondary_dx"),
+        pl.col("procedures").list.len().alias("n_procedures"),
         pl.col("procedures").list.eval(pl.element().is_in(or_px.implode())).list.any()
         .fill_null(False).alias("has_or_procedure"),
         pl.col("los").fill_null(
@@ -166,7 +183,7 @@ def finish_frame(base: pl.DataFrame, thresholds: SupervisionThresholds) -> pl.Da
         pl.col("discharge_date").dt.strftime("%Y-%m").fill_null("unknown").alias("month"),
         pl.col("discharge_date").dt.year().cast(pl.String).fill_null("unknown").alias("year"),
     )
-    base = base.with_columns(case_ratio(base, thresholds))
+    base = with_cost_ratio(base, thresholds)
     computed = (pl.when(pl.col("cost_ratio").is_null()).then(pl.lit("other"))
                 .when(pl.col("cost_ratio") > thresholds.k_high).then(pl.lit("high_outlier"))
                 .when(pl.col("cost_ratio") < thresholds.k_low).then(pl.lit("low_outlier"))

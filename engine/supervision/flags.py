@@ -184,8 +184,11 @@ def upcoding_flags(frame: pl.DataFrame, th: SupervisionThresholds) -> pl.DataFra
     """Hospitals whose MCC/CC O/E exceeds `upcoding_oe` with enough expected cases."""
     period = th.flag_period
     oe = upcoding_oe(frame, period, ["hospital_id"], th)
+    z = ((pl.col("severe_observed") - pl.col("severe_expected"))
+         / pl.col("severe_expected").sqrt())
     found = oe.filter((pl.col("upcoding_oe") > th.upcoding_oe)
-                      & (pl.col("severe_expected") >= th.upcoding_min_expected))
+                      & (pl.col("severe_expected") >= th.upcoding_min_expected)
+                      & (z >= th.upcoding_min_z))
     if found.is_empty():
         return _empty()
     per = adrg_expected(frame, period, ["hospital_id"], th).filter(pl.col("excess") > 0)

@@ -23,8 +23,9 @@ def low_standard_admissions(frame: pl.DataFrame, th: SupervisionThresholds) -> p
     """One row per flagged case: case_id, hospital_id, dept, month, year, los, cost_ratio,
     reason (`short_cheap` | `outpatient_dx`), score in (0, 1].
 
-    score = 1 − r / max_ratio for short cheap stays (the cheaper, the stronger), 0.5 for a
-    diagnosis on the outpatient list alone.
+    score = 1 − r / max_ratio for short cheap stays (the cheaper, the stronger), halved when the
+    stay had any (non-operating-room) procedure — something was done that may have needed the
+    bed; 0.5 for a diagnosis on the outpatient list alone.
     """
     short_cheap = ((pl.col("los") <= th.low_standard_max_los)
                    & (pl.col("cost_ratio") < th.low_standard_max_ratio)
@@ -33,8 +34,10 @@ def low_standard_admissions(frame: pl.DataFrame, th: SupervisionThresholds) -> p
     screened = ~pl.col("discharge_way").fill_null(1).is_in(
         list(th.low_standard_exclude_discharge_ways))
     f = frame.filter(screened & (short_cheap.fill_null(False) | listed))
+    done_something = pl.when(pl.col("n_procedures") > 0).then(0.5).otherwise(1.0)
     score = (pl.when(short_cheap.fill_null(False))
-             .then(1 - pl.col("cost_ratio") / th.low_standard_max_ratio).otherwise(0.5))
+             .then((1 - pl.col("cost_ratio") / th.low_standard_max_ratio) * done_something)
+             .otherwise(0.5))
     reason = pl.when(short_cheap.fill_null(False)).then(pl.lit("short_cheap")).otherwise(
         pl.lit("outpatient_dx"))
     return f.select("case_id", "hospital_id", "dept", "month", "year", "los", "cost_ratio",

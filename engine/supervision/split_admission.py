@@ -4,7 +4,8 @@ A case is flagged when the same patient was discharged from the same hospital at
 `split_admission_days` days before this admission and both stays share the DRG, the ADRG or the
 3-character principal diagnosis (the keys of `split_match`, strongest first), unless the stay is
 planned: a principal diagnosis with a planned prefix (Z51 chemo/radiotherapy, Z49 dialysis …) or
-the earlier stay recorded a readmission plan (首页 "出院31天内再住院计划").
+a readmission plan (首页 "出院31天内再住院计划") recorded on either stay — systems put it on the
+discharge that plans the return or on the return itself.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def split_admissions(frame: pl.DataFrame, th: SupervisionThresholds) -> pl.DataF
     hits = f.filter(pl.col("gap_days").is_between(0, th.split_admission_days)
                     & pl.col("match").is_not_null()
                     & ~_planned(th.planned_dx_prefixes)
-                    & ~pl.col("prev_readmit_plan_31d").fill_null(False))
+                    & ~pl.col("prev_readmit_plan_31d").fill_null(False)
+                    & ~pl.col("readmit_plan_31d").fill_null(False))
     strength = pl.col("match").replace_strict(MATCH_STRENGTH, return_dtype=pl.Float64)
     score = strength * (1 - pl.col("gap_days") / (th.split_admission_days + 1))
     return hits.select("case_id", "prev_case_id", "hospital_id", "dept", "month", "year",

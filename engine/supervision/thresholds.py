@@ -29,9 +29,10 @@ class SupervisionThresholds(BaseModel):
     flag_period: Literal["year", "month"] = "year"
 
     # Outlier cases when the input carries no settled case type: r = cost / mean cost of the
-    # group among same-level hospitals ("level", DIP §3.3) or the whole region ("region").
+    # group among same-level hospitals ("level", DIP §3.3) or the whole region ("region");
+    # a level with fewer cases of the group uses region mean × the level's cost factor.
     ratio_basis: Literal["level", "region"] = "level"
-    min_group_cases_for_level_mean: int = Field(default=5, ge=1)
+    min_group_cases_for_level_mean: int = Field(default=20, ge=1)
     k_low: float = Field(default=0.4, gt=0, lt=1)
     k_high: float = Field(default=3.0, gt=1)
 
@@ -52,6 +53,8 @@ class SupervisionThresholds(BaseModel):
     # 编码高套: MCC/CC share O/E against same-level peers over ADRGs with severity splits.
     upcoding_oe: float = Field(default=1.2, gt=1)
     upcoding_min_expected: float = Field(default=10.0, ge=0)
+    # … and the excess is beyond chance: (O − E) / √E ≥ upcoding_min_z (Poisson).
+    upcoding_min_z: float = Field(default=3.0, ge=0)
 
     # 费用转嫁: out-of-scope self-pay share above peer P90 and above the peer median by this many
     # percentage points (as a fraction: 0.05 = 5 pp).

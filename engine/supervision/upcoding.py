@@ -1,7 +1,8 @@
 """编码高套 (upcoding) screening: MCC/CC share observed against expected from same-level peers.
 
 payment-rules.md §5: O = Σ_a n_{h,a,MCC/CC}; E = Σ_a n_{h,a} × peer_share_a over the ADRGs split
-by severity; a hospital is flagged when O/E > `upcoding_oe` and E ≥ `upcoding_min_expected`.
+by severity; a hospital is flagged when O/E > `upcoding_oe`, E ≥ `upcoding_min_expected` and
+(O − E)/√E ≥ `upcoding_min_z` (the excess is beyond Poisson chance).
 peer_share_a is the MCC/CC share of ADRG a among the hospital's peers (same level when the level
 has `min_peers` other hospitals, else all other hospitals; never the hospital itself).
 """
