@@ -154,10 +154,10 @@ def _coerce(raw: pl.DataFrame, needs: tuple[str, ...]) -> IngestResult:
                        pl.lit("(空)")))
     checks += [
         ("age_days", IngestCode.REQUIRED_MISSING,
-         (pl.col("age") == 0) & pl.col("age_days").is_null(), pl.lit("age=0")),
+         (pl.col("age") == 0) & pl.col("age_days").is_null(), pl.lit("(空), age=0")),
         ("birth_weight", IngestCode.REQUIRED_MISSING,
          (pl.col("age_days") <= 28) & pl.col("birth_weight").is_null(),
-         pl.format("age_days={}", pl.col("age_days"))),
+         pl.format("(空), age_days={}", pl.col("age_days"))),
     ]
     checks += [(c, IngestCode.OUT_OF_RANGE, pl.col(c) < 0, pl.col(c).cast(pl.String))
                for c in NON_NEGATIVE if c in raw.columns]

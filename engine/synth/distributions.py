@@ -116,7 +116,11 @@ def payment_parts(total: np.ndarray, level: np.ndarray, employee: np.ndarray,
 
 def breakdown(total: np.ndarray, surgical: np.ndarray, tcm: np.ndarray,
               rng: np.random.Generator, p: dict[str, Any]) -> np.ndarray:
-    """n × 14 fen matrix of cost categories (CATEGORIES order); each row sums to `total`."""
+    """n × 14 fen matrix of cost categories (CATEGORIES order); each row sums to `total`.
+
+    Shares: the profile of the case's section (medical/surgical), TCM shift, times
+    exp(share_sd · z) per category, renormalised; fen by floor, the remainder to the largest.
+    """
     bp = p["breakdown"]
     n = len(total)
     med = np.array([bp["medical"][c] for c in CATEGORIES])
@@ -128,8 +132,9 @@ def breakdown(total: np.ndarray, surgical: np.ndarray, tcm: np.ndarray,
     base[:, drug] -= shift
     base[:, herbal] += shift * 0.6
     base[:, patent] += shift * 0.4
-    alpha = np.maximum(base * bp["concentration"], 1e-9)
-    g = rng.standard_gamma(alpha) * (base > 0)
+    # multiplicative lognormal noise on each category's share, then renormalised
+    noise = np.exp(bp["share_sd"] * rng.standard_normal(base.shape, dtype=np.float32))
+    g = base * noise
     shares = g / g.sum(axis=1, keepdims=True)
     fen = np.floor(shares * total[:, None]).astype(np.int64)
     fen[np.arange(n), shares.argmax(axis=1)] += total - fen.sum(axis=1)

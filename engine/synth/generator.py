@@ -540,7 +540,7 @@ def write_region(out_dir: Path | str, cases: int, hospitals: int, year: int, see
         "cases": cases, "hospitals": hospitals, "year": year, "seed": seed, "ruleset": ruleset,
         "chunk_rows": r.p["chunk_rows"], "mix_seed": r.p["mix_seed"],
         "adrgs_generated": r.adrgs.height, "templates": r.templates.frame.height,
-        "seeded": dict(seeded_all["kind"].value_counts().iter_rows()),
+        "seeded": dict(sorted(seeded_all["kind"].value_counts().iter_rows())),
     }
     (out / "region.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
     return summary
