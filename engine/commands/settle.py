@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+import engine.views  # noqa: F401  (settlement tables and views join the store schema)
 from engine.policy import load_policy, shipped_policies
 from engine.settings import get_settings
 

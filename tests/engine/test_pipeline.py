@@ -1,0 +1,158 @@
+"""The settlement batch through the CLI on a real DuckDB file and real Parquet (issue 6):
+idempotent by run id, per-case rows add up to the stored hospital totals, clearing conserves
+money, the analyst views answer, and bad arguments fail with one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+import engine.views  # noqa: F401  (migrations 200/201 before any store opens)
+from engine.cli import cli
+from engine.ingest import read_cases
+from engine.policy import load_policy
+from engine.synth import generate
+from weights import build_drg, open_store, publish, query, save_weight_version
+
+POLICY = "fuzhou_drg_2025"
+WEIGHTS = "test-drg-2025"
+
+
+def build_store(folder: Path, *, cases: int = 3000, hospitals: int = 5) -> dict[str, Path]:
+    """A store with published DRG weights built from a synthetic 2024, and 2025 case files for
+    March and April (Parquet) plus the hospital table."""
+    policy = load_policy(POLICY)
+    h, history, _ = generate(cases, hospitals, 2024, 11)
+    _, current, _ = generate(cases, hospitals, 2025, 11)
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / "store.duckdb"
+    con = open_store(db)
+    build = build_drg(history, policy.policy.ruleset)
+    save_weight_version(con, WEIGHTS, "drg", build.weights, ruleset=policy.policy.ruleset,
+                        region="fuzhou", year=2025, source="test history")
+    publish(con, WEIGHTS)
+    con.close()
+    paths = {"db": db, "hospitals": folder / "hospitals.parquet"}
+    h.write_parquet(paths["hospitals"])
+    month = pl.col("discharge_date").dt.month()
+    for m in (3, 4):
+        paths[f"2025-{m:02d}"] = folder / f"cases_2025_{m:02d}.parquet"
+        current.filter(month == m).write_parquet(paths[f"2025-{m:02d}"])
+    return paths
+
+
+@pytest.fixture(scope="module")
+def region(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return build_store(tmp_path_factory.mktemp("settle"))
+
+
+def settle(paths: dict[str, Path], period: str, run_id: str, *extra: str) -> str:
+    result = CliRunner().invoke(cli, [
+        "settle", "--policy", POLICY, "--cases", str(paths[period]), "--period", period,
+        "--run-id", run_id, "--hospitals", str(paths["hospitals"]), "--db", str(paths["db"]),
+        *extra], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def table(db: Path, sql: str) -> pl.DataFrame:
+    con = open_store(db, read_only=True)
+    try:
+        return query(con, sql)
+    finally:
+        con.close()
+
+
+def test_settle_writes_every_case_once_and_rerun_replaces(region):
+    out = settle(region, "2025-03", "r-03")
+    n = read_cases(region["2025-03"]).cases.height
+    assert f"settled {n:,} cases" in out
+    first = table(region["db"], "SELECT * FROM case_results WHERE run_id = 'r-03' "
+                                "ORDER BY case_id")
+    assert first.height == n and first["case_id"].n_unique() == n
+    settle(region, "2025-03", "r-03")
+    again = table(region["db"], "SELECT * FROM case_results WHERE run_id = 'r-03' "
+                                "ORDER BY case_id")
+    assert again.equals(first)
+    runs = table(region["db"], "SELECT * FROM runs WHERE run_id = 'r-03'")
+    assert runs.height == 1 and runs["status"][0] == "done"
+    assert runs["weights_version"][0] == WEIGHTS
+    parquet = pl.read_parquet(region["db"].parent / "results" / "r-03" / "case_results.parquet")
+    assert parquet.height == n
+
+
+def test_case_rows_add_up_to_stored_hospital_totals(region):
+    settle(region, "2025-03", "r-03")
+    check = table(region["db"], """
+        SELECT h.hospital_id, h.fund_pool, h.fund_payable, c.s
+        FROM hospital_period_results h JOIN (
+            SELECT hospital_id, fund_pool, sum(fund_payable) AS s FROM case_results
+            WHERE run_id = 'r-03' GROUP BY ALL) c USING (hospital_id, fund_pool)
+        WHERE h.run_id = 'r-03'""")
+    assert check.height > 0
+    assert (check["fund_payable"] == check["s"]).all()
+
+
+def test_clear_after_two_months_conserves_money_and_reruns_cleanly(region):
+    settle(region, "2025-03", "r-03")
+    settle(region, "2025-04", "r-04")
+    runner = CliRunner()
+    args = ["clear", "--policy", POLICY, "--year", "2025", "--db", str(region["db"])]
+    first = runner.invoke(cli, args, catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+    assert "conservation gap 0.00" in first.output
+    rows = table(region["db"], "SELECT * FROM clearing_results ORDER BY fund_pool, hospital_id")
+    runner.invoke(cli, args, catch_exceptions=False)
+    assert table(region["db"], "SELECT * FROM clearing_results "
+                               "ORDER BY fund_pool, hospital_id").equals(rows)
+    pools = table(region["db"], "SELECT * FROM clearing_pools")
+    for p in pools.iter_rows(named=True):
+        paid = p["final_total"] + p["reserve_left"] + p["surplus_not_retained"]
+        back = p["violation_deductions"] + p["pool_residual"] + p["special_review_pool"]
+        assert paid + back == p["budget"]
+    prepaid = table(region["db"], "SELECT sum(prepayment) AS s FROM hospital_period_results "
+                                  "WHERE run_id IN ('r-03', 'r-04')")["s"][0]
+    assert rows["prepaid"].sum() == prepaid
+
+
+def test_analyst_views_through_sql_command(region):
+    settle(region, "2025-03", "r-03")
+    runner = CliRunner()
+    for sql in ("SELECT hospital_id, cmi, cost_index, time_index FROM v_hospital_indices "
+                "WHERE run_id = 'r-03'",
+                "SELECT group_code, cases FROM v_group_statistics WHERE run_id = 'r-03' "
+                "ORDER BY cases DESC LIMIT 3",
+                "SELECT hospital_id, fund_payable FROM v_hospital_period_summary "
+                "WHERE run_id = 'r-03'",
+                "SELECT count(*) AS n FROM v_case_settlement WHERE run_id = 'r-03'"):
+        result = runner.invoke(cli, ["sql", sql, "--db", str(region["db"])],
+                               catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    idx = table(region["db"], "SELECT * FROM v_hospital_indices WHERE run_id = 'r-03'")
+    assert idx.height > 0 and idx["cmi"].min() > 0
+    weighted = (idx["cost_index"] * idx["cases"]).sum() / idx["cases"].sum()
+    assert 0.5 < weighted < 2.0
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--policy", "nowhere_2025"], "unknown policy='nowhere_2025'"),
+    (["--period", "2025-13"], "period='2025-13'; expected YYYY-MM"),
+    (["--period", "2024-03"], "outside the policy year 2025"),
+    (["--weights", "no-such-version"], "no-such-version"),
+])
+def test_bad_arguments_fail_with_one_line(region, args, message):
+    base = {"--policy": POLICY, "--period": "2025-03", "--run-id": "bad",
+            "--cases": str(region["2025-03"]), "--hospitals": str(region["hospitals"]),
+            "--db": str(region["db"])}
+    base.update(dict(zip(args[::2], args[1::2], strict=True)))
+    proc = subprocess.run([sys.executable, "-c", "from engine.cli import main; main()",
+                           "settle", *[x for kv in base.items() for x in kv]],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
