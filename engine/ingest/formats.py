@@ -145,8 +145,11 @@ def _columns_of(path: Path, header: list[Any], rows: list[list[Any]]) -> pl.Data
 def _read_jsonl(path: Path) -> pl.DataFrame:
     try:
         return pl.read_ndjson(path, infer_schema_length=None)
-    except Exception:
-        pass  # mixed types across rows (1 and "男" for sex): read as text below
+    except (pl.exceptions.PolarsError, ValueError):
+        return _read_jsonl_as_text(path)  # mixed types across rows (1 and "男" for sex)
+
+
+def _read_jsonl_as_text(path: Path) -> pl.DataFrame:
     records: list[dict[str, Any]] = []
     with path.open(encoding="utf-8-sig") as fh:
         for n, line in enumerate(fh, 1):

@@ -67,19 +67,22 @@ def season_cdf(year: int) -> np.ndarray:
     d = np.arange(days)
     w = 1 + 0.12 * np.cos(2 * np.pi * (d - 15) / days)
     w[30:45] *= 0.7
-    return np.cumsum(w) / w.sum()
+    out: np.ndarray = np.cumsum(w) / w.sum()
+    return out
 
 
 def admit_days(cdf: np.ndarray, last: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Day of year (0-based) of admission, at most `last` (>= 0), seasonally weighted."""
     last = np.clip(last, 0, len(cdf) - 1)
     u = rng.random(len(last)) * cdf[last]
-    return np.minimum(np.searchsorted(cdf, u, side="right"), last)
+    out: np.ndarray = np.minimum(np.searchsorted(cdf, u, side="right"), last)
+    return out
 
 
 def level_lookup(levels: np.ndarray, table: dict[str, float]) -> np.ndarray:
     """Per-row value of a {level: value} parameter; `levels` are indexes into LEVELS."""
-    return np.array([table[lv] for lv in LEVELS], dtype=float)[levels]
+    out: np.ndarray = np.array([table[lv] for lv in LEVELS], dtype=float)[levels]
+    return out
 
 
 def payment_parts(total: np.ndarray, level: np.ndarray, employee: np.ndarray,
@@ -138,4 +141,5 @@ def breakdown(total: np.ndarray, surgical: np.ndarray, tcm: np.ndarray,
     shares = g / g.sum(axis=1, keepdims=True)
     fen = np.floor(shares * total[:, None]).astype(np.int64)
     fen[np.arange(n), shares.argmax(axis=1)] += total - fen.sum(axis=1)
-    return fen
+    out: np.ndarray = fen
+    return out

@@ -70,7 +70,7 @@ def build_region(hospitals: int, year: int, seed: int, ruleset: str = "chs_drg_1
     adrgs = D.region_truth(T.adrgs, p)
     hosp = make_hospitals(hospitals, p, np.random.default_rng([seed, 0xB05]))
     W = adrg_weights(hosp, adrgs, p)
-    H, A = W.shape
+    H = W.shape[0]
     f = T.frame
     n_t = f.height
     # template popularity inside its ADRG: rank^-s in template order
@@ -470,7 +470,10 @@ def gen_chunk(r: Region, n: int, chunk_no: int, first_seq: int
         **{f"cost_{c}": _money(parts[order, i]) for i, c in enumerate(COST_CATEGORIES)},
     }
     table = pa.table(cols)
-    cid = lambda rows: [f"C{r.year}{x:010d}" for x in case_id[rows]]  # noqa: E731
+
+    def cid(rows: np.ndarray) -> list[str]:
+        return [f"C{r.year}{x:010d}" for x in case_id[rows]]
+
     seeded = pl.concat([
         pl.DataFrame({"kind": "split_admission", "case_id": cid(split_rows),
                       "hospital_id": hospital_ids[hosp[split_rows]].tolist(),

@@ -67,10 +67,14 @@ def _candidates(rs: Ruleset, per_adrg: int, rng: np.random.Generator) -> pl.Data
     regions = {r: sorted(c) for r, c in t["trauma_region_dx"].group_by("region")
                .agg(pl.col("dx_code")).iter_rows()}
     region_of = dict(t["trauma_region_dx"].iter_rows())
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for r in t["adrg"].sort("mdc", "order_in_mdc").iter_rows(named=True):
         a, v, mdc, kind = r["adrg"], r["variant"], r["mdc"], r["rule_kind"]
-        own = lambda li: by_key.get((a, v, li), [])  # noqa: E731
+
+        def own(li: str, a: str = a, v: int = v) -> list[str]:
+            codes: list[str] = by_key.get((a, v, li), [])
+            return codes
+
         mdc_list = mdc_dx.get(mdc, [])
         natural = sorted(set(mdc_list) & medical_dx.get(mdc, set())) or mdc_list
         kinds = set(kind.split("+"))
@@ -82,8 +86,8 @@ def _candidates(rs: Ruleset, per_adrg: int, rng: np.random.Generator) -> pl.Data
             dxs = _pick(natural, per_adrg, rng)
         if "principal_px" in kinds or "any_px" in kinds:
             px1 = _pick(own("px"), per_adrg, rng)
-            extra = _pick(own("px1"), per_adrg, rng) if "any_px1" in kinds else []
-            pxs = [[p, *([extra[i]] if extra else [])] for i, p in enumerate(px1)]
+            second = _pick(own("px1"), per_adrg, rng) if "any_px1" in kinds else []
+            pxs = [[p, *([second[i]] if second else [])] for i, p in enumerate(px1)]
         elif "px_groups" in kinds:
             first = (r["px_group_expr"] or "1").split("|")[0].split("+")
             groups = [_pick(own(f"px_g{g}"), per_adrg, rng) for g in first]
@@ -92,6 +96,7 @@ def _candidates(rs: Ruleset, per_adrg: int, rng: np.random.Generator) -> pl.Data
             pxs = [[p] for p in _pick(or_codes, per_adrg, rng)]
         else:
             pxs = [[] for _ in range(per_adrg)]
+        pxs = [list(x) for x in pxs]
         for dx, px in zip(dxs, pxs, strict=False):
             extra: list[str] = []
             if mdc == "MDCZ":  # multiple trauma: two more injured body regions

@@ -207,7 +207,7 @@ def test_ruleset_needs_column_and_values() -> None:
     ("broken.parquet", b"PAR1 not really", "not a readable Parquet"),
     ("broken.xlsx", b"PK not a zip", "not a readable .xlsx"),
     ("noheader.csv", "病案号,性别\na,1\n".encode(), "missing required column"),
-    ("latin.csv", "case_id,sex,age,diagnoses\n".encode() + b"\xff\xfe\x00\x81,1,2,3\n",
+    ("latin.csv", b"case_id,sex,age,diagnoses\n" + b"\xff\xfe\x00\x81,1,2,3\n",
      "neither UTF-8 nor GB18030"),
     ("bad.jsonl", b'{"case_id": "a"}\nnot json\n', "line 2 is not JSON"),
 ])
