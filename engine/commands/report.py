@@ -36,10 +36,11 @@ def _thresholds(policy: str | None, con: duckdb.DuckDBPyConnection,
     return DEFAULT_THRESHOLDS
 
 
-def _latest_settle_run(con: duckdb.DuckDBPyConnection) -> str | None:
+def _latest_run(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The newest clear run (a whole year), else the newest settle run."""
     try:
-        runs = query(con, "SELECT run_id FROM runs WHERE kind = 'settle' "
-                          "ORDER BY finished_at DESC, run_id DESC LIMIT 1")
+        runs = query(con, "SELECT run_id FROM runs ORDER BY kind = 'clear' DESC, "
+                          "finished_at DESC, run_id DESC LIMIT 1")
     except duckdb.CatalogException:
         return None
     return str(runs["run_id"][0]) if runs.height else None
@@ -47,7 +48,7 @@ def _latest_settle_run(con: duckdb.DuckDBPyConnection) -> str | None:
 
 def _settled(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
     try:
-        return bool(query(con, "SELECT 1 FROM runs WHERE run_id = ? AND kind = 'settle'",
+        return bool(query(con, "SELECT 1 FROM runs WHERE run_id = ?",
                           [run_id]).height)
     except duckdb.CatalogException:
         return False
@@ -56,7 +57,8 @@ def _settled(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
 @click.command("report")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
               help="folder for report.html, CSV files and report.xlsx")
-@click.option("--run-id", default=None, help="settled run (default: the newest)")
+@click.option("--run-id", default=None, help="a settle run, or a clear run for its whole year "
+              "(default: the newest clear run, else the newest settle run)")
 @click.option("--hospital", default=None, help="a hospital's own report (本院报告)")
 @click.option("--cases", "cases_path", default=None, type=click.Path(path_type=Path),
               help="case file: supervise it directly (no settlement needed), or the case file "
@@ -90,7 +92,7 @@ def report_command(out_dir: Path, run_id: str | None, hospital: str | None,
         groups = _groups_of(frame, ruleset)
         click.echo(f"supervised {frame.height:,} cases of {cases_path} (weights {notes['weights']})")
     else:
-        run_id = run_id or _latest_settle_run(con) or next(iter(supervision_runs(con)), None)
+        run_id = run_id or _latest_run(con) or next(iter(supervision_runs(con)), None)
         if run_id is None:
             raise InputError("nothing to report: the store has no settled run and no "
                              "supervision results; settle first or pass --cases FILE")
@@ -113,7 +115,8 @@ def report_command(out_dir: Path, run_id: str | None, hospital: str | None,
     data.clearing = clearing_for(con, shown[:4])
     files = build_report(data, out_dir, hospital=hospital, period=shown)
     con.close()
-    counts = flags.group_by("kind").len().sort("kind")
+    shown_flags = flags if hospital is None else flags.filter(pl.col("hospital_id") == hospital)
+    counts = shown_flags.group_by("kind").len().sort("kind")
     summary = ", ".join(f"{k} {n}" for k, n in counts.iter_rows()) or "none"
     click.echo(f"flags: {summary}")
     click.echo(f"report: {files.html} (+ {len(files.csv)} CSV, {files.xlsx.name})")

@@ -16,12 +16,19 @@ def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 
 def group_counts(con: duckdb.DuckDBPyConnection, run_id: str) -> pl.DataFrame:
     """group_code, group_name, n of the run's settled cases (empty when none are stored)."""
-    if not _has_table(con, "case_results"):
+    if not _has_table(con, "case_results") or not _has_table(con, "runs"):
         return pl.DataFrame(schema={"group_code": pl.String, "group_name": pl.String,
                                     "n": pl.Int64})
-    return query(con, "SELECT group_code, any_value(group_name) AS group_name, count(*) AS n "
-                      "FROM case_results WHERE run_id = ? AND status = 'ok' "
-                      "AND group_code IS NOT NULL GROUP BY group_code", [run_id])
+    # A clear run covers the settle runs of its year and region.
+    return query(con, """
+        SELECT group_code, any_value(group_name) AS group_name, count(*) AS n
+        FROM case_results
+        WHERE status = 'ok' AND group_code IS NOT NULL AND run_id IN (
+            SELECT s.run_id FROM runs s JOIN runs r ON r.run_id = ?
+            WHERE s.run_id = r.run_id
+               OR (r.kind = 'clear' AND s.kind = 'settle' AND s.year = r.year
+                   AND s.region = r.region))
+        GROUP BY group_code""", [run_id])
 
 
 def clearing_for(con: duckdb.DuckDBPyConnection, year: str) -> pl.DataFrame | None:

@@ -73,24 +73,39 @@ def from_settled_run(con: duckdb.DuckDBPyConnection, run_id: str, *,
                      thresholds: SupervisionThresholds, cases_path: Path | None = None,
                      hospitals: pl.DataFrame | None = None, ruleset: str | None = None
                      ) -> tuple[pl.DataFrame, dict[str, str]]:
-    """The supervision case frame of a settled run (its case_results joined to its cases)."""
+    """The supervision case frame of a settle run, or of every settle run of a clear run's year
+    and region (a year of monthly runs): case_results joined to the runs' case files."""
     run = query(con, "SELECT * FROM runs WHERE run_id = ?", [run_id])
     if run.is_empty():
         raise InputError(f"unknown run_id={run_id!r}; see `drgdip sql \"SELECT run_id, kind, "
                          f"period FROM runs\"`")
     info = run.row(0, named=True)
-    source = cases_path or (Path(info["input"]) if info.get("input") else None)
-    if source is None or not Path(source).is_file():
-        raise InputError(f"run {run_id}: its case file {source} is not available; pass --cases "
-                         f"FILE (supervision needs patient, dates and codes of the cases)")
-    results = query(con, "SELECT * FROM case_results WHERE run_id = ?", [run_id])
-    cases = read_cases(source).cases
+    if info["kind"] == "clear":
+        runs = query(con, "SELECT run_id, input FROM runs WHERE kind = 'settle' AND year = ? "
+                          "AND region = ? ORDER BY run_id", [info["year"], info["region"]])
+    else:
+        runs = run.select("run_id", "input")
+    if runs.is_empty():
+        raise InputError(f"run {run_id}: no settle runs of year {info['year']} to supervise")
+    sources = [cases_path] if cases_path is not None else sorted(
+        {Path(p) for p in runs["input"].drop_nulls().to_list()})
+    missing = [str(p) for p in sources if not p.is_file()]
+    if not sources or missing:
+        raise InputError(f"run {run_id}: case file(s) {', '.join(missing) or '(none recorded)'} "
+                         f"not available; pass --cases FILE (supervision needs patient, dates "
+                         f"and codes of the cases)")
+    results = query(con, "SELECT * FROM case_results WHERE run_id IN (SELECT unnest(?))",
+                    [runs["run_id"].to_list()])
+    cases = pl.concat([read_cases(p).cases for p in sources], how="diagonal_relaxed")
+    cases = cases.unique("case_id", keep="last", maintain_order=True)
     if hospitals is None:
         hospitals = _store_hospitals(con)
     rs = ruleset or _run_ruleset(info)
     frame = frame_from_case_results(results, cases, hospitals=hospitals,
                                     ruleset=load_ruleset(rs), thresholds=thresholds)
-    return frame, {"cases": str(source), "weights": str(info.get("weights_version") or "")}
+    return frame, {"cases": ", ".join(map(str, sources)),
+                   "weights": str(info.get("weights_version") or ""),
+                   "runs": ", ".join(runs["run_id"].to_list())}
 
 
 def _run_ruleset(info: dict[str, object]) -> str:
