@@ -96,3 +96,30 @@ def test_unknown_run_is_one_line_error(tmp_path: Path) -> None:
                                       str(tmp_path / "e.duckdb"), "--run-id", "nope"])
     assert result.exit_code != 0
     assert "nope" in str(result.exception)
+
+
+def test_report_of_a_cleared_year_from_the_settlement(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real path: `drgdip demo` settles a year month by month and clears it; the report
+    supervises the clear run's settle runs and shows surplus/overspend per hospital."""
+    monkeypatch.chdir(tmp_path)
+    db = str(tmp_path / "d.duckdb")
+    runner = CliRunner()
+    demo = runner.invoke(cli, ["demo", "--cases", "4000", "--hospitals", "12", "--dir", "work",
+                               "--db", db], catch_exceptions=False)
+    assert demo.exit_code == 0, demo.output
+    out = runner.invoke(cli, ["report", "--out", "rep", "--db", db], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    con = duckdb.connect(db, read_only=True)
+    clear_run = con.execute("SELECT run_id, year FROM runs WHERE kind = 'clear'").fetchone()
+    settled = con.execute("SELECT count(*) FROM case_results c JOIN runs r USING (run_id) "
+                          "WHERE r.kind = 'settle'").fetchone()
+    region = con.execute("SELECT n_cases FROM indicators WHERE run_id = ? AND scope = 'region' "
+                         "AND period = ?", [clear_run[0], str(clear_run[1])]).fetchone()
+    con.close()
+    assert clear_run is not None and settled is not None and region is not None
+    assert region[0] == settled[0]
+    clearing = pl.read_csv(tmp_path / "rep" / "clearing.csv")
+    assert clearing.height == 12
+    html = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
+    assert "结余与超支" in html
