@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from grouper.errors import DrgDipError
 
@@ -52,8 +53,10 @@ def not_found(what: str, field: str | None = None) -> ApiError:
     return ApiError(404, "NOT_FOUND", f"{what} 不存在 / {what} not found", field)
 
 
-def body(status: int, code: str, message: str, field: str | None) -> JSONResponse:
-    headers = {"WWW-Authenticate": "ApiKey"} if status == 401 else None
+def body(status: int, code: str, message: str, field: str | None,
+         headers: dict[str, str] | None = None) -> JSONResponse:
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "ApiKey"}
     return JSONResponse({"code": code, "message": message, "field": field}, status_code=status,
                         headers=headers)
 
@@ -77,10 +80,27 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
     return body(422, "VALIDATION_ERROR", msg, _field(first.get("loc", ())) or None)
 
 
-async def _http(_: Request, exc: Exception) -> JSONResponse:
+def allowed_methods(request: Request) -> str:
+    """Every method any route of the path accepts (FastAPI keeps one route per method)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
+async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        exc.headers = {**(exc.headers or {}), "Allow": allowed_methods(request)}
     code, message = STATUS_CODES.get(exc.status_code, ("HTTP_ERROR", str(exc.detail)))
-    return body(exc.status_code, code, message, None)
+    if exc.status_code == 400:  # FastAPI: the body could not be read or decoded
+        message = f"请求体无法解析 / the request body cannot be parsed: {exc.detail}"
+    return body(exc.status_code, code, message, "body" if exc.status_code in (400, 413) else None,
+                exc.headers)
 
 
 async def _config(_: Request, exc: Exception) -> JSONResponse:

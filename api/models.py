@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-CODE = Field(max_length=32)
 CODES_MAX = 100
+
+
+def _iso_text(value: object) -> object:
+    """Dates come as ISO text (JSON has no date type); numbers are not dates."""
+    if not isinstance(value, (str, date)):
+        raise ValueError("a date must be ISO text, e.g. 2025-03-09")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_text)]
 
 CASE_EXAMPLE: dict[str, Any] = {
     "case_id": "ZY2024000123", "hospital_id": "H001", "insurance_type": "employee", "sex": 1,
@@ -26,26 +35,26 @@ class CaseIn(BaseModel):
     case_id: str = Field(min_length=1, max_length=64)
     hospital_id: str | None = Field(None, max_length=64)
     insurance_type: Literal["employee", "resident"] | None = None
-    sex: int | None = Field(None, ge=-1000, le=1000, description="1 male, 2 female; else invalid")
-    age: int | None = Field(None, ge=0, le=150)
-    age_days: int | None = Field(None, ge=0, le=60000)
-    birth_weight: int | None = Field(None, ge=0, le=10000, description="grams")
+    sex: int | None = Field(None, strict=True, ge=-1000, le=1000, description="1 male, 2 female; else invalid")
+    age: int | None = Field(None, strict=True, ge=0, le=150)
+    age_days: int | None = Field(None, strict=True, ge=0, le=60000)
+    birth_weight: int | None = Field(None, strict=True, ge=0, le=10000, description="grams")
     dept: str | None = Field(None, max_length=32)
-    admit_date: date | None = None
-    discharge_date: date | None = None
-    los: int | None = Field(None, ge=0, le=100000)
-    discharge_way: int | None = Field(None, ge=0, le=99)
+    admit_date: IsoDate | None = None
+    discharge_date: IsoDate | None = None
+    los: int | None = Field(None, strict=True, ge=0, le=100000)
+    discharge_way: int | None = Field(None, strict=True, ge=0, le=99)
     diagnoses: list[str] | str = Field(max_length=CODES_MAX * 33,
                                        description="ICD-10 codes, principal first")
     procedures: list[str] | str = Field(default_factory=list, max_length=CODES_MAX * 33)
-    icu_hours: float | None = Field(None, ge=0, le=1e6, allow_inf_nan=False)
+    icu_hours: float | None = Field(None, strict=True, ge=0, le=1e6, allow_inf_nan=False)
     patient_id: str | None = Field(None, max_length=64)
     total_cost: Decimal | None = Field(None, ge=0, le=Decimal("1e10"), decimal_places=2)
     fund_paid: Decimal | None = Field(None, ge=0, le=Decimal("1e10"), decimal_places=2)
     other_fund_paid: Decimal | None = Field(None, ge=0, le=Decimal("1e10"), decimal_places=2)
     patient_paid: Decimal | None = Field(None, ge=0, le=Decimal("1e10"), decimal_places=2)
-    tcm_treatment: bool | None = Field(None, description="DIP: treated with TCM methods")
-    day_surgery: bool | None = Field(None, description="DIP: day surgery")
+    tcm_treatment: bool | None = Field(None, strict=True, description="DIP: treated with TCM methods")
+    day_surgery: bool | None = Field(None, strict=True, description="DIP: day surgery")
 
 
 class DrgGroupIn(BaseModel):
@@ -54,7 +63,7 @@ class DrgGroupIn(BaseModel):
 
     case: CaseIn
     ruleset: str | None = Field(None, max_length=64, description="default: the service's")
-    translate_codes: bool = Field(False, description="map codes through the ruleset's code maps")
+    translate_codes: bool = Field(False, strict=True, description="map codes through the ruleset's code maps")
 
 
 class DipGroupIn(BaseModel):
@@ -307,6 +316,8 @@ class ErrorOut(BaseModel):
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut, "description": text}
-    for status, text in ((401, "missing or invalid API key"), (403, "outside the key's role"),
-                         (413, "body too large"), (422, "invalid request field"))
+    for status, text in ((400, "request body cannot be parsed"),
+                         (401, "missing or invalid API key"), (403, "outside the key's role"),
+                         (413, "body too large"), (422, "invalid request field"),
+                         (503, "starting, or the store is locked by another process"))
 }
