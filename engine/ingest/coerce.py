@@ -51,6 +51,7 @@ def _float(col: str, dtype: pl.DataType) -> pl.Expr:
 def coerce_int(col: str, dtype: pl.DataType) -> Coerced:
     if dtype in NUMERIC:
         typed = pl.col(col).cast(pl.Int64, strict=False)
+        return typed, pl.col(col).is_not_null() & typed.is_null()  # only UInt64 overflow
     else:
         f = _float(col, dtype)  # "35", "35.0" and 35.0 are 35; 35.5 is not a whole number
         typed = pl.when(f == f.floor()).then(f).otherwise(None).cast(pl.Int64, strict=False)
@@ -59,6 +60,8 @@ def coerce_int(col: str, dtype: pl.DataType) -> Coerced:
 
 def coerce_float(col: str, dtype: pl.DataType) -> Coerced:
     typed = _float(col, dtype)
+    if dtype.is_numeric():
+        return typed, pl.lit(False)
     return typed, given(col, dtype) & typed.is_null()
 
 
@@ -111,6 +114,22 @@ def coerce_money(col: str, dtype: pl.DataType) -> Coerced:
 
 def _mapped(col: str, dtype: pl.DataType, words: dict[str, object],
             out: pl.DataType) -> Coerced:
+    if dtype in NUMERIC and out == pl.Int64:  # sex as 1/2: no text round trip
+        valid = sorted({int(k) for k in words if k.isdigit()})
+        typed = pl.when(pl.col(col).is_in(valid)).then(pl.col(col)).cast(pl.Int64)
+        return typed, pl.col(col).is_not_null() & typed.is_null()
+    if dtype == pl.String and out == pl.String:
+        # already canonical values (e.g. employee/resident) need no lower-casing
+        canonical = sorted({str(v) for v in words.values()})
+        s0 = pl.col(col)
+        mapped = _mapped_text(col, dtype, words, out)
+        typed = pl.when(s0.is_in(canonical)).then(s0).otherwise(mapped[0])
+        return typed, pl.when(s0.is_in(canonical)).then(False).otherwise(mapped[1])
+    return _mapped_text(col, dtype, words, out)
+
+
+def _mapped_text(col: str, dtype: pl.DataType, words: dict[str, object],
+                 out: pl.DataType) -> Coerced:
     s = text(col, dtype).str.to_lowercase()
     if dtype.is_numeric():  # 1.0 → "1"
         f = pl.col(col).cast(pl.Float64)

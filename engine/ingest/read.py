@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -93,8 +94,27 @@ def _to_frame(data: Any, source: str) -> pl.DataFrame:
                      f"got {type(data).__name__}")
 
 
+def _repeated(ids: pl.Series) -> pl.Series:
+    """True on the second and later rows of a repeated non-null id.
+
+    Hash, sort and compare (fast on millions of rows); only rows whose hash repeats are
+    compared exactly.
+    """
+    h = ids.hash(seed=0).to_numpy()
+    order = np.argsort(h, kind="stable")
+    hs = h[order]
+    same = np.flatnonzero(hs[1:] == hs[:-1])
+    out = np.zeros(len(ids), dtype=bool)
+    if len(same):
+        rows = np.unique(np.concatenate([order[same], order[same + 1]]))
+        sub = ids.gather(rows)
+        later = (~sub.is_first_distinct() & sub.is_not_null()).to_numpy()
+        out[rows[later]] = True
+    return pl.Series(out)
+
+
 def _value_text(col: str) -> pl.Expr:
-    return pl.col(col).cast(pl.String).fill_null("(空)")
+    return pl.col(col).cast(pl.String, strict=False).fill_null("(空)")
 
 
 def read_cases(path_or_frame: Any, *, ruleset_needs: Iterable[str] | None = None) -> IngestResult:
@@ -129,10 +149,10 @@ def _coerce(raw: pl.DataFrame, needs: tuple[str, ...]) -> IngestResult:
     for f in known:
         dtype = raw.schema[f.name]
         typed, bad = COERCERS[f.kind](f.name, dtype)
+        # the raw cell is kept as-is; it becomes text only in the messages of problem rows
         exprs += [typed.cast(OUT_DTYPES[f.kind]).alias(f.name), bad.alias(f"bad:{f.name}"),
-                  pl.col(f.name).cast(pl.String, strict=False).alias(f"raw:{f.name}")
-                  if not isinstance(dtype, pl.List) else pl.lit(None, pl.String).alias(
-                      f"raw:{f.name}")]
+                  pl.col(f.name).alias(f"raw:{f.name}") if not isinstance(dtype, pl.List)
+                  else pl.lit(None, pl.String).alias(f"raw:{f.name}")]
         code = {"date": IngestCode.BAD_DATE, "int": IngestCode.NOT_A_NUMBER,
                 "float": IngestCode.NOT_A_NUMBER, "money": IngestCode.NOT_A_NUMBER}.get(
                     f.kind, IngestCode.BAD_CATEGORY)
@@ -181,9 +201,9 @@ def _coerce(raw: pl.DataFrame, needs: tuple[str, ...]) -> IngestResult:
         complete = pl.all_horizontal(pl.col(c).is_not_null() for c in present_costs)
         checks.append(("total_cost", IngestCode.COST_BREAKDOWN_MISMATCH, complete & (gap > tol),
                        pl.format("Σcost_*={}", pl.sum_horizontal(*present_costs))))
-    checks.append(("case_id", IngestCode.DUPLICATE_CASE_ID,
-                   pl.col("case_id").is_not_null() & (pl.col("case_id").cum_count().over(
-                       "case_id") > 1), pl.col("case_id")))
+    work = work.with_columns(_repeated(work["case_id"]).alias("dup:case_id"))
+    checks.append(("case_id", IngestCode.DUPLICATE_CASE_ID, pl.col("dup:case_id"),
+                   pl.col("case_id")))
 
     masks = work.select([m.fill_null(False).alias(f"m{i}") for i, (_, _, m, _) in
                          enumerate(checks)])
@@ -199,12 +219,15 @@ def _coerce(raw: pl.DataFrame, needs: tuple[str, ...]) -> IngestResult:
             pl.lit(i).alias("_check")))
     problems = (pl.concat(parts).sort("_row", "_check").drop("_check") if parts
                 else pl.DataFrame(schema=PROBLEM_SCHEMA))
-    first = problems.unique("_row", keep="first", maintain_order=True).select(
-        "_row", pl.col("error_code").alias("ingest_error_code"),
-        pl.col("message").alias("ingest_error_message"))
-    cases = (work.drop([c for c in work.columns if c.startswith(("raw:", "bad:"))])
-             .with_columns(pl.col("_row").cast(pl.UInt32))
-             .join(first, on="_row", how="left", maintain_order="left")
+    first = problems.unique("_row", keep="first", maintain_order=True)
+    # the row's first problem, scattered by position (rows are 0..n-1)
+    code = pl.repeat(None, work.height, dtype=pl.String, eager=True).alias("ingest_error_code")
+    message = code.alias("ingest_error_message")
+    if first.height:
+        code = code.scatter(first["_row"], first["error_code"])
+        message = message.scatter(first["_row"], first["message"])
+    cases = (work.drop([c for c in work.columns if c.startswith(("raw:", "bad:", "dup:"))])
+             .with_columns(pl.col("_row").cast(pl.UInt32), code, message)
              .with_columns(pl.when(pl.col("ingest_error_code").is_null()).then(pl.lit("ok"))
                            .otherwise(pl.lit("error")).alias("ingest_status")))
     order = ["_row", *(f.name for f in FIELDS if f.name in cases.columns),
