@@ -69,7 +69,7 @@ def settlement_point_value(policy: Policy, fund_pool: str, rows: list[dict[str, 
         if ratio is None:
             ffs = sum((r["ffs_fund_amount"] for r in rows), ZERO)
             cost = sum((r["total_cost"] for r in rows), ZERO)
-            ratio = ffs / cost if cost > 0 else Decimal(1)
+            ratio = ffs / cost if cost > 0 and ffs > 0 else Decimal(1)
         pv = round4((available / ratio - fixed) / points)
     if pool.pv_prev_year is not None and pool.pv_cap_ratio is not None:
         pv = min(pv, round4(pool.pv_prev_year * pool.pv_cap_ratio))
@@ -200,10 +200,10 @@ def conservation_gap(summary: dict[str, Any]) -> Decimal:
 
 
 def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    money = pl.Decimal(18, 2)
+    money = pl.Decimal(38, 2)
     schema: dict[str, Any] = {c: money for c in RESULT_COLUMNS}
-    schema.update({"hospital_id": pl.String, "outcome": pl.String, "points": pl.Decimal(18, 4),
-                   "point_value": pl.Decimal(18, 4), "ratio": pl.Decimal(18, 4),
-                   "assessment_coef": pl.Decimal(18, 4)})
+    wide = pl.Decimal(38, 4)  # ratios and point values of degenerate pools can be large
+    schema.update({"hospital_id": pl.String, "outcome": pl.String, "points": wide,
+                   "point_value": wide, "ratio": wide, "assessment_coef": pl.Decimal(18, 4)})
     data = {c: [r.get(c) for r in rows] for c in RESULT_COLUMNS}
     return pl.DataFrame(data, schema=schema)

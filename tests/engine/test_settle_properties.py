@@ -108,7 +108,7 @@ def test_case_amounts_add_up_to_hospital_totals(rows, name):
 
 
 hospital_year = st.fixed_dictionaries({
-    "points": st.integers(0, 10**11), "fixed": st.integers(0, 10**9),
+    "points": st.integers(10**4, 10**11), "fixed": st.integers(0, 10**9),  # ≥ 1 point
     "liability": st.integers(0, 10**10), "ffs": st.integers(0, 10**11),
     "deduction": st.integers(0, 10**7)})
 
