@@ -101,10 +101,11 @@ def read_cases_spark(spark: SparkSession, path: Path | str) -> DataFrame:
     from engine.ingest.formats import read_raw
 
     raw = read_raw(p)
-    return spark.createDataFrame(raw.to_arrow().cast(_small_types(raw.to_arrow().schema)))
+    return spark.createDataFrame(raw.to_arrow().cast(small_types(raw.to_arrow().schema)))
 
 
-def _small_types(schema: pa.Schema) -> pa.Schema:
+def small_types(schema: pa.Schema) -> pa.Schema:
+    """`schema` with Arrow's large/view string and list types as the plain ones Spark reads."""
     def small(t: pa.DataType) -> pa.DataType:
         if pa.types.is_large_string(t) or pa.types.is_string_view(t):
             return pa.string()
