@@ -229,3 +229,18 @@ def test_problem_rows_are_kept_in_order() -> None:
     assert result.cases["ingest_status"].to_list() == ["ok", "error", "error"]
     assert set(result.problems.filter(pl.col("_row") == 1)["error_code"]) == {
         IngestCode.REQUIRED_MISSING.value, IngestCode.BAD_CATEGORY.value}
+
+
+def test_validate_command_reports_problems(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from engine.cli import cli
+
+    out = tmp_path / "problems.csv"
+    result = CliRunner().invoke(cli, ["validate", str(EDGE), "--problems", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "25 rows, 16 with problems" in result.output
+    assert "I107 case_id: 1" in result.output
+    written = pl.read_csv(out)
+    assert written.columns == ["case_id", "_row", "field", "error_code", "message"]
+    assert written.height == read_cases(EDGE).problems.height
