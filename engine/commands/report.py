@@ -13,8 +13,14 @@ from engine.report.build import latest_year
 from engine.report.sources import clearing_for, group_counts
 from engine.settings import get_settings
 from engine.supervision import (
-    DEFAULT_THRESHOLDS, SupervisionThresholds, flags_for, indicators_for, supervise,
-    supervision_runs, write_supervision)
+    DEFAULT_THRESHOLDS,
+    SupervisionThresholds,
+    flags_for,
+    indicators_for,
+    supervise,
+    supervision_runs,
+    write_supervision,
+)
 from engine.supervision.inputs import from_case_file, from_settled_run, read_hospitals
 from grouper import load_ruleset
 from grouper.errors import InputError
@@ -23,7 +29,7 @@ from weights.store import open_store, query
 
 def _thresholds(policy: str | None, con: duckdb.DuckDBPyConnection,
                 run_id: str | None) -> SupervisionThresholds:
-    from engine.policy import load_policy
+    from engine.policy import PolicyError, load_policy
     if policy is not None:
         return load_policy(policy).supervision
     if run_id is not None:
@@ -31,8 +37,8 @@ def _thresholds(policy: str | None, con: duckdb.DuckDBPyConnection,
         if run.height:
             try:
                 return load_policy(str(run["policy"][0])).supervision
-            except Exception:  # noqa: BLE001 - a moved policy file falls back to defaults
-                pass
+            except PolicyError as exc:  # a run whose policy file moved: built-in defaults
+                click.echo(f"note: {exc}; using default supervision thresholds", err=True)
     return DEFAULT_THRESHOLDS
 
 

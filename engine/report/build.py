@@ -12,7 +12,8 @@ from typing import Any
 
 import jinja2
 import polars as pl
-from plotly.offline import get_plotlyjs
+from markupsafe import Markup
+from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
 
 from engine.report import charts
 from engine.report.tables import write_csv, write_workbook
@@ -158,8 +159,8 @@ def build_report(data: ReportData, out: Path, *, hospital: str | None = None,
         write_csv(frame, out / name)
         written.append(out / name)
     xlsx = out / "report.xlsx"
-    write_workbook({"indicators": ind, "flags": flags, "groups": data.groups,
-                    **({"clearing": clearing} if "clearing.csv" in csv_files else {})}, xlsx)
+    write_workbook({name.removesuffix(".csv"): frame for name, frame in csv_files.items()},
+                   xlsx)
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
                              loader=jinja2.FunctionLoader(_template))
@@ -170,7 +171,7 @@ def build_report(data: ReportData, out: Path, *, hospital: str | None = None,
         thresholds=data.thresholds,
         thresholds_rows=list(data.thresholds.model_dump().items()),
         downloads=[p.name for p in (*written, xlsx)],
-        plotly_js=jinja2.utils.markupsafe.Markup(get_plotlyjs()))
+        plotly_js=Markup(get_plotlyjs()))
     page = out / "report.html"
     page.write_text(html, encoding="utf-8")
     return ReportFiles(html=page, csv=tuple(written), xlsx=xlsx)

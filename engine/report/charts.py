@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
+import plotly.graph_objects as go  # type: ignore[import-untyped]
 import polars as pl
 
 LEVEL_NAMES = {"3": "三级", "2": "二级", "1": "一级", "community": "基层", "unknown": "未知"}

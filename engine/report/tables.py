@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import polars as pl
-from openpyxl import Workbook
-from openpyxl.utils import get_column_letter
+from openpyxl import Workbook  # type: ignore[import-untyped]
+from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
 
 
 def _flat(frame: pl.DataFrame) -> pl.DataFrame:
@@ -25,7 +25,7 @@ def write_csv(frame: pl.DataFrame, path: Path) -> None:
 def write_workbook(sheets: dict[str, pl.DataFrame], path: Path) -> None:
     """One sheet per frame (sheet name ≤ 31 characters), header row frozen."""
     wb = Workbook()
-    wb.remove(wb.active)  # type: ignore[arg-type]
+    wb.remove(wb.active)
     for name, frame in sheets.items():
         ws = wb.create_sheet(title=name[:31])
         flat = _flat(frame)

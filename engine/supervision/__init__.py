@@ -7,13 +7,16 @@ calls).
 """
 
 from engine.supervision.case_frame import (
-    CASE_COLUMNS, frame_from_case_results, severity_table, supervision_frame)
+    CASE_COLUMNS,
+    frame_from_case_results,
+    severity_table,
+    supervision_frame,
+)
 from engine.supervision.flags import FLAG_COLUMNS, KIND_NAMES
 from engine.supervision.indicators import INDICATOR_COLUMNS, compute_indicators
 from engine.supervision.mortality import risk_levels
 from engine.supervision.screening import SupervisionResult, supervise
-from engine.supervision.store import (
-    flags_for, indicators_for, supervision_runs, write_supervision)
+from engine.supervision.store import flags_for, indicators_for, supervision_runs, write_supervision
 from engine.supervision.thresholds import DEFAULT_THRESHOLDS, SupervisionThresholds
 
 __all__ = [

@@ -53,7 +53,7 @@ def _date(frame: pl.DataFrame, col: str) -> pl.Expr:
     return pl.col(col).cast(pl.Date, strict=False).alias(col)
 
 
-def _opt(frame: pl.DataFrame, col: str, dtype: pl.DataType) -> pl.Expr:
+def _opt(frame: pl.DataFrame, col: str, dtype: pl.DataType | type[pl.DataType]) -> pl.Expr:
     if col not in frame.columns:
         return pl.lit(None, dtype=dtype).alias(col)
     return pl.col(col).cast(dtype, strict=False).alias(col)

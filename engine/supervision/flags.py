@@ -21,7 +21,7 @@ from engine.supervision.upcoding import SEVERE, adrg_expected, upcoding_oe
 FLAG_COLUMNS = ("flag_id", "kind", "level", "hospital_id", "dept", "period", "case_id", "score",
                 "value", "threshold", "peer_value", "n_evidence", "evidence_case_ids", "detail",
                 "message")
-FLAG_SCHEMA = {
+FLAG_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "flag_id": pl.String, "kind": pl.String, "level": pl.String, "hospital_id": pl.String,
     "dept": pl.String, "period": pl.String, "case_id": pl.String, "score": pl.Float64,
     "value": pl.Float64, "threshold": pl.Float64, "peer_value": pl.Float64,

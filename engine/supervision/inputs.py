@@ -109,8 +109,8 @@ def from_settled_run(con: duckdb.DuckDBPyConnection, run_id: str, *,
 
 
 def _run_ruleset(info: dict[str, object]) -> str:
-    from engine.policy import load_policy  # the policy names the ruleset of the run
+    from engine.policy import PolicyError, load_policy  # the run's policy names its ruleset
     try:
         return load_policy(str(info["policy"])).policy.ruleset
-    except Exception:  # noqa: BLE001 - a run whose policy file moved still reports
+    except PolicyError:  # a run whose policy file moved still reports, on the default ruleset
         return "chs_drg_11"

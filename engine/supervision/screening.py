@@ -7,7 +7,12 @@ from dataclasses import dataclass
 import polars as pl
 
 from engine.supervision.flags import (
-    low_risk_death_flags, low_standard_flags, rate_flags, split_admission_flags, upcoding_flags)
+    low_risk_death_flags,
+    low_standard_flags,
+    rate_flags,
+    split_admission_flags,
+    upcoding_flags,
+)
 from engine.supervision.indicators import compute_indicators
 from engine.supervision.low_standard import low_standard_admissions
 from engine.supervision.mortality import risk_levels

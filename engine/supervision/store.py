@@ -57,7 +57,8 @@ def _where(run_id: str | None, con: duckdb.DuckDBPyConnection,
     if run_id is None:
         runs = supervision_runs(con)
         run_id = runs[0] if runs else ""
-    clauses, params = ["run_id = ?"], [run_id]
+    clauses: list[str] = ["run_id = ?"]
+    params: list[object] = [run_id]
     for col, value in filters.items():
         if value is not None:
             clauses.append(f"{col} = ?")

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import math
-from importlib import resources
 from datetime import date, timedelta
+from importlib import resources
 
 import polars as pl
 import pytest
 
 from engine.policy import PolicyError, load_policy, parse_policy
 from engine.supervision import (
-    CASE_COLUMNS, SupervisionThresholds, flags_for, indicators_for, risk_levels, supervise,
-    supervision_frame, write_supervision)
+    CASE_COLUMNS,
+    SupervisionThresholds,
+    flags_for,
+    indicators_for,
+    risk_levels,
+    supervise,
+    supervision_frame,
+    write_supervision,
+)
 from engine.supervision.case_frame import finish_frame
 from engine.supervision.low_standard import low_standard_admissions
 from engine.supervision.peers import peer_stats
