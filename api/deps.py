@@ -1,4 +1,8 @@
-"""FastAPI dependencies: the service state and the caller's key, by role."""
+"""FastAPI dependencies: the service state and the caller's key, by role.
+
+They are `async` so that they run on the event loop rather than in the thread pool: each is a
+dict lookup and a sha256 (an unknown key id reloads the keys at most every few seconds).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
                               description="API key made by `drgdip keys create`")
 
 
-def service(request: Request) -> ServiceState:
+async def service(request: Request) -> ServiceState:
     state: ServiceState | None = getattr(request.app.state, "service", None)
     if state is None or not state.ready:
         raise ApiError(503, "STARTING", "服务正在启动 / service is starting")
@@ -25,15 +29,15 @@ def service(request: Request) -> ServiceState:
 State = Annotated[ServiceState, Depends(service)]
 
 
-def principal(state: State, key: Annotated[str | None, Security(api_key_header)]) -> Principal:
+async def principal(state: State, key: Annotated[str | None, Security(api_key_header)]) -> Principal:
     return state.keys.check(key)
 
 
-def admin(p: Annotated[Principal, Depends(principal)]) -> Principal:
+async def admin(p: Annotated[Principal, Depends(principal)]) -> Principal:
     return require_role(p, Role.ADMIN)
 
 
-def bureau(p: Annotated[Principal, Depends(principal)]) -> Principal:
+async def bureau(p: Annotated[Principal, Depends(principal)]) -> Principal:
     return require_role(p, Role.ANALYST, Role.ADMIN)
 
 

@@ -25,7 +25,8 @@ def case_dict(case: CaseIn) -> dict[str, Any]:
 @router.post("/drg/group", response_model=DrgGroupOut, summary="DRG group of one case",
              description="分组结果 (contracts §2) 与决策过程 / the DRG group of one case "
                          "with its decision trace.")
-def drg_group(body: DrgGroupIn, state: State, _: AnyKey) -> Response:
+async def drg_group(body: DrgGroupIn, state: State, _: AnyKey) -> Response:
+    # async: ~0.1 ms of pure-Python dict lookups, cheaper inline than via the thread pool
     out = state.group_drg_case(case_dict(body.case), body.ruleset, body.translate_codes)
     return JsonBytes(orjson.dumps(out))
 
