@@ -28,9 +28,12 @@ def merged_readmissions(frame: pl.DataFrame, policy: Policy) -> pl.Series:
                             pl.col("discharge_date").cast(pl.Date, strict=False), "dx0")
                .filter(pl.all_horizontal(pl.col(*keys, "admit_date").is_not_null()))
                .sort([*keys, "admit_date", "_row"]))
-    gap = (pl.col("admit_date") - pl.col("discharge_date").shift(1).over(keys)).dt.total_days()
+    # Sorted by the keys, the previous row is the previous episode of the same key when the
+    # keys repeat (a shift instead of a window: one pass over the sorted frame).
+    same = pl.all_horizontal([pl.col(k) == pl.col(k).shift(1) for k in keys])
+    gap = (pl.col("admit_date") - pl.col("discharge_date").shift(1)).dt.total_days()
     hits = ordered.with_columns(
-        ((gap >= 0) & (gap <= rule.merge_days) & ~planned.fill_null(False))
+        (same & (gap >= 0) & (gap <= rule.merge_days) & ~planned.fill_null(False))
         .fill_null(False).alias("readmission_merged")).select("_row", "readmission_merged")
     out = frame.select("_row").join(hits, on="_row", how="left", maintain_order="left")
     return out["readmission_merged"].fill_null(False)

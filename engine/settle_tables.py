@@ -144,7 +144,6 @@ SETTLEMENT_MIGRATION = Migration(200, "settlement: runs, case, period and cleari
         net_total {M} NOT NULL,
         PRIMARY KEY (run_id, fund_pool)
     )""",
-    "CREATE INDEX case_results_run ON case_results (run_id)",
 ))
 
 register_migration(SETTLEMENT_MIGRATION)
