@@ -137,10 +137,19 @@ def prepare_weights(weights: pl.DataFrame, method: str) -> pl.DataFrame:
             raise PolicyError(f"weight table lacks column {c!r}; has {', '.join(weights.columns)}")
     n = (pl.col("n_cases").cast(pl.Int64).fill_null(1) if "n_cases" in weights.columns
          else pl.lit(1, pl.Int64))
-    return weights.select(pl.col(code).cast(pl.String).alias("group_code"),
-                          to_scaled(weights, weight, 4).alias("weight4"),
-                          to_fen(weights, "mean_cost").alias("avg_fen"),
-                          n.alias("n_cases")).unique("group_code", keep="first")
+    out = weights.select(pl.col(code).cast(pl.String).alias("group_code"),
+                         to_scaled(weights, weight, 4).alias("weight4"),
+                         to_fen(weights, "mean_cost").alias("avg_fen"),
+                         n.alias("n_cases"),
+                         (pl.col("ref_code").cast(pl.String) if "ref_code" in weights.columns
+                          else pl.lit(None, pl.String)).alias("ref_code"),
+                         ).unique("group_code", keep="first")
+    # DIP TCM and day-surgery groups copy the score of a reference group (同病同效同分值) and
+    # have no cost history of their own: their deviation baseline is the reference's mean cost.
+    ref = out.select(pl.col("group_code").alias("ref_code"), pl.col("avg_fen").alias("ref_avg"))
+    return (out.join(ref, on="ref_code", how="left", maintain_order="left")
+            .with_columns(pl.coalesce("avg_fen", "ref_avg").alias("avg_fen"))
+            .drop("ref_code", "ref_avg"))
 
 
 def period_of(d: date) -> str:
