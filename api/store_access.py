@@ -6,9 +6,8 @@ use the same file while the service runs. Each operation opens the store (`weigh
 works and closes; a lock held by another process is waited for (up to `store_retry_seconds`) and
 then answered with 503.
 
-The service's tables (api_keys, jobs) are migration 300 of the store's one schema
-(`weights.schema`), registered here through its `register_migration` hook; writes through the
-service are recorded in the store's `audit_log`.
+The service's tables (api_keys, jobs) are migration 300 of the store's one schema definition
+(`weights.schema`); writes through the service are recorded in the store's `audit_log`.
 """
 
 from __future__ import annotations
@@ -24,40 +23,7 @@ import duckdb
 
 from api.errors import ApiError
 from weights.errors import StoreError
-from weights.schema import Migration, register_migration
 from weights.store import open_store
-
-SERVICE_MIGRATION = Migration(300, "service: api keys and batch jobs", (
-    """CREATE TABLE api_keys (
-        key_id VARCHAR PRIMARY KEY,
-        salt VARCHAR NOT NULL,
-        secret_hash VARCHAR NOT NULL,
-        role VARCHAR NOT NULL CHECK (role IN ('hospital', 'analyst', 'admin')),
-        hospital_id VARCHAR,
-        label VARCHAR,
-        created_at TIMESTAMP NOT NULL,
-        revoked_at TIMESTAMP
-    )""",
-    """CREATE TABLE jobs (
-        job_id VARCHAR PRIMARY KEY,
-        kind VARCHAR NOT NULL CHECK (kind IN ('drg', 'dip')),
-        params VARCHAR NOT NULL,
-        state VARCHAR NOT NULL CHECK (state IN ('accepted', 'running', 'done', 'failed')),
-        key_id VARCHAR NOT NULL,
-        hospital_id VARCHAR,
-        filename VARCHAR NOT NULL,
-        input_path VARCHAR NOT NULL,
-        result_path VARCHAR,
-        rows_total BIGINT,
-        rows_done BIGINT NOT NULL DEFAULT 0,
-        counts VARCHAR,
-        error VARCHAR,
-        created_at TIMESTAMP NOT NULL,
-        started_at TIMESTAMP,
-        finished_at TIMESTAMP
-    )""",
-))
-register_migration(SERVICE_MIGRATION)
 
 LOCK_WORDS = ("lock", "Conflicting", "being used")
 

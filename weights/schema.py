@@ -250,12 +250,44 @@ _DIP_AUX = (
     )""",
 )
 
+_SERVICE = (  # the HTTP service (issue 7): API keys (salted hashes) and batch jobs
+    """CREATE TABLE api_keys (
+        key_id VARCHAR PRIMARY KEY,
+        salt VARCHAR NOT NULL,
+        secret_hash VARCHAR NOT NULL,
+        role VARCHAR NOT NULL CHECK (role IN ('hospital', 'analyst', 'admin')),
+        hospital_id VARCHAR,
+        label VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        revoked_at TIMESTAMP
+    )""",
+    """CREATE TABLE jobs (
+        job_id VARCHAR PRIMARY KEY,
+        kind VARCHAR NOT NULL CHECK (kind IN ('drg', 'dip')),
+        params VARCHAR NOT NULL,
+        state VARCHAR NOT NULL CHECK (state IN ('accepted', 'running', 'done', 'failed')),
+        key_id VARCHAR NOT NULL,
+        hospital_id VARCHAR,
+        filename VARCHAR NOT NULL,
+        input_path VARCHAR NOT NULL,
+        result_path VARCHAR,
+        rows_total BIGINT,
+        rows_done BIGINT NOT NULL DEFAULT 0,
+        counts VARCHAR,
+        error VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        started_at TIMESTAMP,
+        finished_at TIMESTAMP
+    )""",
+)
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "weight versions, drg_weights, dip_catalog", _WEIGHTS_CORE),
     Migration(2, "hospitals and institution coefficients", _HOSPITALS),
     Migration(3, "rates, point values and fund budgets", _FUNDING),
     Migration(4, "audit log", _AUDIT),
     Migration(100, "dip_aux: DIP auxiliary-catalogue coefficients", _DIP_AUX),
+    Migration(300, "service: api keys and batch jobs", _SERVICE),
     Migration(310, "supervision indicators and flags", _SUPERVISION),
 ]
 

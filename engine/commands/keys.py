@@ -13,8 +13,7 @@ DB_OPTION = click.option("--db", type=click.Path(path_type=Path), default=None,
 
 
 def _connect(db: Path | None) -> duckdb.DuckDBPyConnection:
-    """The store, migrated (the service's tables are registered by importing api.store_access)."""
-    import api.store_access  # noqa: F401 - registers the service's migration
+    """The store, migrated (api_keys is migration 300 of weights.schema)."""
     from engine.settings import get_settings
     from weights.store import open_store
 

@@ -4,11 +4,12 @@ keys of every role, a published DIP catalogue, and an httpx client."""
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -19,21 +20,16 @@ import uvicorn
 from api.app import create_app
 from api.auth import create_key
 from api.settings import ApiSettings
-from grouper import load_ruleset
-from weights.hospitals import upsert_hospitals
-from weights.versions import save_weight_version
 from weights.dip_catalog_io import import_catalog, require_clean
 from weights.dip_store import save_catalog
 from weights.store import open_store
 
 FIXTURES = Path(__file__).resolve().parents[2] / "data" / "fixtures"
-ROLES = {"admin": ("admin", None), "analyst": ("analyst", None), "h1": ("hospital", "H001"),
-         "h2": ("hospital", "H002")}
+H1, H2 = "H0001", "H0002"  # hospitals of the demo region
+ROLES = {"admin": ("admin", None), "analyst": ("analyst", None), "h1": ("hospital", H1),
+         "h2": ("hospital", H2)}
 DIP_VERSION = "dip-golden"
-DRG_VERSION = "fuzhou-2025-test"  # weights for the shipped fuzhou_drg_2025 policy
-HOSPITALS = pl.DataFrame({"hospital_id": ["H001", "H002"], "name": ["一院", "二院"],
-                          "level": ["3", "2"], "type": ["general", "general"],
-                          "region": ["fuzhou", "fuzhou"]})
+DEMO_POLICY = "fuzhou_drg_2025"  # `drgdip demo` publishes weights for it
 
 
 @dataclass
@@ -81,24 +77,20 @@ class Live:
         return {"X-API-Key": self.keys[who]} if who else {}
 
 
-def sample_drg_weights() -> pl.DataFrame:
-    """A weight for every DRG of chs_drg_11 (a spread of RW; mean cost 10,000 yuan per RW)."""
-    drgs = load_ruleset("chs_drg_11").tables["drg"]["drg"].unique().sort()
-    rw = [Decimal(100 + (i * 37) % 400) / 100 for i in range(drgs.len())]
-    return pl.DataFrame({"drg": drgs, "rw": pl.Series(rw, dtype=pl.Decimal(12, 4)),
-                         "mean_cost": pl.Series([r * 10000 for r in rw],
-                                                dtype=pl.Decimal(18, 2)),
-                         "n_cases": [50] * drgs.len()})
+def demo_store(db: Path, cases: int = 4000) -> None:
+    """A synthetic region through the real pipeline (`drgdip demo`): hospitals, published DRG
+    weights for DEMO_POLICY, a settled and cleared year (case, period and clearing results)."""
+    run = subprocess.run([sys.executable, "-m", "engine.cli", "demo", "--cases", str(cases),
+                          "--hospitals", "4", "--dir", str(db.parent / "demo"), "--db", str(db)],
+                         capture_output=True, text=True, check=False, cwd=db.parent)
+    assert run.returncode == 0, run.stderr[-3000:]
 
 
-def make_store(db: Path) -> dict[str, str]:
-    """Keys of every role and a draft DIP version (published later through the API)."""
-    con = open_store(db)  # api.store_access (imported by api.app) registered the service tables
+def service_data(db: Path) -> dict[str, str]:
+    """Keys of every role, and a draft DIP version (published later through the API)."""
+    con = open_store(db)
     try:
         keys = {name: create_key(con, role, hosp, name) for name, (role, hosp) in ROLES.items()}
-        upsert_hospitals(con, HOSPITALS, why="test hospitals")
-        save_weight_version(con, DRG_VERSION, "drg", sample_drg_weights(), ruleset="chs_drg_11",
-                            region="fuzhou", year=2025, source="API test weights")
     finally:
         con.close()
     catalog = require_clean(import_catalog(FIXTURES / "dip_golden_catalog.csv"))
@@ -106,37 +98,20 @@ def make_store(db: Path) -> dict[str, str]:
     return keys
 
 
-def results_tables(db: Path) -> None:
-    """Hospital results as the settlement area writes them (two hospitals)."""
-    con = open_store(db)
-    try:
-        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables")
-                  .fetchall()}
-        if "hospital_period_results" not in tables:
-            con.execute("CREATE TABLE hospital_period_results (run_id VARCHAR, hospital_id "
-                        "VARCHAR, period VARCHAR, fund_payable DECIMAL(18, 2))")
-        if "clearing_results" not in tables:
-            con.execute("CREATE TABLE clearing_results (year INTEGER, fund_pool VARCHAR, "
-                        "hospital_id VARCHAR, final_payment DECIMAL(18, 2))")
-        con.execute("INSERT INTO hospital_period_results (run_id, hospital_id, period, "
-                    "fund_payable) VALUES ('r1', 'H001', '2024-01', 1000.10), "
-                    "('r1', 'H002', '2024-01', 2000.20)")
-        con.execute("INSERT INTO clearing_results (year, fund_pool, hospital_id, final_payment) "
-                    "VALUES (2024, 'employee', 'H001', 5.01), (2024, 'employee', 'H002', 6.02)")
-    finally:
-        con.close()
+def service_settings(db: Path, **more: object) -> ApiSettings:
+    return ApiSettings(db=db, dip_catalog_files={"golden-file": FIXTURES /
+                                                 "dip_golden_catalog.csv"},
+                       max_body_bytes=64 * 1024, max_upload_bytes=8 * 1024 * 1024,
+                       **more)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     root = tmp_path_factory.mktemp("api")
     db = root / "store.duckdb"
-    keys = make_store(db)
-    results_tables(db)
-    settings = ApiSettings(db=db, dip_catalog_files={"golden-file": FIXTURES /
-                                                     "dip_golden_catalog.csv"},
-                           max_body_bytes=64 * 1024, max_upload_bytes=8 * 1024 * 1024)
-    server = start_server(settings)
+    demo_store(db)
+    keys = service_data(db)
+    server = start_server(service_settings(db))
     with httpx.Client(base_url=server.url, timeout=30) as client:
         yield Live(server.url, db, keys, client, server)
     server.stop()

@@ -4,13 +4,14 @@ role, and never another hospital's data."""
 from __future__ import annotations
 
 import io
+from decimal import Decimal
 
 import polars as pl
 import pytest
 
 from weights.store import open_store
 
-from tests.api.conftest import DIP_VERSION, Live
+from tests.api.conftest import DIP_VERSION, H1, H2, Live
 
 CASE = {"case_id": "1", "sex": 1, "age": 40, "diagnoses": ["I10.x00"]}
 
@@ -34,7 +35,7 @@ def test_every_v1_route_needs_a_valid_key(live: Live) -> None:
     forged = "ddk_" + live.keys["admin"].split("_")[1] + "_" + "0" * 48
     for path, method in ops:
         url = (path.replace("{job_id}", "j_x").replace("{version}", "v")
-               .replace("{hospital_id}", "H001").replace("{kind}", "period-results"))
+               .replace("{hospital_id}", H1).replace("{kind}", "period-results"))
         for headers in ({}, {"X-API-Key": "nonsense"}, {"X-API-Key": forged}):
             r = live.client.request(method.upper(), url, headers=headers)
             assert r.status_code == 401, (method, path, headers, r.text)
@@ -52,7 +53,7 @@ def test_per_case_open_to_every_role(live: Live, who: str) -> None:
 
 def test_batches_are_the_owner_hospitals(live: Live) -> None:
     mine, bureau = upload(live, "h1"), upload(live, "analyst")
-    # H002 cannot see H001's job or results; it does not even learn that it exists
+    # H2 cannot see H1's job or results; it does not even learn that it exists
     for url in (f"/v1/batches/{mine}", f"/v1/batches/{mine}/results",
                 f"/v1/batches/{bureau}", f"/v1/batches/{bureau}/results"):
         r = live.client.get(url, headers=live.h("h2"))
@@ -61,7 +62,7 @@ def test_batches_are_the_owner_hospitals(live: Live) -> None:
               .json()["jobs"]}
     assert mine not in listed and bureau not in listed
     own = live.client.get("/v1/batches", headers=live.h("h1")).json()["jobs"]
-    assert mine in {j["job_id"] for j in own} and {j["hospital_id"] for j in own} == {"H001"}
+    assert mine in {j["job_id"] for j in own} and {j["hospital_id"] for j in own} == {H1}
     for who in ("analyst", "admin"):  # the bureau reads everything
         assert live.client.get(f"/v1/batches/{mine}", headers=live.h(who)).status_code == 200
         ids = {j["job_id"] for j in live.client.get("/v1/batches", headers=live.h(who))
@@ -72,25 +73,38 @@ def test_batches_are_the_owner_hospitals(live: Live) -> None:
 
 @pytest.mark.parametrize("kind", ["period-results", "clearing-results", "case-results"])
 def test_hospital_results(live: Live, kind: str) -> None:
-    r = live.client.get(f"/v1/hospitals/H002/{kind}", headers=live.h("h1"))
+    r = live.client.get(f"/v1/hospitals/{H2}/{kind}", headers=live.h("h1"))
     assert (r.status_code, r.json()["code"], r.json()["field"]) == (403, "FORBIDDEN",
                                                                     "path.hospital_id")
-    own = live.client.get(f"/v1/hospitals/H001/{kind}", headers=live.h("h1"))
-    assert own.status_code == 200
-    assert {row["hospital_id"] for row in own.json()["rows"]} <= {"H001"}
+    own = live.client.get(f"/v1/hospitals/{H1}/{kind}", headers=live.h("h1"),
+                          params={"limit": 10000})
+    assert own.status_code == 200 and own.json()["rows"], "the demo settled H1"
+    assert {row["hospital_id"] for row in own.json()["rows"]} == {H1}
     for who in ("analyst", "admin"):
-        other = live.client.get(f"/v1/hospitals/H002/{kind}", headers=live.h(who))
+        other = live.client.get(f"/v1/hospitals/{H2}/{kind}", headers=live.h(who))
         assert other.status_code == 200
-        assert {row["hospital_id"] for row in other.json()["rows"]} <= {"H002"}
-    if kind == "period-results":
-        assert own.json()["rows"][0]["fund_payable"] == "1000.10"  # decimals stay exact
+        assert {row["hospital_id"] for row in other.json()["rows"]} == {H2}
+    # money is a decimal string, exact to the fen, and equals the store's own sum
+    column = {"period-results": "fund_payable", "clearing-results": "final_payment",
+              "case-results": "fund_payable"}[kind]
+    table = {"period-results": "hospital_period_results", "clearing-results": "clearing_results",
+             "case-results": "case_results"}[kind]
+    if own.json()["total"] <= 10000:
+        got = sum(Decimal(r[column]) for r in own.json()["rows"] if r[column] is not None)
+        con = open_store(live.db)
+        try:
+            want = con.execute(f"SELECT coalesce(sum({column}), 0) FROM {table} "
+                               "WHERE hospital_id = ?", [H1]).fetchone()[0]
+        finally:
+            con.close()
+        assert got == want
 
 
 def test_indicators_scoped(live: Live) -> None:
-    r = live.client.get("/v1/indicators", params={"hospital_id": "H002"}, headers=live.h("h1"))
+    r = live.client.get("/v1/indicators", params={"hospital_id": H2}, headers=live.h("h1"))
     assert (r.status_code, r.json()["field"]) == (403, "query.hospital_id")
     assert live.client.get("/v1/indicators", headers=live.h("h1")).status_code == 200
-    assert live.client.get("/v1/indicators", params={"hospital_id": "H002"},
+    assert live.client.get("/v1/indicators", params={"hospital_id": H2},
                            headers=live.h("analyst")).status_code == 200
 
 
@@ -147,7 +161,7 @@ def test_key_creation_admin_only_and_audited(live: Live) -> None:
     headers = {"X-API-Key": new["key"]}
     assert live.client.get("/v1/hospitals/H003/period-results", headers=headers).status_code \
         == 200
-    assert live.client.get("/v1/hospitals/H001/period-results", headers=headers).status_code \
+    assert live.client.get(f"/v1/hospitals/{H1}/period-results", headers=headers).status_code \
         == 403
     bad = live.client.post("/v1/keys", headers=live.h("admin"), json={"role": "hospital"})
     assert (bad.status_code, bad.json()["code"]) == (422, "BAD_KEY_REQUEST")
@@ -157,7 +171,7 @@ def test_batch_creation_audited(live: Live) -> None:
     job_id = upload(live, "h2")
     (who, action, detail), = audit_rows(live, "jobs", job_id)
     assert (who, action) == ("key:" + live.keys["h2"].split("_")[1], "create")
-    assert '"hospital": "H002"' in detail
+    assert f'"hospital": "{H2}"' in detail
 
 
 def test_keys_are_stored_hashed(live: Live) -> None:

@@ -11,7 +11,7 @@ import pytest
 from api.settings import ApiSettings
 from grouper import group_drg
 
-from tests.api.conftest import Live, start_server
+from tests.api.conftest import H1, Live, service_data, start_server
 
 EXPECTED = ("expected_status", "expected_mdc", "expected_adrg", "expected_drg")
 
@@ -55,7 +55,7 @@ def test_batch_round_trip(live: Live, oracle_cases: pl.DataFrame, fmt: str) -> N
                          data={"kind": "drg", "ruleset": "chs_drg_11"})
     assert r.status_code == 202, r.text
     job = r.json()
-    assert job["state"] in ("accepted", "running", "done") and job["hospital_id"] == "H001"
+    assert job["state"] in ("accepted", "running", "done") and job["hospital_id"] == H1
     job = wait_done(live.client, job["job_id"], live.h("h1"))
     assert job["state"] == "done", job
     assert job["rows_total"] == job["rows_done"] == 300
@@ -105,10 +105,8 @@ def test_upload_checks(live: Live) -> None:
 
 def test_restart_resumes_accepted_jobs(tmp_path, oracle_cases: pl.DataFrame) -> None:
     """Jobs accepted by a service that stops before running them are run by the next one."""
-    from tests.api.conftest import make_store
-
     db = tmp_path / "s.duckdb"
-    keys = make_store(db)
+    keys = service_data(db)
     import httpx
 
     first = start_server(ApiSettings(db=db, run_jobs=False))

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from api.settings import ApiSettings
-
-from tests.api.conftest import FIXTURES, make_store, results_tables, start_server
+from tests.api.conftest import demo_store, service_data, service_settings, start_server
 
 MAX_EXAMPLES = os.environ.get("DRGDIP_FUZZ_EXAMPLES", "40")
 
@@ -21,11 +19,9 @@ MAX_EXAMPLES = os.environ.get("DRGDIP_FUZZ_EXAMPLES", "40")
 @pytest.mark.slow
 def test_schemathesis_run(tmp_path: Path) -> None:
     db = tmp_path / "store.duckdb"
-    keys = make_store(db)
-    results_tables(db)
-    server = start_server(ApiSettings(
-        db=db, dip_catalog_files={"golden-file": FIXTURES / "dip_golden_catalog.csv"},
-        max_body_bytes=64 * 1024, max_upload_bytes=1024 * 1024))
+    demo_store(db)
+    keys = service_data(db)
+    server = start_server(service_settings(db, max_upload_bytes=1024 * 1024))
     exe = shutil.which("schemathesis") or str(Path(sys.executable).with_name("schemathesis"))
     try:
         for role in ("admin", "h1"):
