@@ -52,12 +52,29 @@ def policies_command() -> None:
 @click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),
               help="Parquet output folder (default: results/ next to the store)")
 @click.option("--db", default=None, type=click.Path(path_type=Path), help=DB_HELP)
+@click.option("--engine", "engine_name", type=click.Choice(["polars", "spark"]),
+              default="polars", show_default=True,
+              help="polars: this machine; spark: Apache Spark (pip install 'drgdip[spark]')")
+@click.option("--master", default=None,
+              help="Spark master URL with --engine spark (default local[*], or spark-submit's)")
+@click.option("--store/--no-store", "load_store", default=True, show_default=True,
+              help="--engine spark: load the results into the store (else Parquet only)")
 def settle_command(policy_name: str, cases_path: Path, period: str, run_id: str,
                    weights_version: str | None, hospitals_path: Path | None,
-                   reviews_path: Path | None, out_dir: Path | None, db: Path | None) -> None:
+                   reviews_path: Path | None, out_dir: Path | None, db: Path | None,
+                   engine_name: str, master: str | None, load_store: bool) -> None:
     """Settle a period's cases into the store (按病组/病种分值结算, idempotent by run id)."""
     from engine.pipeline import run_settle
 
+    if engine_name == "spark":  # Spark adapter: engine/commands/spark_run.py (issue 9)
+        from engine.commands.spark_run import settle_on_spark
+
+        store_path = _db(db)
+        settle_on_spark(store_path, policy_name, cases_path, period=period, run_id=run_id,
+                        weights_version=weights_version, hospitals_path=hospitals_path,
+                        reviews_path=reviews_path, out_dir=_out(store_path, out_dir),
+                        master=master, store=load_store)
+        return
     policy = load_policy(policy_name)
     store = _db(db)
     with Progress(transient=True) as bar:

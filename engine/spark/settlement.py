@@ -120,8 +120,11 @@ def settle_hospital(table: pa.Table, s: Shared) -> pl.DataFrame:
     gcols = [c for c in frame.columns if c.startswith(GROUP_PREFIX)]
     cases = frame.drop(*gcols, SEQ, *REVIEW_COLUMNS)
     grouped = frame.select(pl.col(gcols).name.map(lambda c: c[len(GROUP_PREFIX):]))
+    # one row per reviewed case_id, as in the review file (a repeated case id carries its
+    # review on every copy after the Spark join)
     reviews = frame.filter(pl.col("review_outcome").is_not_null()).select(
-        "case_id", "review_outcome", "deduction_fen", pl.col("review_order").cast(pl.UInt32))
+        "case_id", "review_outcome", "deduction_fen", pl.col("review_order").cast(pl.UInt32)
+    ).unique("case_id", keep="first", maintain_order=True)
     ids = cases["hospital_id"].str.strip_chars().unique()
     hospitals = s.hospitals.filter(pl.col("hospital_id").is_in(ids.implode()))
     results = settle_cases(cases, grouped, s.weights, hospitals, s.policy, reviews=reviews)
@@ -152,12 +155,13 @@ def _with_sequence_and_duplicates(cases: DataFrame) -> DataFrame:
 
 def settle_spark(spark: SparkSession, cases: DataFrame, policy: Policy, weights: Weights,
                  hospitals: pl.DataFrame, period: str, *,
-                 reviews: pl.DataFrame | None = None) -> tuple[DataFrame, DataFrame]:
-    """(case_results, hospital_period_results) of one period as Spark DataFrames, equal to
-    `engine.pipeline.settle_frame` on the same input (rows ordered by `_seq` = input order).
+                 reviews: pl.DataFrame | None = None) -> DataFrame:
+    """case_results of one period as a lazy Spark DataFrame: the rows and columns of
+    `engine.pipeline.settle_frame` plus `period` and `_seq` (input order; rows come out
+    grouped by hospital). Aggregate with `hospital_period_spark`, ideally after writing.
 
-    >>> results, periods = settle_spark(spark, spark.read.parquet("cases"), policy,
-    ...                                 weights, hospitals, "2025-03")  # doctest: +SKIP
+    >>> results = settle_spark(spark, spark.read.parquet("cases"), policy, weights,
+    ...                        hospitals, "2025-03")  # doctest: +SKIP
     """
     from pyspark.sql import functions as F
 
@@ -213,7 +217,7 @@ def settle_spark(spark: SparkSession, cases: DataFrame, policy: Policy, weights:
                .applyInArrow(lambda t: stage2(t.drop_columns(["_hospital"])),
                              _spark_schema(example))
                .withColumn("period", F.lit(period)))
-    return settled, hospital_period_spark(settled, policy, period)
+    return settled
 
 
 def hospital_period_spark(case_results: DataFrame, policy: Policy, period: str) -> DataFrame:

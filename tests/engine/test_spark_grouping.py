@@ -42,7 +42,8 @@ def read_dataset(path: Path) -> pl.DataFrame:
     return pl.concat([pl.read_parquet(p) for p in sorted(path.glob("part-*.parquet"))])
 
 
-@pytest.mark.parametrize("ruleset", ["chs_drg_11", "foshan_2022"])
+@pytest.mark.parametrize("ruleset", ["chs_drg_11",
+                                     pytest.param("foshan_2022", marks=pytest.mark.slow)])
 def test_spark_groups_equal_single_machine_row_for_row(spark, tmp_path: Path,  # type: ignore[no-untyped-def]
                                                        ruleset: str) -> None:
     source = DATA / f"{ruleset}_dev.parquet"
@@ -62,6 +63,7 @@ def test_spark_groups_equal_single_machine_row_for_row(spark, tmp_path: Path,  #
         pl.col("drg").ne_missing(pl.col("expected_drg"))).height == 0
 
 
+@pytest.mark.slow
 def test_spark_multi_file_input_keeps_order_and_rows(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cases = pl.read_parquet(DATA / "chs_drg_11_dev.parquet")
     (tmp_path / "in").mkdir()
@@ -75,7 +77,8 @@ def test_spark_multi_file_input_keeps_order_and_rows(spark, tmp_path: Path) -> N
     assert got.sort("case_id").equals(expected.sort("case_id"))
 
 
-def test_spark_partitioned_output_by_mdc(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.slow
+def test_spark_partitioned_output_by_status(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     source = DATA / "chs_drg_11_dev.parquet"
     write_parquet(group_spark(read_cases_spark(spark, source), "chs_drg_11"), tmp_path / "out",
                   partition_by=["status"])
@@ -99,6 +102,7 @@ def test_spark_fails_fast_on_driver(spark, tmp_path: Path) -> None:  # type: ign
         write_parquet(no_dx, tmp_path / "x", partition_by=["nope"])
 
 
+@pytest.mark.slow
 def test_cli_group_engine_spark_equals_polars_on_chinese_csv(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     # a hospital file: GB18030, Chinese headers, 男/女, `|`-separated codes, read on the driver
     cases = pl.read_parquet(DATA / "chs_drg_11_dev.parquet").head(2_000)
