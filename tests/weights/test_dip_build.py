@@ -30,6 +30,10 @@ def region_histories() -> list[tuple[str, pl.DataFrame]]:
     for path in sorted((ROOT / "data" / "fixtures").glob("**/cases.parquet")):
         frame = pl.read_parquet(path)
         if "total_cost" in frame.columns:
+            # TCM and day-surgery groups take another group's score (同病同效同分值), so only a
+            # history without those flags must average exactly the scale: clear them here.
+            flags = [c for c in ("tcm_treatment", "day_surgery") if c in frame.columns]
+            frame = frame.with_columns(pl.lit(False).alias(c) for c in flags)
             out.append((str(path.relative_to(ROOT)), frame))
     return out
 
