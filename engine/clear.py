@@ -145,7 +145,7 @@ def clear_pool(hospitals: pl.DataFrame, policy: Policy, fund_pool: str) -> Clear
                 else r["payable"] - r["surplus_not_retained"])
         r["violation_deduction"] = r["deduction"]
         r["pay_before_assessment"] = base - r["deduction"]
-        coef = policy.assessment.hospital.get(r["hospital_id"], policy.assessment.default)
+        coef = policy.assessment.hospital.get(str(r["hospital_id"]), policy.assessment.default)
         r["assessment_coef"] = coef
         final = round_money(r["pay_before_assessment"] * coef)
         r["assessment_deduction"] = r["pay_before_assessment"] - final
@@ -169,7 +169,7 @@ def clear_pool(hospitals: pl.DataFrame, policy: Policy, fund_pool: str) -> Clear
         r.setdefault("reserve_redistributed", ZERO)
         r["reserve_withheld"] = yuan(fen)
         r["point_value"] = pv
-        r["turnover"] = _d(policy.turnover.hospital.get(r["hospital_id"]))
+        r["turnover"] = _d(policy.turnover.hospital.get(str(r["hospital_id"])))
         r["turnover_recovered"] = r["turnover"] if rule.turnover_recover_at_clearing else ZERO
         r["net_clearing"] = r["final_payment"] - r["prepaid"] - r["turnover_recovered"]
     payable_total = sum((r["payable"] for r in rows), ZERO)
@@ -194,9 +194,10 @@ def conservation_gap(summary: dict[str, Any]) -> Decimal:
     """budget − (payments + reserve left + everything else returned to the fund); 0 when money
     is conserved."""
     s = summary
-    return s["budget"] - (s["final_total"] + s["reserve_left"] + s["surplus_not_retained"]
-                          + s["violation_deductions"] + s["pool_residual"]
-                          + s["special_review_pool"])
+    returned = (s["final_total"] + s["reserve_left"] + s["surplus_not_retained"]
+                + s["violation_deductions"] + s["pool_residual"] + s["special_review_pool"])
+    gap: Decimal = s["budget"] - returned
+    return gap
 
 
 def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:

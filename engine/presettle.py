@@ -11,6 +11,7 @@ to the hospital total to the fen. The prepayment rounds once per hospital:
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import polars as pl
 
@@ -58,7 +59,7 @@ def hospital_period(case_results: pl.DataFrame, policy: Policy, period: str) -> 
     return _frame(rows)
 
 
-def prepayment(policy: Policy, r: dict, pv: Decimal | None) -> Decimal:
+def prepayment(policy: Policy, r: dict[str, Any], pv: Decimal | None) -> Decimal:
     rule = policy.prepay
     if rule.method == "ffs_ratio" or pv is None:
         return round_money(rule.ratio * r["ffs_fund_amount"])
@@ -75,8 +76,8 @@ PERIOD_COLUMNS = ("period", "fund_pool", "hospital_id", "cases", "cases_invalid"
                   "prepay_method", "prepayment")
 
 
-def _frame(rows: list[dict]) -> pl.DataFrame:
-    schema = {c: MONEY for c in PERIOD_COLUMNS}
+def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    schema: dict[str, Any] = {c: MONEY for c in PERIOD_COLUMNS}
     schema.update({"period": pl.String, "fund_pool": pl.String, "hospital_id": pl.String,
                    "cases": pl.Int64, "cases_invalid": pl.Int64, "high_outliers": pl.Int64,
                    "low_outliers": pl.Int64, "points": POINTS, "point_value": POINTS,

@@ -16,7 +16,7 @@ POINTS = pl.Decimal(18, 4)
 I128 = pl.Int128
 
 
-def scaled(value: Decimal | int | float | str, dp: int = 4) -> int:
+def scaled(value: Decimal | float | str, dp: int = 4) -> int:
     """`value` × 10^dp as an exact integer, rounded half-up (a policy value with <= dp places
     is exact)."""
     return int(Decimal(str(value)).scaleb(dp).quantize(Decimal(1), rounding=ROUND_HALF_UP))
@@ -43,7 +43,8 @@ def to_scaled(frame: pl.DataFrame, col: str, dp: int) -> pl.Expr:
     if col not in frame.columns:
         return pl.lit(None, pl.Int64).alias(col)
     dtype = frame.schema[col]
-    c = pl.col(col)
+    expr: pl.Expr
+    c: pl.Expr = pl.col(col)
     factor = 10**dp
     if isinstance(dtype, pl.Decimal):
         expr = (c.cast(pl.Decimal(38, dp)) * factor).cast(pl.Int64)

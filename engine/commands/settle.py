@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import polars as pl
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
 import engine.views  # noqa: F401  (settlement tables and views join the store schema)
@@ -78,7 +78,7 @@ def settle_command(policy_name: str, cases_path: Path, period: str, run_id: str,
     policy = load_policy(policy_name)
     store = _db(db)
     with Progress(transient=True) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
             if stage not in tasks:

@@ -123,12 +123,12 @@ def test_clear_after_two_months_conserves_money_and_reruns_cleanly(region):
 def test_analyst_views_through_sql_command(region):
     settle(region, "2025-03", "r-03")
     runner = CliRunner()
-    for sql in ("SELECT hospital_id, cmi, cost_index, time_index FROM v_hospital_indices "
-                "WHERE run_id = 'r-03'",
-                "SELECT group_code, cases FROM v_group_statistics WHERE run_id = 'r-03' "
-                "ORDER BY cases DESC LIMIT 3",
-                "SELECT hospital_id, fund_payable FROM v_hospital_period_summary "
-                "WHERE run_id = 'r-03'",
+    for sql in (("SELECT hospital_id, cmi, cost_index, time_index FROM v_hospital_indices "
+                 "WHERE run_id = 'r-03'"),
+                ("SELECT group_code, cases FROM v_group_statistics WHERE run_id = 'r-03' "
+                 "ORDER BY cases DESC LIMIT 3"),
+                ("SELECT hospital_id, fund_payable FROM v_hospital_period_summary "
+                 "WHERE run_id = 'r-03'"),
                 "SELECT count(*) AS n FROM v_case_settlement WHERE run_id = 'r-03'"):
         result = runner.invoke(cli, ["sql", sql, "--db", str(region["db"])],
                                catch_exceptions=False)

@@ -3,9 +3,12 @@ with one line naming the field and the value (issue 6)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
+import engine
 from engine.cli import cli
 from engine.policy import PolicyError, load_policy, parse_policy, shipped_policies
 
@@ -27,8 +30,8 @@ def test_shipped_policies_cover_the_four_places_and_are_marked_illustrative():
                      "jiangmen_dip_2025"]
     for name in names:
         p = load_policy(name)
-        assert p.policy.illustrative and "ILLUSTRATIVE" in open(
-            f"engine/policies/{name}.toml", encoding="utf-8").read()
+        text = (Path(engine.__file__).parent / "policies" / f"{name}.toml").read_text("utf-8")
+        assert p.policy.illustrative and "ILLUSTRATIVE" in text
         assert set(p.pool) == {"employee", "resident"}
         assert len(p.checksum) == 16
     chaozhou = load_policy("chaozhou_dip_2025")
@@ -55,10 +58,10 @@ def test_policy_by_path_and_checksum_changes_with_content(tmp_path):
     (("pv_budget = 10.0", ""), "pv_budget is required"),
     (("version = \"v1\"", "version = \"v1\"\ncolour = \"red\""), "policy.colour"),
     (("[pool.employee]", "[outliers]\nk_low = 1.5\n[pool.employee]"), "outliers.k_low"),
-    (("[pool.employee]", "[outliers]\nk_high_tiers = [{ weight_max = 1.0, k = 3.0 }]\n"
-                         "[pool.employee]"), "catch-all"),
-    (("[pool.employee]", "[per_diem]\nbands = [{ from_day = 2, factor = 1.0 }]\n"
-                         "[pool.employee]"), "from_day=2, expected 1"),
+    (("[pool.employee]", ("[outliers]\nk_high_tiers = [{ weight_max = 1.0, k = 3.0 }]\n"
+                          "[pool.employee]")), "catch-all"),
+    (("[pool.employee]", ("[per_diem]\nbands = [{ from_day = 2, factor = 1.0 }]\n"
+                          "[pool.employee]")), "from_day=2, expected 1"),
     (("[pool.employee]", "[institution_coef]\nby_level = { \"3\" = 1.0 }\n[pool.employee]"),
      "by_level needs exactly"),
     (("[pool.employee]", "[pool.employee"), "not valid TOML"),

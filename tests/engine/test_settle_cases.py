@@ -230,5 +230,5 @@ def test_dip_group_families_and_hospital_types():
                             "adjusted_score": [r[4] for r in rows]})
     out = settle_cases(cases, grouped, catalog, hospitals, parse_policy(DIP_POLICY))
     assert out["case_type"].to_list() == ["normal"] * 4
-    assert out["institution_coef"].to_list() == [D("0.85"), D("1"), D("0.88"), D("0.924")]
-    assert out["points"].to_list() == [D("850"), D("500"), D("880"), D("739.2")]
+    assert out["institution_coef"].to_list() == [D("0.85"), D(1), D("0.88"), D("0.924")]
+    assert out["points"].to_list() == [D(850), D(500), D(880), D("739.2")]

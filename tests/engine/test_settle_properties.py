@@ -44,7 +44,7 @@ def build(rows: list[dict], method: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     fund = [t * r["share_fund"] // 100 for t, r in zip(totals, rows, strict=True)]
     other = [(t - f) * r["share_other"] // 100 for t, f, r in zip(totals, fund, rows, strict=True)]
     patient = [t - f - o for t, f, o in zip(totals, fund, other, strict=True)]
-    yuan = lambda xs: [Decimal(x).scaleb(-2) for x in xs]  # noqa: E731
+    yuan = lambda xs: [Decimal(x).scaleb(-2) for x in xs]
     cases = pl.DataFrame({
         "case_id": ids, "hospital_id": [r["hospital_id"] for r in rows],
         "insurance_type": [r["insurance_type"] for r in rows],
@@ -129,7 +129,7 @@ def test_clearing_conserves_money(rows, name, surplus, reserve_left, reserve_rat
             "risk_reserve_rate": Decimal(reserve_rate)}),
         "assessment": base.assessment.model_copy(update={
             "hospital": {h: Decimal(c) for h, c in zip(ids, coefs, strict=False)}})})
-    d = lambda x, e: Decimal(x).scaleb(e)  # noqa: E731
+    d = lambda x, e: Decimal(x).scaleb(e)
     frame = pl.DataFrame({
         "hospital_id": ids, "points": [d(r["points"], -4) for r in rows],
         "fixed_amount": [d(r["fixed"], -2) for r in rows],
