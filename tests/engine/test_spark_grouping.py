@@ -42,8 +42,8 @@ def read_dataset(path: Path) -> pl.DataFrame:
     return pl.concat([pl.read_parquet(p) for p in sorted(path.glob("part-*.parquet"))])
 
 
-@pytest.mark.parametrize("ruleset", ["chs_drg_11",
-                                     pytest.param("foshan_2022", marks=pytest.mark.slow)])
+@pytest.mark.slow  # the default run covers the fixture region below
+@pytest.mark.parametrize("ruleset", ["chs_drg_11", "foshan_2022"])
 def test_spark_groups_equal_single_machine_row_for_row(spark, tmp_path: Path,  # type: ignore[no-untyped-def]
                                                        ruleset: str) -> None:
     source = DATA / f"{ruleset}_dev.parquet"
@@ -134,3 +134,9 @@ def test_cli_group_engine_spark_rejects_non_parquet_output(tmp_path: Path) -> No
                                       str(tmp_path / "out.csv")])
     assert result.exit_code != 0
     assert "Parquet dataset" in str(result.exception)
+
+
+def test_spark_groups_fixture_region_like_single_machine(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    source = Path(__file__).parents[2] / "data" / "fixtures" / "region" / "cases.parquet"
+    write_parquet(group_spark(read_cases_spark(spark, source), "chs_drg_11"), tmp_path / "out")
+    assert read_dataset(tmp_path / "out").equals(single_machine(source, "chs_drg_11"))

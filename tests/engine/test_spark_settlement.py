@@ -129,3 +129,31 @@ def test_spark_clearing_equals_single_machine(region: dict[str, Path]) -> None:
     for col in ("payable", "ffs_fund_amount", "surplus_retained", "overspend_shared",
                 "final_payment", "prepaid", "net_clearing", "reserve_withheld", "point_value"):
         assert got[col].cast(pl.String).to_list() == expected[col].cast(pl.String).to_list(), col
+
+
+REGION = Path(__file__).parents[2] / "data" / "fixtures" / "region"
+
+
+def test_spark_settles_fixture_region_like_single_machine(tmp_path: Path) -> None:
+    """The committed 20-hospital region (with seeded split admissions, so the readmission merge
+    applies) settled as one batch: Spark's case rows and hospital sums equal the pipeline's."""
+    from engine.pipeline import Weights, read_case_file, settle_frame
+    from engine.spark import hospital_period_spark, read_cases_spark, settle_spark, write_parquet
+    from weights import build_drg
+
+    spark = spark_session("local[2]")
+    policy = load_policy(POLICY)
+    hospitals = pl.read_parquet(REGION / "hospitals.parquet")
+    cases = read_case_file(REGION / "cases.parquet")
+    weights = Weights("region", build_drg(cases, policy.policy.ruleset).weights)
+    expected, expected_periods = settle_frame(cases, policy, weights, hospitals, "2024-12")
+    results = settle_spark(spark, read_cases_spark(spark, REGION / "cases.parquet"), policy,
+                           weights, hospitals, "2024-12")
+    write_parquet(results, tmp_path / "case_results")
+    written = spark.read.parquet(str(tmp_path / "case_results"))
+    got = pl.read_parquet(tmp_path / "case_results" / "*.parquet").sort("_seq")
+    assert got.drop("_seq", "period").equals(expected)
+    assert (expected["case_type"] == "readmission_merged").any()
+    periods = pl.from_arrow(hospital_period_spark(written, policy, "2024-12").toArrow())
+    assert isinstance(periods, pl.DataFrame)
+    assert periods.equals(expected_periods)
