@@ -204,7 +204,11 @@ def _run_row(run_id: str, kind: str, policy: Policy, period: str, *, input_name:
 
 def settle_summary(results: pl.DataFrame, period_rows: pl.DataFrame) -> dict[str, Any]:
     types = dict(results["case_type"].value_counts().sort("case_type").iter_rows())
-    return {"cases": results.height, "case_types": types,
+    outside = 0
+    if "period" in results.columns:  # settled anyway; the count tells the operator
+        month = pl.col("discharge_date").dt.strftime("%Y-%m")
+        outside = int(results.select((month != pl.col("period")).fill_null(False).sum()).item())
+    return {"cases": results.height, "case_types": types, "outside_period": outside,
             "invalid": int((results["status"] == "invalid").sum()),
             "hospitals": period_rows["hospital_id"].n_unique(),
             "fund_payable": str(results["fund_payable"].sum()),

@@ -95,6 +95,9 @@ def settle_command(policy_name: str, cases_path: Path, period: str, run_id: str,
                f"{period} under {policy.name} ({types})")
     click.echo(f"fund payable {s['fund_payable']} yuan; FFS fund amount {s['ffs_fund_amount']}; "
                f"prepayment {s['prepayment']}; invalid {s['invalid']:,}")
+    if s["outside_period"]:
+        click.echo(f"note: {s['outside_period']:,} cases were discharged outside {period} "
+                   f"(settled in this run all the same)")
 
 
 @click.command("clear")

@@ -72,6 +72,7 @@ def test_settle_writes_every_case_once_and_rerun_replaces(region):
     out = settle(region, "2025-03", "r-03")
     n = read_cases(region["2025-03"]).cases.height
     assert f"settled {n:,} cases" in out
+    assert "outside" not in out  # every case of the March file was discharged in March
     first = table(region["db"], "SELECT * FROM case_results WHERE run_id = 'r-03' "
                                 "ORDER BY case_id")
     assert first.height == n and first["case_id"].n_unique() == n
@@ -194,3 +195,16 @@ def test_dip_policy_settles_and_clears_through_the_store(tmp_path):
     assert periods["fund_payable"].sum() == cases["fund_payable"].sum()
     cleared = run_clear(db, policy, year=2025)
     assert all(s["conservation_gap"] == "0.00" for s in cleared.summary.values())
+
+
+def test_cases_outside_the_period_are_settled_and_counted(region):
+    april = read_cases(region["2025-04"]).cases.height
+    result = CliRunner().invoke(cli, [
+        "settle", "--policy", POLICY, "--cases", str(region["2025-04"]), "--period", "2025-03",
+        "--run-id", "r-misfiled", "--hospitals", str(region["hospitals"]),
+        "--db", str(region["db"])], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"note: {april:,} cases were discharged outside 2025-03" in result.output
+    stored = table(region["db"], "SELECT count(*) AS n FROM case_results "
+                                 "WHERE run_id = 'r-misfiled'")
+    assert stored["n"][0] == april
