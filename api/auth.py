@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import threading
 import time
@@ -20,9 +21,10 @@ from enum import StrEnum
 
 import duckdb
 
-from api.errors import forbidden, unauthenticated
+from api.errors import ApiError, forbidden, unauthenticated
 from grouper.errors import DrgDipError
 
+log = logging.getLogger("drgdip.api")
 PREFIX = "ddk"
 
 
@@ -99,8 +101,9 @@ class KeyTable:
         while not stop.wait(every):
             try:
                 self.reload()
-            except Exception:  # store busy: keep the keys we have, try again later
-                continue
+            except (ApiError, DrgDipError, duckdb.Error) as exc:
+                # store busy: keep the keys we have, try again at the next interval
+                log.warning("key reload failed: %s", exc)
 
     def reload(self) -> None:
         keys = self._load()

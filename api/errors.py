@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -54,14 +55,14 @@ def not_found(what: str, field: str | None = None) -> ApiError:
 
 
 def body(status: int, code: str, message: str, field: str | None,
-         headers: dict[str, str] | None = None) -> JSONResponse:
+         headers: Mapping[str, str] | None = None) -> JSONResponse:
     if status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": "ApiKey"}
     return JSONResponse({"code": code, "message": message, "field": field}, status_code=status,
                         headers=headers)
 
 
-def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+def _field(loc: Sequence[Any]) -> str:
     return ".".join(str(p) for p in loc)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import pyarrow.parquet as pq
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from api.store_access import Store
 from engine.case_output import flatten_lists
@@ -126,7 +126,7 @@ class JobRunner:
         self._update(job_id, state="running", started_at=datetime.now(), rows_done=0)
         try:
             cases = read_case_file(Path(job["input_path"]))
-        except Exception as exc:  # unusable file: the job fails with the one-line reason
+        except Exception as exc:  # noqa: BLE001 - any unusable file fails the job, with its reason
             self._finish(job_id, "failed", error=str(exc).splitlines()[0] if str(exc) else
                          type(exc).__name__)
             return

@@ -14,14 +14,14 @@ CODES_MAX = 100
 def _iso_text(value: object) -> object:
     """Dates come as ISO text (JSON has no date type); numbers are not dates."""
     if not isinstance(value, (str, date)):
-        raise ValueError("a date must be ISO text, e.g. 2025-03-09")
+        raise ValueError("a date must be ISO text, e.g. 2025-03-09")  # noqa: TRY004 - pydantic
     return value
 
 
 IsoDate = Annotated[date, BeforeValidator(_iso_text)]
 
 CASE_EXAMPLE: dict[str, Any] = {
-    "case_id": "ZY2024000123", "hospital_id": "H001", "insurance_type": "employee", "sex": 1,
+    "case_id": "ZY2024000123", "hospital_id": "H0001", "insurance_type": "employee", "sex": 1,
     "age": 67, "los": 9, "discharge_way": 1, "diagnoses": ["I21.000", "I10.x00", "E11.900"],
     "procedures": ["36.0700", "88.5700"], "total_cost": "48210.35", "fund_paid": "33747.25",
 }
@@ -77,7 +77,7 @@ class DipGroupIn(BaseModel):
 
 class EstimateIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"case": CASE_EXAMPLE, "policy": "foshan_drg_2025"}]})
+        {"case": CASE_EXAMPLE, "policy": "fuzhou_drg_2025"}]})
 
     case: CaseIn
     policy: str = Field(min_length=1, max_length=64,
@@ -171,7 +171,7 @@ class EstimateOut(BaseModel):
     """Settlement of one case under the policy (engine.settle_case result columns)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "case_id": "ZY2024000123", "hospital_id": "H001", "fund_pool": "employee",
+        "case_id": "ZY2024000123", "hospital_id": "H0001", "fund_pool": "employee",
         "method": "drg", "status": "ok", "group_code": "FM19", "group_name": "经皮心脏介入治疗",
         "group_type": "drg", "weight": "2.3514", "institution_coef": "1.0000",
         "avg_cost": "41250.00", "cost_ratio": "1.1687", "case_type": "normal",
@@ -181,8 +181,8 @@ class EstimateOut(BaseModel):
         "fund_paid": "33747.25", "other_fund_paid": "0.00", "patient_paid": "14463.10",
         "fund_payable": "26686.40", "deduction": "0.00", "los": 9,
         "discharge_date": "2025-03-09", "error_code": None, "error_message": None,
-        "policy": "foshan_drg_2025", "policy_version": "2025.1-illustrative",
-        "weights_version": "foshan-2025", "grouping": {"status": "ok", "drg": "FM19"}}]})
+        "policy": "fuzhou_drg_2025", "policy_version": "2025.1-illustrative",
+        "weights_version": "demo-fuzhou-2025", "grouping": {"status": "ok", "drg": "FM19"}}]})
 
     case_id: str | None
     hospital_id: str | None
@@ -226,7 +226,7 @@ class JobOut(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "job_id": "j_3f9c2a1b7d4e", "kind": "drg", "params": {"ruleset": "chs_drg_11"},
-        "state": "done", "hospital_id": "H001", "filename": "cases.parquet",
+        "state": "done", "hospital_id": "H0001", "filename": "cases.parquet",
         "rows_total": 120000, "rows_done": 120000,
         "counts": {"ok": 119020, "ambiguous": 310, "ungroupable": 120, "invalid": 550},
         "error": None, "created_at": "2024-07-01T08:00:00", "started_at": "2024-07-01T08:00:01",
@@ -269,7 +269,7 @@ class RowsOut(BaseModel):
 
 class KeyCreateIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"role": "hospital", "hospital_id": "H001", "label": "HIS of H001"}]})
+        {"role": "hospital", "hospital_id": "H0001", "label": "HIS of H0001"}]})
 
     role: Literal["hospital", "analyst", "admin"]
     hospital_id: str | None = Field(None, min_length=1, max_length=64)

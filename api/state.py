@@ -13,14 +13,22 @@ from typing import Any
 
 import polars as pl
 
-from api.estimate import Estimator
 from api.auth import KeyTable, read_keys
 from api.errors import ApiError
+from api.estimate import Estimator
 from api.jobs import JobRunner
 from api.settings import ApiSettings
 from api.store_access import Store
-from grouper import (DipCatalog, Ruleset, available_rulesets, explain, explain_dip, group_dip,
-                     group_drg, load_ruleset)
+from grouper import (
+    DipCatalog,
+    Ruleset,
+    available_rulesets,
+    explain,
+    explain_dip,
+    group_dip,
+    group_drg,
+    load_ruleset,
+)
 from grouper.lookup import lookups
 from weights.dip_catalog_io import import_catalog, require_clean
 from weights.dip_store import load_catalog
@@ -116,7 +124,7 @@ class ServiceState:
         if not self.catalogs:
             raise ApiError(503, "NO_DIP_CATALOG",
                            "未加载 DIP 病种目录 / no DIP catalogue is loaded", field_path)
-        key = name or sorted(self.catalogs)[-1]
+        key = name or max(self.catalogs)
         catalog = self.catalogs.get(key)
         if catalog is None:
             raise ApiError(422, "UNKNOWN_CATALOG",

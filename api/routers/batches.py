@@ -100,7 +100,7 @@ def get_batch(job_id: str, state: State, principal: AnyKey) -> JobOut:
                        404: {"model": ErrorOut, "description": "no such job (for this key)"},
                        409: {"model": ErrorOut, "description": "job not finished"}})
 def batch_results(job_id: str, state: State, principal: AnyKey,
-                  format: Annotated[Literal["parquet", "csv"], Query()] = "parquet"):  # noqa: A002
+                  format: Annotated[Literal["parquet", "csv"], Query()] = "parquet"):
     job = visible_job(state, principal, job_id)
     if job["state"] != "done" or not job["result_path"]:
         raise ApiError(409, "JOB_NOT_DONE", f"任务尚未完成 / job is {job['state']}, not done",

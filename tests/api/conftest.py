@@ -99,10 +99,10 @@ def service_data(db: Path) -> dict[str, str]:
 
 
 def service_settings(db: Path, **more: object) -> ApiSettings:
-    return ApiSettings(db=db, dip_catalog_files={"golden-file": FIXTURES /
-                                                 "dip_golden_catalog.csv"},
-                       max_body_bytes=64 * 1024, max_upload_bytes=8 * 1024 * 1024,
-                       **more)  # type: ignore[arg-type]
+    values: dict[str, object] = {
+        "db": db, "dip_catalog_files": {"golden-file": FIXTURES / "dip_golden_catalog.csv"},
+        "max_body_bytes": 64 * 1024, "max_upload_bytes": 8 * 1024 * 1024, **more}
+    return ApiSettings(**values)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,8 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from weights.store import open_store
-
 from tests.api.conftest import DIP_VERSION, H1, H2, Live
+from weights.store import open_store
 
 CASE = {"case_id": "1", "sex": 1, "age": 40, "diagnoses": ["I10.x00"]}
 

@@ -10,7 +10,6 @@ import pytest
 
 from api.settings import ApiSettings
 from grouper import group_drg
-
 from tests.api.conftest import H1, Live, service_data, start_server
 
 EXPECTED = ("expected_status", "expected_mdc", "expected_adrg", "expected_drg")

@@ -10,10 +10,9 @@ import polars as pl
 from engine.policy import load_policy
 from engine.settle_case import settle_cases
 from grouper import group_drg
+from tests.api.conftest import DEMO_POLICY, H1, H2, Live
 from weights.store import open_store
 from weights.versions import active_drg_weights
-
-from tests.api.conftest import DEMO_POLICY, H1, H2, Live
 
 COMPARED = ("payment_standard", "fund_payable", "points", "weight", "point_value",
             "total_cost", "patient_paid", "case_type", "group_code", "status", "fund_pool")
@@ -80,3 +79,18 @@ def test_estimate_access_and_errors(live: Live, oracle_cases: pl.DataFrame) -> N
                          json={"case": case, "policy": "jiangmen_dip_2025"})
     assert (r.status_code, r.json()["code"]) == (422, "POLICY_UNAVAILABLE")
     assert "no published" in r.json()["message"]
+
+
+def test_documented_examples_work(live: Live) -> None:
+    """The OpenAPI request examples answer 200 with a body of the documented response model."""
+    from api.models import DipGroupOut, DrgGroupOut, EstimateOut
+
+    spec = live.client.get("/openapi.json").json()["components"]["schemas"]
+    for path, request, response in (("/v1/drg/group", "DrgGroupIn", DrgGroupOut),
+                                    ("/v1/dip/group", "DipGroupIn", DipGroupOut),
+                                    ("/v1/estimate", "EstimateIn", EstimateOut)):
+        body = dict(spec[request]["examples"][0])
+        body.pop("catalog", None)  # the example names a production catalogue
+        r = live.client.post(path, headers=live.h("h1"), json=body)
+        assert r.status_code == 200, (path, r.text)
+        response.model_validate(r.json())

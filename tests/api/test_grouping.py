@@ -6,9 +6,8 @@ import polars as pl
 import pytest
 
 from grouper import group_dip, group_drg
-from weights.dip_catalog_io import import_catalog, require_clean
-
 from tests.api.conftest import FIXTURES, Live
+from weights.dip_catalog_io import import_catalog, require_clean
 
 SECTION_2 = ("case_id", "status", "mdc", "adrg", "drg", "drg_name", "error_code",
              "error_message", "warnings")
