@@ -20,7 +20,8 @@ class ApiSettings(BaseSettings):
     dip_catalog_files: dict[str, Path] = {}
     max_body_bytes: int = 256 * 1024  # JSON bodies of the per-case endpoints
     max_upload_bytes: int = 512 * 1024 * 1024  # batch uploads
-    key_refresh_seconds: float = 5.0  # at most one key reload from the store per interval
+    key_refresh_seconds: float = 5.0  # an unknown key id reloads the keys at most this often
+    key_reload_seconds: float = 30.0  # keys are reloaded this often (revocations take effect)
     store_retry_seconds: float = 10.0  # wait this long for a store lock held by another process
     run_jobs: bool = True  # start the batch job runner thread
 

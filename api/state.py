@@ -60,7 +60,8 @@ class ServiceState:
 
         state = cls(settings, store, KeyTable(load_keys, settings.key_refresh_seconds))
         state.keys.reload()
-        threading.Thread(target=state.keys.refresh_forever, args=(state._stop,),
+        threading.Thread(target=state.keys.refresh_forever,
+                         args=(state._stop, settings.key_reload_seconds),
                          name="drgdip-keys", daemon=True).start()
         names = settings.rulesets or tuple(available_rulesets())
         for name in names:
