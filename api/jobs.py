@@ -110,7 +110,10 @@ class JobRunner:
                 self.run(job_id)
             except Exception as exc:  # a job failure must not end the worker
                 log.exception("job %s failed", job_id)
-                self._finish(job_id, "failed", error=f"{type(exc).__name__}: {exc}")
+                try:
+                    self._finish(job_id, "failed", error=f"{type(exc).__name__}: {exc}")
+                except Exception:  # store unavailable: the job stays queued for the next start
+                    log.exception("job %s: could not record the failure", job_id)
 
     def _update(self, job_id: str, **cols: Any) -> None:
         sets = ", ".join(f"{c} = ?" for c in cols)
