@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -12,12 +14,19 @@ DB_OPTION = click.option("--db", type=click.Path(path_type=Path), default=None,
                          help="store file (default: DRGDIP_DB, else ./drgdip.duckdb)")
 
 
-def _connect(db: Path | None) -> duckdb.DuckDBPyConnection:
-    """The store, migrated (api_keys is migration 300 of weights.schema)."""
+@contextmanager
+def _store(db: Path | None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The store (api_keys is migration 300 of weights.schema), waiting up to 10 s for a lock
+    held by a running service (it opens the store briefly to reload keys and record jobs)."""
+    from api.errors import ApiError
+    from api.store_access import Store
     from engine.settings import get_settings
-    from weights.store import open_store
 
-    return open_store(db or get_settings().db)
+    try:
+        with Store(db or get_settings().db, retry_seconds=10).connect() as con:
+            yield con
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from exc
 
 
 @click.group("keys")
@@ -33,29 +42,22 @@ def keys_command() -> None:
 def keys_create(role: str, hospital_id: str | None, label: str | None, db: Path | None) -> None:
     """Create a key and print it (shown only this once; the store keeps a salted hash)."""
     from api.auth import create_key
-
     from weights.audit import record
 
-    con = _connect(db)
-    try:
+    with _store(db) as con:
         key = create_key(con, role, hospital_id, label)
         record(con, who="", action="create", entity="api_keys", entity_key=key.split("_")[1],
                why=label or "drgdip keys create", detail={"role": role, "hospital": hospital_id})
-        click.echo(key)
-    finally:
-        con.close()
+    click.echo(key)
 
 
 @keys_command.command("list")
 @DB_OPTION
 def keys_list(db: Path | None) -> None:
     """List keys (ids, roles, hospitals; never secrets)."""
-    con = _connect(db)
-    try:
+    with _store(db) as con:
         rows = con.execute("SELECT key_id, role, hospital_id, label, created_at, revoked_at "
                            "FROM api_keys ORDER BY created_at").fetchall()
-    finally:
-        con.close()
     for key_id, role, hosp, label, created, revoked in rows:
         state = f"revoked {revoked:%Y-%m-%d}" if revoked else "active"
         click.echo(f"{key_id}\t{role}\t{hosp or '-'}\t{label or '-'}\t{created:%Y-%m-%d}\t{state}")
@@ -66,21 +68,14 @@ def keys_list(db: Path | None) -> None:
 @DB_OPTION
 def keys_revoke(key_id: str, db: Path | None) -> None:
     """Revoke a key by its id (the part after `ddk_`)."""
-    con = _connect(db)
-    try:
+    from weights.audit import record
+
+    with _store(db) as con:
         n = con.execute("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS "
                         "NULL RETURNING key_id", [datetime.now(), key_id]).fetchall()
-    finally:
-        con.close()
-    if n:
-        from weights.audit import record
-
-        con = _connect(db)
-        try:
+        if n:
             record(con, who="", action="revoke", entity="api_keys", entity_key=key_id,
                    why="drgdip keys revoke")
-        finally:
-            con.close()
     if not n:
         raise click.ClickException(f"no active key {key_id!r}")
     click.echo(f"revoked {key_id}")
