@@ -76,7 +76,7 @@ def test_estimate_access_and_errors(live: Live, oracle_cases: pl.DataFrame) -> N
                          json={"case": {**case, "hospital_id": "H999"}, "policy": DEMO_POLICY})
     assert (r.status_code, r.json()["code"]) == (422, "UNKNOWN_HOSPITAL")
     r = live.client.post("/v1/estimate", headers=live.h("analyst"),
-                         json={"case": case, "policy": "jiangmen_dip_2025"})
+                         json={"case": case, "policy": "chaozhou_dip_2025"})
     assert (r.status_code, r.json()["code"]) == (422, "POLICY_UNAVAILABLE")
     assert "no published" in r.json()["message"]
 
@@ -94,3 +94,55 @@ def test_documented_examples_work(live: Live) -> None:
         r = live.client.post(path, headers=live.h("h1"), json=body)
         assert r.status_code == 200, (path, r.text)
         response.model_validate(r.json())
+
+
+def test_dip_estimate_equals_batch_settlement(live: Live) -> None:
+    """A DIP policy becomes usable when a catalogue for its region and year is published."""
+    from weights.dip_catalog_io import import_catalog, require_clean  # noqa: PLC0415
+    from weights.dip_store import save_catalog  # noqa: PLC0415
+
+    from tests.api.conftest import FIXTURES  # noqa: PLC0415
+
+    policy = load_policy("jiangmen_dip_2025")
+    version = "dip-jiangmen-test"
+    catalog = require_clean(import_catalog(FIXTURES / "dip_golden_catalog.csv"))
+    save_catalog(live.db, catalog, version, region=policy.policy.region, year=policy.year,
+                 source="golden fixture")
+    r = live.client.post(f"/v1/weights/versions/{version}/publish", headers=live.h("admin"),
+                         json={"why": "DIP estimate test"})
+    assert r.status_code == 200, r.text
+    golden = pl.read_csv(FIXTURES / "dip_golden.csv", infer_schema_length=0).head(8)
+    cases = []
+    for i, g in enumerate(golden.to_dicts()):
+        cost = ["900.00", "4200.00", "12800.00", "64000.00"][i % 4]
+        fund = (Decimal(cost) * Decimal("0.6")).quantize(Decimal("0.01"))
+        cases.append({"case_id": g["case_id"], "sex": 1, "age": int(g["age"]),
+                      "los": int(g["los"]), "discharge_way": int(g["discharge_way"]),
+                      "diagnoses": g["diagnoses"].split("|"),
+                      "procedures": [p for p in (g["procedures"] or "").split("|") if p],
+                      "hospital_id": H1, "insurance_type": "resident",
+                      "admit_date": "2025-05-01", "discharge_date": "2025-05-07",
+                      "total_cost": cost, "fund_paid": str(fund), "other_fund_paid": "0.00",
+                      "patient_paid": str(Decimal(cost) - fund)})
+    con = open_store(live.db)
+    try:
+        hospitals = pl.DataFrame(con.sql("SELECT hospital_id, level, type FROM hospitals "
+                                         "WHERE hospital_id = ?", params=[H1]).to_arrow_table())
+    finally:
+        con.close()
+    frame = pl.DataFrame(cases, infer_schema_length=None).with_columns(
+        pl.col("admit_date", "discharge_date").str.to_date(),
+        pl.col("total_cost", "fund_paid", "other_fund_paid", "patient_paid")
+        .cast(pl.Decimal(18, 2)))
+    from grouper import group_dip  # noqa: PLC0415
+
+    batch = settle_cases(frame, group_dip(frame, catalog), catalog.groups, hospitals, policy)
+    for case, want in zip(cases, batch.to_dicts(), strict=True):
+        r = live.client.post("/v1/estimate", headers=live.h("h1"),
+                             json={"case": case, "policy": "jiangmen_dip_2025"})
+        assert r.status_code == 200, r.text
+        got = r.json()
+        assert got["weights_version"] == version and got["method"] == "dip"
+        for k in COMPARED:
+            value = Decimal(got[k]) if isinstance(want[k], Decimal) else got[k]
+            assert value == want[k], (k, case["case_id"])
