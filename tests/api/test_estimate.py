@@ -98,10 +98,9 @@ def test_documented_examples_work(live: Live) -> None:
 
 def test_dip_estimate_equals_batch_settlement(live: Live) -> None:
     """A DIP policy becomes usable when a catalogue for its region and year is published."""
-    from weights.dip_catalog_io import import_catalog, require_clean  # noqa: PLC0415
-    from weights.dip_store import save_catalog  # noqa: PLC0415
-
-    from tests.api.conftest import FIXTURES  # noqa: PLC0415
+    from tests.api.conftest import FIXTURES
+    from weights.dip_catalog_io import import_catalog, require_clean
+    from weights.dip_store import save_catalog
 
     policy = load_policy("jiangmen_dip_2025")
     version = "dip-jiangmen-test"
@@ -134,7 +133,7 @@ def test_dip_estimate_equals_batch_settlement(live: Live) -> None:
         pl.col("admit_date", "discharge_date").str.to_date(),
         pl.col("total_cost", "fund_paid", "other_fund_paid", "patient_paid")
         .cast(pl.Decimal(18, 2)))
-    from grouper import group_dip  # noqa: PLC0415
+    from grouper import group_dip
 
     batch = settle_cases(frame, group_dip(frame, catalog), catalog.groups, hospitals, policy)
     for case, want in zip(cases, batch.to_dicts(), strict=True):
