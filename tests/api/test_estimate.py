@@ -9,7 +9,7 @@ import polars as pl
 
 from engine.policy import load_policy
 from engine.settle_case import settle_cases
-from grouper import group_drg
+from grouper import group_dip, group_drg
 from tests.api.conftest import DEMO_POLICY, H1, H2, Live
 from weights.store import open_store
 from weights.versions import active_drg_weights
@@ -26,6 +26,23 @@ def settlement_case(row: dict, cost: str, pool: str = "employee") -> dict:
             "other_fund_paid": "0.00", "patient_paid": str(Decimal(cost) - fund)}
 
 
+def case_frame(cases: list[dict]) -> pl.DataFrame:
+    """The JSON cases as the batch path reads them (dates, money as Decimal)."""
+    return pl.DataFrame(cases, infer_schema_length=None).with_columns(
+        pl.col("admit_date", "discharge_date").str.to_date(),
+        pl.col("total_cost", "fund_paid", "other_fund_paid", "patient_paid")
+        .cast(pl.Decimal(18, 2)))
+
+
+def hospital_frame(live: Live, hospital_id: str) -> pl.DataFrame:
+    con = open_store(live.db)
+    try:
+        return pl.DataFrame(con.sql("SELECT hospital_id, level, type FROM hospitals WHERE "
+                                    "hospital_id = ?", params=[hospital_id]).to_arrow_table())
+    finally:
+        con.close()
+
+
 def test_estimate_equals_batch_settlement(live: Live, oracle_cases: pl.DataFrame) -> None:
     ok = oracle_cases.filter(pl.col("expected_status") == "ok").head(12)
     costs = ["800.00", "8800.50", "23456.78", "250000.00"] * 3
@@ -37,16 +54,11 @@ def test_estimate_equals_batch_settlement(live: Live, oracle_cases: pl.DataFrame
     try:
         weights = active_drg_weights(con, policy.policy.ruleset, policy.year,
                                      region=policy.policy.region)
-        hospitals = pl.DataFrame(con.sql("SELECT hospital_id, level, type FROM hospitals")
-                                 .to_arrow_table())
     finally:
         con.close()
-    frame = pl.DataFrame(cases, infer_schema_length=None).with_columns(
-        pl.col("admit_date", "discharge_date").str.to_date(),
-        pl.col("total_cost", "fund_paid", "other_fund_paid", "patient_paid")
-        .cast(pl.Decimal(18, 2)))
+    frame = case_frame(cases)
     batch = settle_cases(frame, group_drg(frame, policy.policy.ruleset), weights,
-                         hospitals.filter(pl.col("hospital_id") == H1), policy)
+                         hospital_frame(live, H1), policy)
     for case, want in zip(cases, batch.to_dicts(), strict=True):
         r = live.client.post("/v1/estimate", headers=live.h("h1"),
                              json={"case": case, "policy": DEMO_POLICY})
@@ -123,19 +135,9 @@ def test_dip_estimate_equals_batch_settlement(live: Live) -> None:
                       "admit_date": "2025-05-01", "discharge_date": "2025-05-07",
                       "total_cost": cost, "fund_paid": str(fund), "other_fund_paid": "0.00",
                       "patient_paid": str(Decimal(cost) - fund)})
-    con = open_store(live.db)
-    try:
-        hospitals = pl.DataFrame(con.sql("SELECT hospital_id, level, type FROM hospitals "
-                                         "WHERE hospital_id = ?", params=[H1]).to_arrow_table())
-    finally:
-        con.close()
-    frame = pl.DataFrame(cases, infer_schema_length=None).with_columns(
-        pl.col("admit_date", "discharge_date").str.to_date(),
-        pl.col("total_cost", "fund_paid", "other_fund_paid", "patient_paid")
-        .cast(pl.Decimal(18, 2)))
-    from grouper import group_dip
-
-    batch = settle_cases(frame, group_dip(frame, catalog), catalog.groups, hospitals, policy)
+    frame = case_frame(cases)
+    batch = settle_cases(frame, group_dip(frame, catalog), catalog.groups,
+                         hospital_frame(live, H1), policy)
     for case, want in zip(cases, batch.to_dicts(), strict=True):
         r = live.client.post("/v1/estimate", headers=live.h("h1"),
                              json={"case": case, "policy": "jiangmen_dip_2025"})
