@@ -49,7 +49,7 @@ def ingest_batch(batch: pa.RecordBatch) -> pl.DataFrame:
     """One Arrow batch through the project's ingestion: aliases, coercion, per-row problems."""
     from engine.ingest import read_cases  # the single-machine path reads cases the same way
 
-    return read_cases(pl.from_arrow(pa.Table.from_batches([batch]))).cases  # type: ignore[arg-type]
+    return read_cases(pa.Table.from_batches([batch])).cases
 
 
 def group_batches(batches: Iterator[pa.RecordBatch], ruleset: str,

@@ -31,9 +31,9 @@ class SparkUnavailableError(DrgDipError):
 def require_pyspark() -> None:
     """Raise SparkUnavailableError with the install hint when pyspark cannot be imported."""
     try:
-        import pyspark  # noqa: F401
-        import pyspark.sql.pandas  # noqa: F401  (mapInArrow needs pandas and pyarrow)
         import pandas  # noqa: F401
+        import pyspark
+        import pyspark.sql.pandas  # noqa: F401  (mapInArrow needs pandas and pyarrow)
     except ImportError as exc:
         raise SparkUnavailableError(
             f"--engine spark needs PySpark: pip install 'drgdip[spark]' ({exc})") from exc

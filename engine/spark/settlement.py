@@ -31,7 +31,7 @@ import pyarrow as pa
 from engine.spark.grouping import cached_ruleset, ingest_batch, small_types, to_spark_arrow
 
 if TYPE_CHECKING:
-    from pyspark.broadcast import Broadcast
+    from pyspark import Broadcast
     from pyspark.sql import DataFrame, SparkSession
 
     from engine.pipeline import Weights
@@ -56,6 +56,12 @@ class Shared:
 
 
 _SHARED: dict[str, Shared] = {}  # per Python worker, keyed by a token made with the broadcast
+
+
+def arrow_frame(table: pa.Table) -> pl.DataFrame:
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 def ipc_bytes(frame: pl.DataFrame) -> bytes:
@@ -120,7 +126,7 @@ def settle_hospital(table: pa.Table, s: Shared) -> pl.DataFrame:
     """Stage 2 for one hospital's rows: settle_cases on them in input order."""
     from engine.settle_case import settle_cases
 
-    frame = pl.from_arrow(table).sort(SEQ)  # type: ignore[union-attr]
+    frame = arrow_frame(table).sort(SEQ)
     gcols = [c for c in frame.columns if c.startswith(GROUP_PREFIX)]
     cases = frame.drop(*gcols, SEQ, *REVIEW_COLUMNS)
     grouped = frame.select(pl.col(gcols).name.map(lambda c: c[len(GROUP_PREFIX):]))
@@ -300,7 +306,7 @@ def clear_spark(spark: SparkSession, hospital_periods: DataFrame, policy: Policy
         raise PolicyError(f"policy {policy.name} has no fund pool {unknown[0]!r}")
 
     def clear(table: pa.Table) -> pa.Table:
-        frame = pl.from_arrow(table)
+        frame = arrow_frame(table)
         pool = frame["fund_pool"][0]
         result = clear_pool(frame.select(INPUT_COLUMNS), policy, pool).hospitals.with_columns(
             pl.lit(year).alias("year"), pl.lit(pool).alias("fund_pool"))

@@ -18,11 +18,11 @@ pytest.importorskip("pandas", reason="PySpark's Arrow functions need pandas: pip
 if shutil.which("java") is None:
     pytest.skip("no Java runtime for Spark", allow_module_level=True)
 
-from engine.cli import cli  # noqa: E402
-from engine.ingest import read_cases  # noqa: E402
-from engine.spark import group_spark, read_cases_spark, spark_session, write_parquet  # noqa: E402
-from grouper import group_drg  # noqa: E402
-from grouper.errors import InputError, RulesetError  # noqa: E402
+from engine.cli import cli
+from engine.ingest import read_cases
+from engine.spark import group_spark, read_cases_spark, spark_session, write_parquet
+from grouper import group_drg
+from grouper.errors import InputError, RulesetError
 
 DATA = Path(__file__).parents[1] / "data"
 

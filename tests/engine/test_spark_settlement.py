@@ -21,10 +21,11 @@ pytest.importorskip("pandas", reason="PySpark's Arrow functions need pandas: pip
 if shutil.which("java") is None:
     pytest.skip("no Java runtime for Spark", allow_module_level=True)
 
-from engine.cli import cli  # noqa: E402
-from engine.policy import load_policy  # noqa: E402
-from engine.spark import clear_spark, spark_session  # noqa: E402
-from tests.engine.test_pipeline import POLICY, build_store, table  # noqa: E402
+from engine.cli import cli
+from engine.policy import load_policy
+from engine.spark import clear_spark, spark_session
+from tests.engine.test_pipeline import POLICY, build_store, table
+
 
 @pytest.fixture(scope="module")
 def region(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
