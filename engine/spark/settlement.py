@@ -118,7 +118,7 @@ def ingest_and_group(batch: pa.RecordBatch, method: str, ruleset: str,
                else group_dip(cases, catalog))
     # only what settlement reads crosses the shuffle (the equality tests guard this list)
     return (cases.drop(GROUPING_ONLY, strict=False)
-            .hstack(grouped.drop("warnings").rename(lambda c: GROUP_PREFIX + c))
+            .hstack(grouped.drop("warnings", strict=False).rename(lambda c: GROUP_PREFIX + c))
             .with_columns(pl.Series(SEQ, batch.column(SEQ).to_numpy(), dtype=pl.Int64)))
 
 

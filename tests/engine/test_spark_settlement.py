@@ -158,3 +158,41 @@ def test_spark_settles_fixture_region_like_single_machine(tmp_path: Path) -> Non
     periods = pl.from_arrow(hospital_period_spark(written, policy, "2024-12").toArrow())
     assert isinstance(periods, pl.DataFrame)
     assert periods.equals(expected_periods)
+
+
+@pytest.mark.slow
+def test_spark_settles_dip_like_single_machine(tmp_path: Path) -> None:
+    """The DIP path: a catalogue built from history and read back from the store (broadcast to
+    the workers), group_dip and DIP settlement under jiangmen_dip_2025."""
+    from engine.pipeline import load_weights, read_case_file, settle_frame
+    from engine.spark import hospital_period_spark, read_cases_spark, settle_spark, write_parquet
+    from engine.synth import generate
+    from weights import open_store, publish
+    from weights.dip_build import build_dip_catalog
+    from weights.dip_store import save_catalog
+
+    spark = spark_session("local[2]")
+    hospitals, history, _ = generate(3000, 5, 2024, 3)
+    _, current, _ = generate(2000, 5, 2025, 3)
+    db = tmp_path / "dip.duckdb"
+    open_store(db).close()
+    save_catalog(db, build_dip_catalog(history).catalog, "dip-spark-2025", region="jiangmen",
+                 year=2025, source="test history")
+    con = open_store(db)
+    publish(con, "dip-spark-2025")
+    policy = load_policy("jiangmen_dip_2025")
+    weights = load_weights(con, policy)
+    con.close()
+    current.write_parquet(tmp_path / "cases.parquet")
+    expected, expected_periods = settle_frame(read_case_file(tmp_path / "cases.parquet"), policy,
+                                              weights, hospitals, "2025-03")
+    results = settle_spark(spark, read_cases_spark(spark, tmp_path / "cases.parquet"), policy,
+                           weights, hospitals, "2025-03")
+    write_parquet(results, tmp_path / "case_results")
+    got = pl.read_parquet(tmp_path / "case_results" / "*.parquet").sort("_seq")
+    assert got.drop("_seq", "period").equals(expected)
+    assert (expected["method"] == "dip").all() and (expected["status"] == "ok").any()
+    periods = pl.from_arrow(hospital_period_spark(
+        spark.read.parquet(str(tmp_path / "case_results")), policy, "2025-03").toArrow())
+    assert isinstance(periods, pl.DataFrame)
+    assert periods.equals(expected_periods)
