@@ -29,6 +29,7 @@ import polars as pl
 import pyarrow as pa
 
 from engine.spark.grouping import cached_ruleset, ingest_batch, small_types, to_spark_arrow
+from grouper.errors import InputError
 
 if TYPE_CHECKING:
     from pyspark import Broadcast
@@ -147,16 +148,30 @@ def _spark_schema(example: pl.DataFrame):  # type: ignore[no-untyped-def]
     return from_arrow_schema(small_types(example.to_arrow().schema))
 
 
+def case_id_column(columns: list[str]) -> str:
+    """The input column ingestion reads as case_id (the first header that is an alias)."""
+    from engine.ingest.fields import ALIASES, header_key
+
+    for col in columns:
+        if ALIASES.get(header_key(col)) == "case_id":
+            return col
+    raise InputError(f"missing required column(s): case_id; got: {', '.join(columns)}")
+
+
 def _with_sequence_and_duplicates(cases: DataFrame) -> DataFrame:
     """`_seq` (input order) and `_dup_case_id` (a case_id seen earlier) as columns."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     seq = cases.withColumn(SEQ, F.monotonically_increasing_id())
-    # ingestion compares case_id as text with surrounding spaces removed
-    key = F.trim(F.col("case_id").cast("string"))
-    dup_ids = seq.select(key.alias("_k")).where(F.col("_k").isNotNull()).groupBy("_k").count() \
-        .where(F.col("count") > 1).select("_k")
+    # ingestion's case_id: the (possibly Chinese-named) column as text, Unicode whitespace
+    # stripped, blank = missing
+    key = F.regexp_replace(F.col(f"`{case_id_column(cases.columns)}`").cast("string"),
+                           r"(?U)^\s+|\s+$", "")
+    dup_ids = (seq.select(key.alias("_k")).where(F.col("_k").isNotNull() & (F.col("_k") != ""))
+               .groupBy("_k").count().where(F.col("count") > 1).select("_k"))
+    if dup_ids.limit(1).count() == 0:  # the usual case: no second pass over the input
+        return seq.withColumn(DUP, F.lit(None).cast("boolean"))
     later = (seq.select(SEQ, key.alias("_k")).join(F.broadcast(dup_ids), "_k")
              .withColumn("_n", F.row_number().over(Window.partitionBy("_k").orderBy(SEQ)))
              .where(F.col("_n") > 1).select(SEQ, F.lit(True).alias(DUP)))
