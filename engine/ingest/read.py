@@ -176,8 +176,9 @@ def _coerce(raw: pl.DataFrame, needs: tuple[str, ...]) -> IngestResult:
         ("age_days", IngestCode.REQUIRED_MISSING,
          (pl.col("age") == 0) & pl.col("age_days").is_null(), pl.lit("(空), age=0")),
         ("birth_weight", IngestCode.REQUIRED_MISSING,
-         (pl.col("age_days") <= 28) & pl.col("birth_weight").is_null(),
-         pl.format("(空), age_days={}", pl.col("age_days"))),
+         (pl.col("age") == 0) & (pl.col("age_days") <= 28) & pl.col("birth_weight").is_null(),
+         # concat_str, not pl.format: format over a filtered frame panics in polars 2.1 here
+         pl.concat_str(pl.lit("(空), age_days="), pl.col("age_days").cast(pl.String))),
     ]
     checks += [(c, IngestCode.OUT_OF_RANGE, pl.col(c) < 0, pl.col(c).cast(pl.String))
                for c in NON_NEGATIVE if c in raw.columns]
