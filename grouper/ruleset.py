@@ -156,7 +156,6 @@ class Ruleset:
     rules: pl.DataFrame = field(init=False)
     drgs: pl.DataFrame = field(init=False)
     outcomes: pl.DataFrame = field(init=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         self._validate()
