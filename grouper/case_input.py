@@ -65,6 +65,13 @@ def _number(frame: pl.DataFrame, col: str, dtype: pl.DataType) -> pl.Expr:
     return src.cast(dtype, strict=False).alias(col)
 
 
+def explode_codes(cases: pl.DataFrame, col: str) -> pl.DataFrame:
+    """(_row, pos, code): one row per code of list column `col`, pos 0 = principal."""
+    return (cases.select("_row", pl.col(col).alias("code"),
+                         pl.int_ranges(pl.col(col).list.len(), dtype=pl.Int32).alias("pos"))
+            .explode("code", "pos").drop_nulls("code"))
+
+
 def normalise_cases(cases: CaseTable | list[dict[str, Any]]) -> pl.DataFrame:
     """Typed grouping input with `_row` (0..n-1). Missing required columns raise InputError."""
     frame = to_frame(cases)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from grouper.case_input import explode_codes
 from grouper.errors import WarningCode as W
 from grouper.ruleset import Ruleset
 
@@ -13,12 +14,6 @@ AGE_MAX = 130
 # explicit set so the batch and per-case paths agree exactly.
 BLANK_CHARS = " \t\n\r\x0b\x0c\u00a0\u3000"
 BIRTH_WEIGHT_RANGE = (100, 10000)
-
-
-def _explode(cases: pl.DataFrame, col: str) -> pl.DataFrame:
-    from grouper.drg import explode_codes  # local: drg imports this module
-
-    return explode_codes(cases, col)
 
 
 def _repeat_candidates(ex: pl.DataFrame) -> np.ndarray:
@@ -40,8 +35,8 @@ def warnings_column(cases: pl.DataFrame, rs: Ruleset, dx: pl.DataFrame | None = 
 
     `dx`/`px` are the exploded code tables of all rows (computed here when not given).
     """
-    dx = _explode(cases, "diagnoses") if dx is None else dx
-    px = _explode(cases, "procedures") if px is None else px
+    dx = explode_codes(cases, "diagnoses") if dx is None else dx
+    px = explode_codes(cases, "procedures") if px is None else px
     n = cases.height
 
     def rows_flag(rows: pl.Series | np.ndarray) -> pl.Expr:

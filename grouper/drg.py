@@ -14,26 +14,15 @@ import numpy as np
 import polars as pl
 
 from grouper import atoms as A
-from grouper.case_input import CaseTable, normalise_cases
+from grouper.case_input import CaseTable, explode_codes, normalise_cases
 from grouper.checks import warnings_column
 from grouper.errors import ErrorCode
-from grouper.ruleset import KEY_STRIDE, NO_DRG_ORDER, Ruleset, load_ruleset
+from grouper.ruleset import KEY_STRIDE, NO_DRG_ORDER, Ruleset, resolve_ruleset
 from grouper.translate import translate_codes as _translate
 from grouper.validate import error_message, validation_error
 
 OUTPUT_COLUMNS = ("case_id", "status", "mdc", "adrg", "drg", "drg_name", "error_code",
                   "error_message", "warnings")
-
-
-def resolve(ruleset: str | Ruleset) -> Ruleset:
-    return ruleset if isinstance(ruleset, Ruleset) else load_ruleset(ruleset)
-
-
-def explode_codes(cases: pl.DataFrame, col: str) -> pl.DataFrame:
-    """(_row, pos, code): one row per code, pos 0 = principal."""
-    return (cases.select("_row", pl.col(col).alias("code"),
-                         pl.int_ranges(pl.col(col).list.len(), dtype=pl.Int32).alias("pos"))
-            .explode("code", "pos").drop_nulls("code"))
 
 
 ROW_MDC = 32  # key = _row * ROW_MDC + mdc_rank (at most 32 MDCs)
@@ -273,7 +262,7 @@ def group_drg(cases: CaseTable, ruleset: str | Ruleset = "chs_drg_11", *,
     ...     "diagnoses": [["I63.900"]], "procedures": [[]]}))["drg"].to_list()  # doctest: +SKIP
     ['BR25']
     """
-    rs = resolve(ruleset)
+    rs = resolve_ruleset(ruleset)
     cases_n = normalise_cases(cases)
     dx, px = explode_codes(cases_n, "diagnoses"), explode_codes(cases_n, "procedures")
     warnings = warnings_column(cases_n, rs, dx, px)  # on the codes as given

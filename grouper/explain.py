@@ -14,7 +14,7 @@ from grouper.case_input import normalise_one
 from grouper.checks import warnings_one
 from grouper.errors import ERROR_MESSAGES, ErrorCode
 from grouper.lookup import CaseLookups, DrgEntry, RuleEntry, lookups
-from grouper.ruleset import Ruleset, load_ruleset
+from grouper.ruleset import Ruleset, resolve_ruleset
 from grouper.translate import translate_one
 from grouper.validate import validation_error_one
 
@@ -223,14 +223,10 @@ def _mdc_holds(m: dict[str, Any], c: _Case, lk: CaseLookups) -> tuple[bool, list
     return ok, codes
 
 
-def _resolve(ruleset: str | Ruleset) -> Ruleset:
-    return ruleset if isinstance(ruleset, Ruleset) else load_ruleset(ruleset)
-
-
 def explain(case: dict[str, Any], ruleset: str | Ruleset = "chs_drg_11", *,
             translate_codes: bool = False, normalised: bool = False) -> Explanation:
     """The ordered decisions that group one case (contracts §1 fields as a dict)."""
-    rs = _resolve(ruleset)
+    rs = resolve_ruleset(ruleset)
     lk = lookups(rs)
     if not normalised:
         case = normalise_one(case)

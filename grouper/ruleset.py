@@ -391,6 +391,11 @@ def _load(name: str, root: Path) -> Ruleset:
     return Ruleset(name=name, manifest=manifest, tables=tables)
 
 
+def resolve_ruleset(ruleset: str | Ruleset) -> Ruleset:
+    """A loaded ruleset given either itself or its name."""
+    return ruleset if isinstance(ruleset, Ruleset) else load_ruleset(ruleset)
+
+
 def load_ruleset(name: str, *, root: Path = RULESET_ROOT) -> Ruleset:
     """The named ruleset, loaded and validated once per process (thread-safe)."""
     with _LOAD_LOCK:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from grouper.case_input import explode_codes
 from grouper.errors import ErrorCode
 from grouper.ruleset import Ruleset
 
@@ -16,8 +17,6 @@ _EMPTY = pl.lit([], dtype=pl.List(pl.String))
 
 def translate_codes(cases: pl.DataFrame, rs: Ruleset) -> pl.DataFrame:
     """Replace `diagnoses`/`procedures` by their mapped codes; set `error_code` on failure."""
-    from grouper.drg import explode_codes  # local: drg imports this module
-
     for col, table, err in (("diagnoses", "dx_code_map", ErrorCode.DX_UNMAPPED),
                             ("procedures", "px_code_map", ErrorCode.PX_UNMAPPED)):
         mapping = rs.tables[table].rename({"from_code": "code"})
