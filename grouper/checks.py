@@ -7,6 +7,7 @@ import polars as pl
 
 from grouper.case_input import explode_codes
 from grouper.errors import WarningCode as W
+from grouper.lookup import CaseLookups
 from grouper.ruleset import Ruleset
 
 AGE_MAX = 130
@@ -97,14 +98,14 @@ def warnings_column(cases: pl.DataFrame, rs: Ruleset, dx: pl.DataFrame | None = 
     return table.gather(pl.Series(inverse.astype(np.uint32)))
 
 
-def warnings_one(case: dict[str, object], rs: Ruleset, lk: "object") -> list[str]:
+def warnings_one(case: dict[str, object], rs: Ruleset, lk: CaseLookups) -> list[str]:
     """The same checks for one normalised case (per-case path); `lk` is the dict lookup bundle."""
     dx = list(case.get("diagnoses") or [])  # type: ignore[call-overload]
     px = list(case.get("procedures") or [])  # type: ignore[call-overload]
     sex, age, age_days = case.get("sex"), case.get("age"), case.get("age_days")
     bw, los = case.get("birth_weight"), case.get("los")
     found: set[W] = set()
-    known_dx, known_px = lk.known_dx, lk.known_px  # type: ignore[attr-defined]
+    known_dx, known_px = lk.known_dx, lk.known_px
     for code in dx:
         if not code.strip(BLANK_CHARS):
             found.add(W.BLANK_CODE)
@@ -117,7 +118,7 @@ def warnings_one(case: dict[str, object], rs: Ruleset, lk: "object") -> list[str
             found.add(W.PX_UNKNOWN)
     if dx:
         principal = dx[0]
-        right = lk.sex_of_dx.get(principal)  # type: ignore[attr-defined]
+        right = lk.sex_of_dx.get(principal)
         if sex in (1, 2) and ((right is not None and right != sex)
                               or (principal.startswith("O") and sex == 1)):
             found.add(W.SEX_DX_CONFLICT)

@@ -11,11 +11,10 @@ from typing import Any
 
 import polars as pl
 
-from grouper.dip import (candidates, explode_px, group_dip, prepare_dip_cases,
-                         treatment_ranks)
+from grouper.dip import candidates, explode_px, group_dip, prepare_dip_cases, treatment_ranks
 from grouper.dip_catalog import DipCatalog
 from grouper.dip_codes import subcategory
-from grouper.dip_procedure_class import load_procedure_classes, procedure_ranks, CLASSES
+from grouper.dip_procedure_class import CLASSES, load_procedure_classes, procedure_ranks
 
 
 @dataclass

@@ -95,7 +95,7 @@ def class_of_rank(rank: pl.Expr) -> pl.Expr:
 
 
 def main(argv: list[str]) -> None:
-    from grouper.ruleset import load_ruleset  # noqa: PLC0415 - only the regeneration needs it
+    from grouper.ruleset import load_ruleset
 
     name = argv[0] if argv else "chs_drg_11"
     table = derive_procedure_classes(load_ruleset(name).tables)

@@ -9,9 +9,9 @@ against and what `explain` turns into dict lookups: one copy of every rule.
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
+from pathlib import Path
 from typing import Any
 
 import polars as pl
