@@ -14,8 +14,30 @@ from tests.api.conftest import Live
 SNAPSHOT = Path(__file__).with_name("openapi.json")
 
 
+def _without_decimal_regex(node: object) -> object:
+    """Drop the regex pydantic writes on the string branch of a Decimal field.
+
+    A Decimal renders as ``anyOf: [number, string]``; whether the string branch carries a
+    ``pattern`` (and which) depends on the pydantic release, not on our contract, so the
+    snapshot leaves it out. Patterns we set ourselves (path parameters) are kept.
+    """
+    if isinstance(node, list):
+        return [_without_decimal_regex(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _without_decimal_regex(v) for k, v in node.items()}
+    branches = out.get("anyOf")
+    if isinstance(branches, list) and any(b.get("type") == "number" for b in branches
+                                          if isinstance(b, dict)):
+        out["anyOf"] = [{k: v for k, v in b.items() if k != "pattern"}
+                        if isinstance(b, dict) and b.get("type") == "string" else b
+                        for b in branches]
+    return out
+
+
 def render(spec: dict) -> str:
-    return json.dumps(spec, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+    return json.dumps(_without_decimal_regex(spec), ensure_ascii=False, indent=1,
+                      sort_keys=True) + "\n"
 
 
 def test_openapi_snapshot(live: Live) -> None:
