@@ -32,6 +32,8 @@ KIND_NAMES = {
     "split_admission": "分解住院", "low_standard_admission": "低标入院",
     "low_risk_death": "低风险组死亡", "upcoding": "编码高套", "under_service": "服务不足",
     "over_treatment": "医疗过度", "cost_shifting": "费用转嫁",
+    "transfer_readmission": "转院再入", "bed_blocking": "挂床住院", "cmi_drift": "CMI 异常增长",
+    "patient_dumping": "推诿重症",
 }
 MATCH_NAMES = {"drg": "DRG 组", "adrg": "ADRG", "dx3": "主要诊断类目"}
 
@@ -62,17 +64,17 @@ RATE_FLAGS = (
 )
 
 
-def _empty() -> pl.DataFrame:
+def empty_flags() -> pl.DataFrame:
     return pl.DataFrame(schema=FLAG_SCHEMA)
 
 
-def _finish(frame: pl.DataFrame) -> pl.DataFrame:
+def finish_flags(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(pl.col(c).cast(t) for c, t in FLAG_SCHEMA.items())
 
 
 def split_admission_flags(hits: pl.DataFrame, th: SupervisionThresholds) -> pl.DataFrame:
     match_zh = pl.col("match").replace_strict(MATCH_NAMES, return_dtype=pl.String)
-    return _finish(hits.with_columns(
+    return finish_flags(hits.with_columns(
         pl.format("split_admission:{}", pl.col("case_id")).alias("flag_id"),
         pl.lit("split_admission").alias("kind"), pl.lit("case").alias("level"),
         pl.col("month").alias("period"),
@@ -91,7 +93,7 @@ def low_standard_flags(hits: pl.DataFrame, th: SupervisionThresholds) -> pl.Data
     message = (pl.when(pl.col("reason") == "short_cheap")
                .then(pl.format("住院 {} 天，费用为组均费用的 {}%，无手术室操作", pl.col("los"), pct))
                .otherwise(pl.lit("主要诊断属于可门诊治疗病种")))
-    return _finish(hits.with_columns(
+    return finish_flags(hits.with_columns(
         pl.format("low_standard_admission:{}", pl.col("case_id")).alias("flag_id"),
         pl.lit("low_standard_admission").alias("kind"), pl.lit("case").alias("level"),
         pl.col("month").alias("period"),
@@ -109,7 +111,7 @@ def low_risk_death_flags(frame: pl.DataFrame, risk: pl.DataFrame,
     deaths = (frame.filter((pl.col("status") == "ok") & (pl.col("discharge_way") == 5))
               .join(risk.select("group_code", "risk_level", "mortality"), on="group_code")
               .filter(pl.col("risk_level").is_in(list(th.flag_death_risk_levels))))
-    return _finish(deaths.with_columns(
+    return finish_flags(deaths.with_columns(
         pl.format("low_risk_death:{}", pl.col("case_id")).alias("flag_id"),
         pl.lit("low_risk_death").alias("kind"), pl.lit("case").alias("level"),
         pl.col("month").alias("period"),
@@ -124,8 +126,8 @@ def low_risk_death_flags(frame: pl.DataFrame, risk: pl.DataFrame,
                   (pl.col("mortality") * 1000).round(2)).alias("message")))
 
 
-def _evidence(frame: pl.DataFrame, hospitals: pl.DataFrame, period_col: str, where: pl.Expr,
-              rank: pl.Expr, limit: int) -> pl.DataFrame:
+def evidence_ids(frame: pl.DataFrame, hospitals: pl.DataFrame, period_col: str,
+                 where: pl.Expr, rank: pl.Expr, limit: int) -> pl.DataFrame:
     """Per (period, hospital_id): n_evidence and the `limit` strongest case ids."""
     cases = (frame.filter(where).with_columns(pl.col(period_col).alias("period"), rank.alias("_r"))
              .join(hospitals.select("period", "hospital_id"), on=["period", "hospital_id"]))
@@ -135,9 +137,9 @@ def _evidence(frame: pl.DataFrame, hospitals: pl.DataFrame, period_col: str, whe
                  pl.col("case_id").head(limit).alias("evidence_case_ids")))
 
 
-def _hospital_flag(found: pl.DataFrame, kind: str, message: pl.Expr) -> pl.DataFrame:
+def hospital_flag(found: pl.DataFrame, kind: str, message: pl.Expr) -> pl.DataFrame:
     score = pl.when(pl.col("value") > 0).then(1 - pl.col("threshold") / pl.col("value"))
-    return _finish(found.with_columns(
+    return finish_flags(found.with_columns(
         pl.format("{}:{}:{}", pl.lit(kind), pl.col("hospital_id"), pl.col("period"))
         .alias("flag_id"),
         pl.lit(kind).alias("kind"), pl.lit("hospital").alias("level"),
@@ -149,6 +151,34 @@ def _hospital_flag(found: pl.DataFrame, kind: str, message: pl.Expr) -> pl.DataF
         message.alias("message")))
 
 
+def peer_outliers(values: pl.DataFrame, th: SupervisionThresholds,
+                  margin: float = 0.0) -> pl.DataFrame:
+    """Hospitals whose rate is high against leave-one-out peers (`peers.peer_stats`).
+
+    `values`: period, hospital_id, hospital_level, n, value. Kept: n ≥ min_hospital_cases,
+    value > peer P(peer_percentile), robust z ≥ min_robust_z and value − peer median > margin;
+    adds threshold (the larger of P90 and median + margin), peer_value (median) and detail.
+    """
+    stats = peer_stats(values, th)
+    found = stats.filter((pl.col("n") >= th.min_hospital_cases)
+                         & (pl.col("value") > pl.col("peer_pct"))
+                         & (pl.col("robust_z") >= th.min_robust_z)
+                         & (pl.col("value") - pl.col("peer_median") > margin))
+    return found.with_columns(
+        pl.max_horizontal("peer_pct", pl.col("peer_median") + margin).alias("threshold"),
+        pl.col("peer_median").alias("peer_value"),
+        pl.struct("n", "n_peers", "peer_scope", "peer_pct", "peer_median", "robust_z")
+        .struct.json_encode().alias("detail"))
+
+
+def peer_message(label: str, th: SupervisionThresholds) -> pl.Expr:
+    """「<label>为 x%，同级对照医院 P90 为 y%，中位数 z%」 for a `peer_outliers` row."""
+    return pl.format(
+        "{}为 {}%，同级对照医院 P{} 为 {}%，中位数 {}%", pl.lit(label),
+        (pl.col("value") * 100).round(2), pl.lit(round(th.peer_percentile * 100)),
+        (pl.col("peer_pct") * 100).round(2), (pl.col("peer_median") * 100).round(2))
+
+
 def rate_flags(frame: pl.DataFrame, hospital_ind: pl.DataFrame,
                th: SupervisionThresholds) -> pl.DataFrame:
     """Hospital flags of `RATE_FLAGS` from hospital indicators of the flag period."""
@@ -157,27 +187,15 @@ def rate_flags(frame: pl.DataFrame, hospital_ind: pl.DataFrame,
         values = hospital_ind.select("period", "hospital_id", "hospital_level",
                                      pl.col("n_cases").alias("n"),
                                      pl.col(spec.indicator).alias("value"))
-        stats = peer_stats(values, th)
         margin = getattr(th, spec.margin_field) if spec.margin_field else 0.0
-        found = stats.filter((pl.col("n") >= th.min_hospital_cases)
-                             & (pl.col("value") > pl.col("peer_pct"))
-                             & (pl.col("robust_z") >= th.min_robust_z)
-                             & (pl.col("value") - pl.col("peer_median") > margin))
+        found = peer_outliers(values, th, margin)
         if found.is_empty():
             continue
-        found = found.with_columns(
-            pl.max_horizontal("peer_pct", pl.col("peer_median") + margin).alias("threshold"),
-            pl.col("peer_median").alias("peer_value"),
-            pl.struct("n", "n_peers", "peer_scope", "peer_pct", "peer_median", "robust_z")
-            .struct.json_encode().alias("detail"))
-        ev = _evidence(frame, found, th.flag_period, spec.evidence, spec.rank, th.max_evidence)
+        ev = evidence_ids(frame, found, th.flag_period, spec.evidence, spec.rank,
+                          th.max_evidence)
         found = found.join(ev, on=["period", "hospital_id"], how="left")
-        message = pl.format(
-            "{}为 {}%，同级对照医院 P{} 为 {}%，中位数 {}%", pl.lit(spec.label),
-            (pl.col("value") * 100).round(2), pl.lit(round(th.peer_percentile * 100)),
-            (pl.col("peer_pct") * 100).round(2), (pl.col("peer_median") * 100).round(2))
-        out.append(_hospital_flag(found, spec.kind, message))
-    return pl.concat(out) if out else _empty()
+        out.append(hospital_flag(found, spec.kind, peer_message(spec.label, th)))
+    return pl.concat(out) if out else empty_flags()
 
 
 def upcoding_flags(frame: pl.DataFrame, th: SupervisionThresholds) -> pl.DataFrame:
@@ -190,7 +208,7 @@ def upcoding_flags(frame: pl.DataFrame, th: SupervisionThresholds) -> pl.DataFra
                       & (pl.col("severe_expected") >= th.upcoding_min_expected)
                       & (z >= th.upcoding_min_z))
     if found.is_empty():
-        return _empty()
+        return empty_flags()
     per = adrg_expected(frame, period, ["hospital_id"], th).filter(pl.col("excess") > 0)
     cases = (frame.filter((pl.col("status") == "ok") & pl.col("severity").is_in(SEVERE))
              .with_columns(pl.col(period).alias("period"))
@@ -209,4 +227,4 @@ def upcoding_flags(frame: pl.DataFrame, th: SupervisionThresholds) -> pl.DataFra
     message = pl.format("MCC/CC 病例 {} 例，按同级医院构成期望 {} 例，O/E = {}",
                         pl.col("severe_observed").cast(pl.Int64),
                         pl.col("severe_expected").round(1), pl.col("upcoding_oe").round(2))
-    return _hospital_flag(found, "upcoding", message)
+    return hospital_flag(found, "upcoding", message)
