@@ -37,13 +37,30 @@ from weights.audit import audit_log
 from weights.drg_build import DrgBuild, DrgBuildParams, build_drg, build_drg_weights
 from weights.errors import PublishedVersionError, StoreError, WeightTableError
 from weights.funding import budgets, get_budget, get_rate, rates, set_budget, set_rate
-from weights.hospitals import (coefficient_history, coefficients_on, set_coefficient,
-                               set_coefficients, upsert_hospitals)
+from weights.hospitals import (
+                               coefficient_history,
+                               coefficients_on,
+                               set_coefficient,
+                               set_coefficients,
+                               upsert_hospitals,
+)
 from weights.schema import MIGRATIONS, Migration, register_migration
 from weights.store import open_store, query, transaction
-from weights.versions import (active_drg_weights, active_rows, active_version, copy_version,
-                              diff, edit_rows, list_versions, publish, retire,
-                              save_weight_version, verify, version_info, version_rows)
+from weights.versions import (
+                               active_drg_weights,
+                               active_rows,
+                               active_version,
+                               copy_version,
+                               diff,
+                               edit_rows,
+                               list_versions,
+                               publish,
+                               retire,
+                               save_weight_version,
+                               verify,
+                               version_info,
+                               version_rows,
+)
 
 __all__ = [
     "MIGRATIONS", "DrgBuild", "DrgBuildParams", "Migration", "PublishedVersionError",

@@ -56,7 +56,7 @@ def read_table(path: Path) -> pl.DataFrame:
         raise InputError(f"catalogue file not found: {path}")
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
-        import openpyxl  # noqa: PLC0415 - only Excel input needs it
+        import openpyxl
 
         sheet = openpyxl.load_workbook(path, read_only=True, data_only=True).active
         rows = [["" if v is None else str(v).strip() for v in r]
@@ -112,8 +112,8 @@ def _row(raw: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, object, s
     if kind == "comprehensive" and procedures in CLASS_WORDS:
         tclass, procedures = CLASS_WORDS[procedures], ""
     elif kind == "comprehensive" and tclass is None:
-        problems.append(("procedures", procedures, "a comprehensive row names its treatment "
-                         "class: 保守治疗, 诊断性操作, 治疗性操作 or 相关手术"))
+        problems.append(("procedures", procedures, ("a comprehensive row names its treatment "
+                         "class: 保守治疗, 诊断性操作, 治疗性操作 or 相关手术")))
         tclass, procedures = "conservative", ""  # reported; keep the other checks going
     row = {"dip_code": (raw.get("dip_code") or "").strip(), "dip_type": kind,
            "principal_dx": dx_one(raw.get("principal_dx") or ""),

@@ -13,8 +13,7 @@ import polars as pl
 from grouper.dip_catalog import AUX_SCHEMA, GROUP_SCHEMA, DipCatalog
 from weights.errors import WeightTableError
 from weights.store import open_store
-from weights.versions import save_weight_version, version_info
-from weights.versions import version_rows
+from weights.versions import save_weight_version, version_info, version_rows
 
 PARAMS = ("score_scale", "aux_combine", "ruleset", "severity_min_los")
 

@@ -29,8 +29,7 @@ MASTER_COLUMNS = ("hospital_id", "name", "level", "type", "region")
 def normalise_level(value: object) -> str | None:
     """'三级'/'3' → '3', '社区'/'基层' → 'community'; None when not a known level."""
     text = "" if value is None else str(value).strip()
-    if text.endswith(".0"):
-        text = text[:-2]
+    text = text.removesuffix(".0")
     for alias, level in LEVEL_ALIASES.items():
         if text == alias or (alias[0] in "三二一" and text.startswith(alias)):
             return level

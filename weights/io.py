@@ -224,7 +224,7 @@ def export_table(frame: pl.DataFrame, path: Path) -> Path:
     if suffix == ".csv":
         path.write_bytes(b"\xef\xbb\xbf" + frame.write_csv().encode())
     elif suffix == ".xlsx":
-        import openpyxl  # noqa: PLC0415 - only Excel output needs it
+        import openpyxl
 
         book = openpyxl.Workbook()
         sheet = book.active

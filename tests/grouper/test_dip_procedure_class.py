@@ -6,8 +6,11 @@ import polars as pl
 import pytest
 
 from grouper import load_ruleset
-from grouper.dip_procedure_class import (derive_procedure_classes, load_procedure_classes,
-                                         procedure_ranks)
+from grouper.dip_procedure_class import (
+    derive_procedure_classes,
+    load_procedure_classes,
+    procedure_ranks,
+)
 
 
 def test_shipped_table_equals_derivation() -> None:

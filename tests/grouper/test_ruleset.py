@@ -10,9 +10,14 @@ import pytest
 
 from grouper import RulesetError, load_ruleset
 from grouper.ruleset import Ruleset
-from grouper.ruleset_files import RULESET_ROOT, TABLE_COLUMNS, read_manifest, read_table
+from grouper.ruleset_files import (
+    RULESET_ROOT,
+    TABLE_COLUMNS,
+    read_manifest,
+    read_table,
+    write_csv_bytes,
+)
 from grouper.ruleset_import import import_ruleset
-from grouper.ruleset_files import write_csv_bytes
 
 
 def _tables(name: str) -> dict[str, pl.DataFrame]:

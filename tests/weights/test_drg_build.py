@@ -11,10 +11,10 @@ from weights.drg_build import DrgBuildParams, restatement_factors, year_weight_m
 
 # Keep-range per trim method, written as SQL over per-DRG statistics of the restated cost.
 SQL_BOUNDS = {
-    "iqr": ("quantile_cont(cost, 0.25) - 1.5 * (quantile_cont(cost, 0.75) - "
-            "quantile_cont(cost, 0.25))",
-            "quantile_cont(cost, 0.75) + 1.5 * (quantile_cont(cost, 0.75) - "
-            "quantile_cont(cost, 0.25))"),
+    "iqr": (("quantile_cont(cost, 0.25) - 1.5 * (quantile_cont(cost, 0.75) - "
+             "quantile_cont(cost, 0.25))"),
+            ("quantile_cont(cost, 0.75) + 1.5 * (quantile_cont(cost, 0.75) - "
+             "quantile_cont(cost, 0.25))")),
     "pct": ("quantile_cont(cost, 0.025)", "quantile_cont(cost, 0.975)"),
     "log_sd": ("exp(avg(ln(cost)) - 3 * stddev_samp(ln(cost)))",
                "exp(avg(ln(cost)) + 3 * stddev_samp(ln(cost)))"),

@@ -10,9 +10,20 @@ import duckdb
 import polars as pl
 import pytest
 
-from weights import (StoreError, WeightTableError, audit_log, coefficient_history,
-                     coefficients_on, get_budget, get_rate, open_store, set_budget,
-                     set_coefficient, set_rate, upsert_hospitals)
+from weights import (
+    StoreError,
+    WeightTableError,
+    audit_log,
+    coefficient_history,
+    coefficients_on,
+    get_budget,
+    get_rate,
+    open_store,
+    set_budget,
+    set_coefficient,
+    set_rate,
+    upsert_hospitals,
+)
 from weights.schema import MIGRATIONS
 
 
@@ -65,7 +76,7 @@ def test_rates_and_budgets(con: duckdb.DuckDBPyConnection) -> None:
     set_rate(con, **key, fund_pool="employee", period="2024-03", kind="base_rate",
              value="14800", level="3", why="March, tertiary")
     rate = {"fund_pool": "employee", "kind": "base_rate", **key}
-    assert get_rate(con, **rate, period="2024-03", level="3") == Decimal("14800")
+    assert get_rate(con, **rate, period="2024-03", level="3") == Decimal(14800)
     assert get_rate(con, **rate, period="2024-03", level="2") == Decimal("15000.1234")
     assert get_rate(con, **rate, period="2024-05", level="3") == Decimal("15000.1234")
     with pytest.raises(WeightTableError, match="no base_rate"):

@@ -10,10 +10,24 @@ import duckdb
 import polars as pl
 import pytest
 
-from weights import (PublishedVersionError, WeightTableError, active_drg_weights, audit_log,
-                     build_drg_weights, copy_version, diff, edit_rows, list_versions,
-                     open_store, publish, retire, save_weight_version, verify, version_info,
-                     version_rows)
+from weights import (
+    PublishedVersionError,
+    WeightTableError,
+    active_drg_weights,
+    audit_log,
+    build_drg_weights,
+    copy_version,
+    diff,
+    edit_rows,
+    list_versions,
+    open_store,
+    publish,
+    retire,
+    save_weight_version,
+    verify,
+    version_info,
+    version_rows,
+)
 
 
 @pytest.fixture(scope="module")

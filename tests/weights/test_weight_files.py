@@ -10,8 +10,14 @@ import polars as pl
 import pytest
 
 from weights import build_drg_weights
-from weights.io import (DRG_HEADERS, HOSPITAL_HEADERS, bureau_headers, export_table,
-                        import_drg_weights, import_hospitals)
+from weights.io import (
+    DRG_HEADERS,
+    HOSPITAL_HEADERS,
+    bureau_headers,
+    export_table,
+    import_drg_weights,
+    import_hospitals,
+)
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".xlsx"])

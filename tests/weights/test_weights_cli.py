@@ -88,7 +88,7 @@ def test_publish_twice_exit_status_and_one_line(tmp_path: Path, history_file: Pa
     run("weights", "publish", "v1", "--why", "first", "--db", db)
     proc = subprocess.run([sys.executable, "-m", "engine.cli", "weights", "publish", "v1",
                            "--why", "again", "--db", db], capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, check=False)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "already published" in lines[0]
