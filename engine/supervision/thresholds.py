@@ -50,6 +50,34 @@ class SupervisionThresholds(BaseModel):
     outpatient_dx_prefixes: tuple[str, ...] = ()
     low_standard_exclude_discharge_ways: tuple[int, ...] = (2, 4, 5)
 
+    # 转院再入: the same patient admitted to another hospital within transfer_readmission_days
+    # of a discharge, same DRG / ADRG / 3-char principal dx (split_match), not planned
+    # (planned_dx_prefixes, readmit_plan_31d) and not a documented transfer: the first stay's
+    # discharge_way in transfer_discharge_ways (2 医嘱转院, 3 转社区/乡镇卫生院) is a referral.
+    transfer_readmission_days: int = Field(default=15, ge=0)
+    transfer_discharge_ways: tuple[int, ...] = (2, 3)
+
+    # 挂床住院: LOS ≥ bed_blocking_min_los, no procedure at all, and cost per day below
+    # bed_blocking_max_daily_ratio × the group's median cost per day (same level when the level
+    # has min_group_cases_for_level_mean cases of the group, as for r); groups need
+    # bed_blocking_min_group_cases cases for a median. Hospitals: share of such stays vs peers.
+    bed_blocking_min_los: int = Field(default=4, ge=1)
+    bed_blocking_max_daily_ratio: float = Field(default=0.3, gt=0, lt=1)
+    bed_blocking_min_group_cases: int = Field(default=20, ge=1)
+
+    # CMI 异常增长: hospital CMI growth over its previous period (of flag_period) above
+    # cmi_drift_min_growth and above the peers' median growth by cmi_drift_min_excess, with
+    # min_hospital_cases weighted cases in both periods.
+    cmi_drift_min_growth: float = Field(default=0.10, gt=0)
+    cmi_drift_min_excess: float = Field(default=0.10, gt=0)
+
+    # 推诿重症: share of heavy cases (MCC, or RW ≥ dumping_min_weight) leaving by a discharge way
+    # in dumping_discharge_ways (2 医嘱转院, 4 非医嘱离院) above peer P90, robust z ≥ min_robust_z
+    # and ≥ peer median + dumping_margin.
+    dumping_min_weight: float = Field(default=2.0, gt=0)
+    dumping_discharge_ways: tuple[int, ...] = (2, 4)
+    dumping_margin: float = Field(default=0.03, ge=0, lt=1)
+
     # 编码高套: MCC/CC share O/E against same-level peers over ADRGs with severity splits.
     upcoding_oe: float = Field(default=1.2, gt=1)
     upcoding_min_expected: float = Field(default=10.0, ge=0)
