@@ -16,10 +16,10 @@ from engine.supervision.thresholds import SupervisionThresholds
 
 # How strongly each shared key points to one stay cut in two (score factor).
 MATCH_STRENGTH = {"drg": 1.0, "adrg": 0.9, "dx3": 0.75}
-_KEY_COLUMN = {"drg": "group_code", "adrg": "adrg", "dx3": "dx3"}
+KEY_COLUMN = {"drg": "group_code", "adrg": "adrg", "dx3": "dx3"}
 
 
-def _planned(prefixes: tuple[str, ...]) -> pl.Expr:
+def planned_stay(prefixes: tuple[str, ...]) -> pl.Expr:
     if not prefixes:
         return pl.lit(False)
     return pl.any_horizontal(pl.col("principal_dx").str.starts_with(p) for p in prefixes)
@@ -44,7 +44,7 @@ def split_admissions(frame: pl.DataFrame, th: SupervisionThresholds) -> pl.DataF
                        .alias("gap_days"))
     match = pl.lit(None, dtype=pl.String)
     for key in reversed(th.split_match):  # strongest key last so it wins
-        col = _KEY_COLUMN[key]
+        col = KEY_COLUMN[key]
         same = (pl.col(col) == pl.col(f"prev_{col}")) & (pl.col(col) != "")
         if key != "dx3":
             same = same & (pl.col("status") == "ok")
@@ -52,7 +52,7 @@ def split_admissions(frame: pl.DataFrame, th: SupervisionThresholds) -> pl.DataF
     f = f.with_columns(match.alias("match"))
     hits = f.filter(pl.col("gap_days").is_between(0, th.split_admission_days)
                     & pl.col("match").is_not_null()
-                    & ~_planned(th.planned_dx_prefixes)
+                    & ~planned_stay(th.planned_dx_prefixes)
                     & ~pl.col("prev_readmit_plan_31d").fill_null(False)
                     & ~pl.col("readmit_plan_31d").fill_null(False))
     strength = pl.col("match").replace_strict(MATCH_STRENGTH, return_dtype=pl.Float64)
