@@ -15,6 +15,9 @@
 6. Policy adjustment: `rw' = rw × adj` (`adjustments` keyed by DRG or ADRG code, a DRG key wins),
    renormalised so that `Σ n_cases · rw = Σ n_cases · rw_base` holds.
 7. `base_points = rw × base_points_scale` (100, point method [L:Jinhua]). RW 4 dp.
+8. Same-level mean costs (`weights.level_costs`, payment-rules §3.3): when the cases' hospital
+   level is known (a `hospital_level` column, or `hospitals` given to `build_drg`), the kept
+   cases' weighted mean cost per (DRG, level) — stored with the version in `drg_level_costs`.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from grouper import group_drg, load_ruleset
 from grouper.case_input import CaseTable, to_frame
 from grouper.errors import InputError
 from weights.errors import WeightTableError
+from weights.level_costs import case_levels, level_means
 from weights.trimming import check_trim_method, keep_expr, trim_bounds
 
 UNSTABLE_RW = ("own", "adrg")
@@ -78,6 +82,8 @@ class DrgBuildParams:
 class DrgBuild:
     weights: pl.DataFrame
     report: dict[str, Any]
+    # (drg, level, mean_cost, n_cases, n_kept); empty when no case's level is known
+    level_costs: pl.DataFrame | None = None
 
 
 def _year_expr(frame: pl.DataFrame) -> pl.Expr | None:
@@ -122,9 +128,9 @@ def year_weight_map(years: list[int], weights: tuple[float, ...] | None) -> dict
             for i, y in enumerate(ordered)}
 
 
-def _prepare(history: pl.DataFrame, grouped: pl.DataFrame, params: DrgBuildParams
-             ) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """(drg, adrg, mdc, drg_name, cost, los, w) of the usable cases, and counts."""
+def _prepare(history: pl.DataFrame, grouped: pl.DataFrame, params: DrgBuildParams,
+             levels: pl.Series | None = None) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """(drg, adrg, mdc, drg_name, cost, los, w[, level]) of the usable cases, and counts."""
     if "total_cost" not in history.columns:
         raise InputError("history needs a total_cost column (医疗总费用)")
     if grouped.height != history.height:
@@ -136,6 +142,8 @@ def _prepare(history: pl.DataFrame, grouped: pl.DataFrame, params: DrgBuildParam
             (year if year is not None else pl.lit(None, pl.Int64)).alias("year")]
     frame = pl.concat([grouped.select("status", "drg", "adrg", "mdc", "drg_name"),
                        history.select(cols)], how="horizontal")
+    if levels is not None:
+        frame = frame.with_columns(levels.alias("level"))
     status = dict(frame.group_by("status").len().iter_rows())
     usable = frame.filter((pl.col("status") == "ok") & (pl.col("cost") > 0))
     years = sorted(y for y in usable["year"].unique().to_list() if y is not None)
@@ -183,6 +191,13 @@ def _adjustment(groups: pl.DataFrame, adjustments: Mapping[str, float]) -> pl.Ex
 def weights_from_cases(cases: pl.DataFrame, params: DrgBuildParams
                        ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """RW table from usable grouped cases (drg, adrg, mdc, drg_name, cost, los, w)."""
+    out, report, _ = _weights_and_kept(cases, params)
+    return out, report
+
+
+def _weights_and_kept(cases: pl.DataFrame, params: DrgBuildParams
+                      ) -> tuple[pl.DataFrame, dict[str, Any], pl.DataFrame]:
+    """weights_from_cases plus the cases kept after trimming."""
     if cases.height == 0:
         raise InputError("history has no usable case (grouped `ok` with total_cost > 0)")
     lazy = cases.lazy()
@@ -222,7 +237,7 @@ def weights_from_cases(cases: pl.DataFrame, params: DrgBuildParams
     report = {"mean_all": round(mean_all, 2), "cases_kept": kept.height,
               "cases_trimmed": cases.height - kept.height, "groups": out.height,
               "unstable": int((~out["stable"]).sum()), "renormalisation": round(renorm, 6)}
-    return out, report
+    return out, report, kept
 
 
 GROUP_CHUNK_ROWS = 1_000_000  # bounds the grouper's working memory on large histories
@@ -237,18 +252,22 @@ def group_in_chunks(frame: pl.DataFrame, ruleset: str) -> pl.DataFrame:
 
 def build_drg(history: CaseTable, ruleset: str = "chs_drg_11", *,
               params: DrgBuildParams | None = None,
-              grouped: pl.DataFrame | None = None) -> DrgBuild:
-    """Weights and a build report. `grouped` (the `group_drg` output for `history`, same rows)
-    skips the grouping step."""
+              grouped: pl.DataFrame | None = None,
+              hospitals: pl.DataFrame | None = None) -> DrgBuild:
+    """Weights, same-level mean costs and a build report. `grouped` (the `group_drg` output for
+    `history`, same rows) skips the grouping step; `hospitals` (hospital_id, level) gives the
+    cases' levels when the history has no `hospital_level` column."""
     params = params or DrgBuildParams()
     frame = to_frame(history)
     load_ruleset(ruleset)  # an unknown ruleset fails before the (long) grouping
     if grouped is None:
         grouped = group_in_chunks(frame, ruleset)
-    cases, report = _prepare(frame, grouped, params)
-    weights, more = weights_from_cases(cases, params)
+    cases, report = _prepare(frame, grouped, params, case_levels(frame, hospitals))
+    weights, more, kept = _weights_and_kept(cases, params)
+    levels = level_means(cases, kept, "drg")
+    more["level_cost_rows"] = levels.height
     return DrgBuild(weights=weights, report={**report, **more, "ruleset": ruleset,
-                                             "params": params.to_dict()})
+                                             "params": params.to_dict()}, level_costs=levels)
 
 
 def build_drg_weights(history: CaseTable, ruleset: str = "chs_drg_11", *,

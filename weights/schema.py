@@ -281,11 +281,27 @@ _SERVICE = (  # the HTTP service (issue 7): API keys (salted hashes) and batch j
     )""",
 )
 
+# Same-level mean cost of each DRG (payment-rules §3.3: r = cost / the group's mean cost among
+# hospitals of the case's level), built with the weights when the history's hospitals have a
+# level; owned by the weight version like drg_weights (weights.versions.VERSIONED_TABLES).
+_DRG_LEVEL_COSTS = (
+    """CREATE TABLE drg_level_costs (
+        version VARCHAR NOT NULL,
+        drg VARCHAR NOT NULL,
+        level VARCHAR NOT NULL CHECK (level IN ('3', '2', '1', 'community')),
+        mean_cost DECIMAL(18, 2) NOT NULL,
+        n_cases BIGINT NOT NULL,
+        n_kept BIGINT NOT NULL,
+        PRIMARY KEY (version, drg, level)
+    )""",
+)
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "weight versions, drg_weights, dip_catalog", _WEIGHTS_CORE),
     Migration(2, "hospitals and institution coefficients", _HOSPITALS),
     Migration(3, "rates, point values and fund budgets", _FUNDING),
     Migration(4, "audit log", _AUDIT),
+    Migration(5, "drg_level_costs: same-level mean cost per DRG", _DRG_LEVEL_COSTS),
     Migration(100, "dip_aux: DIP auxiliary-catalogue coefficients", _DIP_AUX),
     Migration(300, "service: api keys and batch jobs", _SERVICE),
     Migration(310, "supervision indicators and flags", _SUPERVISION),

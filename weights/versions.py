@@ -37,12 +37,16 @@ class VersionedTable:
     name: str
     key: tuple[str, ...]
     value: str  # the column a diff compares (rw, score, coef)
+    # Added after versions were stored: left out of the checksum while a version has no rows
+    # in it, so the checksums of older versions stay valid.
+    optional: bool = False
 
 
 # The first table of a kind is its main table (diff, row counts). Other areas append their
 # version-owned tables here (e.g. DIP: VersionedTable("dip_aux", (...), "coef")).
 VERSIONED_TABLES: dict[str, list[VersionedTable]] = {
-    "drg": [VersionedTable("drg_weights", ("drg",), "rw")],
+    "drg": [VersionedTable("drg_weights", ("drg",), "rw"),
+            VersionedTable("drg_level_costs", ("drg", "level"), "mean_cost", optional=True)],
     "dip": [VersionedTable("dip_catalog", ("dip_code",), "score"),
             VersionedTable("dip_aux", ("dip_code", "dimension", "level"), "coef")],
 }
@@ -109,6 +113,8 @@ def checksum(con: duckdb.DuckDBPyConnection, kind: str, version: str) -> str:
         cols = [c for c in _columns(con, spec.name) if c != "version"]
         rows = query(con, f"SELECT {', '.join(cols)} FROM {spec.name} WHERE version = ? "
                            f"ORDER BY {', '.join(spec.key)}", [version])
+        if spec.optional and rows.height == 0:
+            continue
         digest.update(spec.name.encode())
         digest.update(rows.write_csv().encode())
     return digest.hexdigest()
