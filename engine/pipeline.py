@@ -28,12 +28,13 @@ from engine.policy import Policy, PolicyError
 from engine.presettle import hospital_period
 from engine.review import read_reviews
 from engine.settle_case import settle_cases
+from engine.settle_inputs import attach_level_costs
 from grouper import group_drg, load_ruleset
 from grouper.dip_catalog import DipCatalog
 from grouper.errors import DrgDipError, InputError
 from weights.errors import WeightTableError
 from weights.store import open_store, query, transaction
-from weights.versions import active_version, version_info, version_rows
+from weights.versions import VERSIONED_TABLES, active_version, version_info, version_rows
 
 CHUNK_ROWS = 1_000_000
 PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
@@ -92,7 +93,7 @@ def load_weights(con: duckdb.DuckDBPyConnection, policy: Policy,
         if info["kind"] != kind:
             raise RunError(f"weights version {version!r} is {info['kind']}, the policy pays "
                            f"{kind}")
-    rows = version_rows(con, version).drop("version")
+    rows = _with_level_costs(con, kind, version, version_rows(con, version).drop("version"))
     if kind == "drg":
         return Weights(version, rows)
     from weights.dip_store import PARAMS
@@ -103,6 +104,19 @@ def load_weights(con: duckdb.DuckDBPyConnection, policy: Policy,
                          aux=aux.with_columns(pl.col("coef").cast(pl.Float64)), version=version,
                          **{k: v for k, v in params.items() if k in PARAMS})
     return Weights(version, rows, catalog)
+
+
+def _with_level_costs(con: duckdb.DuckDBPyConnection, kind: str, version: str,
+                      rows: pl.DataFrame) -> pl.DataFrame:
+    """The weight rows with the version's same-level mean costs (`{kind}_level_costs`) nested
+    in a `level_costs` column, when the version has any (engine.settle_inputs)."""
+    table = f"{kind}_level_costs"
+    if table not in {t.name for t in VERSIONED_TABLES[kind]}:
+        return rows
+    levels = version_rows(con, version, table)
+    if levels.height == 0:
+        return rows
+    return attach_level_costs(rows, levels, "drg" if kind == "drg" else "dip_code")
 
 
 def load_hospitals(con: duckdb.DuckDBPyConnection, path: Path | None) -> pl.DataFrame:

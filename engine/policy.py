@@ -82,6 +82,11 @@ class Outliers(_Strict):
     apply_inst_to_deviation: bool = True
     review_ratio: Decimal = Field(default=Decimal(5), gt=1)  # r >= this → review recommended
     low_exempt_types: tuple[str, ...] = ("day_surgery", "tcm")
+    # avg of r (payment-rules §3.3): the group's mean cost among hospitals of the case's level
+    # when the weight version has it from at least `level_cost_min_cases` kept cases, else the
+    # regional mean; "regional" always uses the regional mean.
+    avg_cost_basis: Literal["same_level", "regional"] = "same_level"
+    level_cost_min_cases: int = Field(default=30, ge=1)
 
     @model_validator(mode="after")
     def _tiers(self) -> Outliers:

@@ -30,7 +30,9 @@ from engine.settle_inputs import (
     institution_coefficients,
     prepare_cases,
     prepare_grouped_typed,
+    prepare_level_costs,
     prepare_weights,
+    same_level_avg,
 )
 from engine.settle_money import (
     I128,
@@ -178,6 +180,7 @@ def settle_cases(cases: pl.DataFrame, grouped: pl.DataFrame, weights: pl.DataFra
              .join(inst, on="hospital_id", how="left", maintain_order="left")
              .join((reviews if reviews is not None else EMPTY), on="case_id", how="left",
                    maintain_order="left"))
+    frame = same_level_avg(frame, prepare_level_costs(weights, method), policy)
     c = pl.col
     # DRG: base = RW × points per weight; DIP: the grouped score after the auxiliary coefficient.
     base = (div_half_up(c("weight4").cast(I128) * ppw4, SCALE4).cast(pl.Int64) if method == "drg"

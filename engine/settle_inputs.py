@@ -129,7 +129,7 @@ def prepare_grouped_typed(grouped: pl.DataFrame, method: str) -> pl.DataFrame:
 
 
 def prepare_weights(weights: pl.DataFrame, method: str) -> pl.DataFrame:
-    """(group_code, weight4, avg_fen, n_cases) from drg_weights (drg, rw, mean_cost, n_cases)
+    """(group_code, weight4, avg_fen, n_cases, cost_code) from drg_weights (drg, rw, mean_cost, n_cases)
     or a DIP catalogue (dip_code, score, mean_cost, n_cases)."""
     code, weight = ("drg", "rw") if method == "drg" else ("dip_code", "score")
     for c in (code, weight, "mean_cost"):
@@ -145,11 +145,63 @@ def prepare_weights(weights: pl.DataFrame, method: str) -> pl.DataFrame:
                           else pl.lit(None, pl.String)).alias("ref_code"),
                          ).unique("group_code", keep="first")
     # DIP TCM and day-surgery groups copy the score of a reference group (同病同效同分值) and
-    # have no cost history of their own: their deviation baseline is the reference's mean cost.
+    # have no cost history of their own: their deviation baseline is the reference's mean cost
+    # (`cost_code` names the group whose costs, regional and same-level, are used).
     ref = out.select(pl.col("group_code").alias("ref_code"), pl.col("avg_fen").alias("ref_avg"))
     return (out.join(ref, on="ref_code", how="left", maintain_order="left")
-            .with_columns(pl.coalesce("avg_fen", "ref_avg").alias("avg_fen"))
+            .with_columns(pl.coalesce("avg_fen", "ref_avg").alias("avg_fen"),
+                          pl.when(pl.col("avg_fen").is_null() & pl.col("ref_avg").is_not_null())
+                          .then(pl.col("ref_code")).otherwise(pl.col("group_code"))
+                          .alias("cost_code"))
             .drop("ref_code", "ref_avg"))
+
+
+LEVEL_COSTS = "level_costs"  # optional weight-table column: list of (level, mean_cost, n_kept)
+
+
+def attach_level_costs(table: pl.DataFrame, levels: pl.DataFrame, code: str) -> pl.DataFrame:
+    """The weight table with a `level_costs` column (list of struct level, mean_cost, n_kept)
+    per group from a same-level cost table (code, level, mean_cost, n_kept; the store's
+    `drg_level_costs` rows); groups without rows get an empty list."""
+    nested = levels.group_by(code).agg(
+        pl.struct(pl.col("level").cast(pl.String), "mean_cost",
+                  pl.col("n_kept").cast(pl.Int64)).alias(LEVEL_COSTS))
+    return (table.drop(LEVEL_COSTS, strict=False)
+            .join(nested, on=code, how="left", maintain_order="left"))
+
+
+def prepare_level_costs(weights: pl.DataFrame, method: str) -> pl.DataFrame:
+    """(cost_code, hospital_level, level_avg_fen, level_n) from the weight table's optional
+    `level_costs` column; empty without it."""
+    schema = {"cost_code": pl.String, "hospital_level": pl.String, "level_avg_fen": pl.Int64,
+              "level_n": pl.Int64}
+    if LEVEL_COSTS not in weights.columns:
+        return pl.DataFrame(schema=schema)
+    code = "drg" if method == "drg" else "dip_code"
+    long = (weights.select(pl.col(code).cast(pl.String).alias("cost_code"), LEVEL_COSTS)
+            .explode(LEVEL_COSTS).drop_nulls(LEVEL_COSTS).unnest(LEVEL_COSTS))
+    return long.select(
+        "cost_code", pl.col("level").cast(pl.String).replace(LEVEL_ALIASES).alias(
+            "hospital_level"),
+        to_fen(long, "mean_cost").alias("level_avg_fen"),
+        pl.col("n_kept").cast(pl.Int64).alias("level_n"),
+    ).unique(["cost_code", "hospital_level"], keep="first")
+
+
+def same_level_avg(frame: pl.DataFrame, levels: pl.DataFrame, policy: Policy) -> pl.DataFrame:
+    """`avg_fen` replaced by the group's same-level mean cost where the policy asks for it and
+    the level's mean rests on ≥ `level_cost_min_cases` kept cases (payment-rules §3.3); the
+    regional mean stays otherwise. Needs cost_code and hospital_level; keeps the row order."""
+    o = policy.outliers
+    if o.avg_cost_basis != "same_level" or levels.height == 0:
+        return frame
+    c = pl.col
+    use = (c("level_n") >= o.level_cost_min_cases) & (c("level_avg_fen") > 0)
+    return (frame.join(levels, on=["cost_code", "hospital_level"], how="left",
+                       maintain_order="left")
+            .with_columns(pl.when(use.fill_null(False)).then(c("level_avg_fen"))
+                          .otherwise(c("avg_fen")).alias("avg_fen"))
+            .drop("level_avg_fen", "level_n"))
 
 
 def period_of(d: date) -> str:

@@ -39,8 +39,9 @@ def _region(folder: Path, year: int, cases: int, hospitals: int, seed: int,
 
 
 def _weights(db: Path, policy: Policy, history: pl.DataFrame, grouped: pl.DataFrame,
-             source: str) -> str:
-    """Build, save and publish the DRG weights of the settlement year (reused when published)."""
+             hospitals: pl.DataFrame, source: str) -> str:
+    """Build, save and publish the DRG weights (with same-level mean costs) of the settlement
+    year (reused when published)."""
     from weights import build_drg, open_store, publish, save_weight_version, version_info
     from weights.errors import WeightTableError
 
@@ -52,10 +53,12 @@ def _weights(db: Path, policy: Policy, history: pl.DataFrame, grouped: pl.DataFr
                 return version
         except WeightTableError:
             pass
-        build = build_drg(history, policy.policy.ruleset, grouped=grouped)
+        build = build_drg(history, policy.policy.ruleset, grouped=grouped, hospitals=hospitals)
+        extra = ({"drg_level_costs": build.level_costs}
+                 if build.level_costs is not None and build.level_costs.height else None)
         save_weight_version(con, version, "drg", build.weights, ruleset=policy.policy.ruleset,
                             region=policy.policy.region, year=policy.year, source=source,
-                            params=build.report.get("params"), why="drgdip demo",
+                            params=build.report.get("params"), extra=extra, why="drgdip demo",
                             replace=True)
         publish(con, version, why="drgdip demo")
     finally:
@@ -111,7 +114,9 @@ def demo_command(policy_name: str, n_cases: int, n_hospitals: int, seed: int, fo
     from weights.drg_build import group_in_chunks
 
     grouped = group_in_chunks(history, ruleset)
-    version = _weights(db, base, history, grouped, f"demo synthetic region {year - 1}")
+    version = _weights(db, base, history, grouped,
+                       pl.read_parquet(hist_dir / "hospitals.parquet"),
+                       f"demo synthetic region {year - 1}")
     _hospitals(db, hospitals, base.policy.region)
     con = open_store(db)
     try:

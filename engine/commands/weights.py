@@ -120,6 +120,9 @@ def _adjustments(path: Path | None) -> dict[str, float]:
               show_default=True, help="RW of unstable groups: their own or their ADRG's")
 @click.option("--adjust", "adjust_path", type=click.Path(path_type=Path), default=None,
               help="policy adjustments (CSV/xlsx: drg or adrg, adj)")
+@click.option("--hospitals", "hospitals_path", type=click.Path(path_type=Path), default=None,
+              help="hospital_id, level of the history's hospitals, for same-level mean costs "
+                   "(default: the store's hospitals)")
 @click.option("--replace", is_flag=True, help="overwrite an existing draft of that name")
 @click.option("--why", default="", help="reason recorded in the audit log")
 @WHO_OPTION
@@ -127,10 +130,13 @@ def _adjustments(path: Path | None) -> dict[str, float]:
 def build_drg_command(history_path: Path, ruleset: str, version: str, year: int | None,
                       region: str, trim_method: str, year_weights: str | None,
                       cost_growth: str | None, target_year: int | None, min_cases: int,
-                      max_cv: float, unstable_rw: str, adjust_path: Path | None, replace: bool,
-                      why: str, who: str | None, db: Path | None) -> None:
-    """Build DRG relative weights from history and store them as a draft version."""
+                      max_cv: float, unstable_rw: str, adjust_path: Path | None,
+                      hospitals_path: Path | None, replace: bool, why: str, who: str | None,
+                      db: Path | None) -> None:
+    """Build DRG relative weights (and same-level mean costs) from history and store them as a
+    draft version."""
     from engine.commands.grouping import read_case_file  # one reader for every case file
+    from engine.pipeline import load_hospitals
 
     params = DrgBuildParams(trim_method=trim_method, year_weights=_year_weights(year_weights),
                             cost_growth=_cost_growth(cost_growth), target_year=target_year,
@@ -139,18 +145,24 @@ def build_drg_command(history_path: Path, ruleset: str, version: str, year: int 
     con = _store(db)  # fail on a locked store before the long build
     if not history_path.is_file():
         raise InputError(f"{history_path}: no such file")
-    build = build_drg(read_case_file(history_path), ruleset, params=params)
+    levels = None
+    if hospitals_path is not None or query(con, "SELECT count(*) AS n FROM hospitals")["n"][0]:
+        levels = load_hospitals(con, hospitals_path)
+    build = build_drg(read_case_file(history_path), ruleset, params=params, hospitals=levels)
     r = build.report
     year = year or r["target_year"] or date.today().year
+    extra = ({"drg_level_costs": build.level_costs}
+             if build.level_costs is not None and build.level_costs.height else None)
     info = versions.save_weight_version(
         con, version, "drg", build.weights, ruleset=ruleset, region=region, year=year,
         source=f"build-drg {history_path.name}", params={**r["params"], "report": r},
-        who=who or current_user(), why=why, replace=replace)
+        extra=extra, who=who or current_user(), why=why, replace=replace)
     click.echo(f"drg version {version} (draft, {ruleset}, year {year}): {r['groups']:,} DRGs "
                f"from {r['cases_used']:,} of {r['cases_input']:,} cases "
                f"({r['cases_trimmed']:,} trimmed by {trim_method}; statuses {r['by_status']}); "
                f"mean cost {r['mean_all']:,.2f}; {r['unstable']} unstable; "
-               f"renormalisation {r['renormalisation']}; checksum {info['checksum'][:12]}")
+               f"renormalisation {r['renormalisation']}; {r['level_cost_rows']:,} same-level "
+               f"mean costs; checksum {info['checksum'][:12]}")
 
 
 @weights_command.command("list")
