@@ -1,9 +1,17 @@
 """低标入院 (low-standard admission) screening, payment-rules.md §5.
 
 A case is flagged when LOS ≤ `low_standard_max_los`, its cost ratio r < `low_standard_max_ratio`
-and it has no operating-room procedure, or when its principal diagnosis is on the
+and it has no procedure (`low_standard_require_no_procedure`, default) or, with that key false,
+no operating-room procedure (the §5 rule as written), or when its principal diagnosis is on the
 outpatient-treatable list. Incomplete stays (transfer, against advice, death) are not screened:
 a short cheap stay that ends in death or transfer is not an admission that was not needed.
+
+Why no procedure at all by default: a short, cheap stay is also what an ordinary stay looks like
+when something quick was done — a gastroscopy, a transfusion, a puncture, a cardioversion. Those
+are coded procedures, care the stay delivered and the reason it was a stay. A low-standard
+admission is one where the bed bought nothing the outpatient clinic could not give: nothing was
+done that the claim records. Where a region codes routine imaging as procedures (88.x), set the
+key false. Measured effect on the fixture region: docs/supervision.md.
 """
 
 from __future__ import annotations
@@ -24,12 +32,15 @@ def low_standard_admissions(frame: pl.DataFrame, th: SupervisionThresholds) -> p
     reason (`short_cheap` | `outpatient_dx`), score in (0, 1].
 
     score = 1 − r / max_ratio for short cheap stays (the cheaper, the stronger), halved when the
-    stay had any (non-operating-room) procedure — something was done that may have needed the
-    bed; 0.5 for a diagnosis on the outpatient list alone.
+    stay had any (non-operating-room) procedure (only screened when
+    `low_standard_require_no_procedure` is false) — something was done that may have needed
+    the bed; 0.5 for a diagnosis on the outpatient list alone.
     """
+    nothing_done = ((pl.col("n_procedures") == 0) if th.low_standard_require_no_procedure
+                    else ~pl.col("has_or_procedure"))
     short_cheap = ((pl.col("los") <= th.low_standard_max_los)
                    & (pl.col("cost_ratio") < th.low_standard_max_ratio)
-                   & ~pl.col("has_or_procedure"))
+                   & nothing_done)
     listed = _on_outpatient_list(th.outpatient_dx_prefixes)
     screened = ~pl.col("discharge_way").fill_null(1).is_in(
         list(th.low_standard_exclude_discharge_ways))

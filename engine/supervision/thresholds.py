@@ -47,6 +47,9 @@ class SupervisionThresholds(BaseModel):
     # death) are not screened.
     low_standard_max_los: int = Field(default=2, ge=0)
     low_standard_max_ratio: float = Field(default=0.3, gt=0, lt=1)
+    # … and no procedure at all (a coded procedure is care the stay delivered); false screens the
+    # §5 rule as written (no operating-room procedure) and halves the score of stays with one.
+    low_standard_require_no_procedure: bool = True
     outpatient_dx_prefixes: tuple[str, ...] = ()
     low_standard_exclude_discharge_ways: tuple[int, ...] = (2, 4, 5)
 

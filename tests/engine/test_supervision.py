@@ -94,9 +94,14 @@ def test_low_standard_admission_rules() -> None:
     ]
     f = frame_of(rows, SupervisionThresholds(ratio_basis="region"))
     hits = low_standard_admissions(f, TH).sort("case_id")
-    assert hits["case_id"].to_list() == ["cheap", "cheap_px"]
+    assert hits["case_id"].to_list() == ["cheap"]  # cheap_px had a procedure done
     r = 1000.0 / ((8 * 10000.0 + 5 * 1000.0) / 13)
     assert hits["cost_ratio"][0] == pytest.approx(r)
+    assert hits["score"].to_list() == pytest.approx([1 - r / 0.3])
+    # the §5 rule as written only needs no operating-room procedure; a procedure halves the score
+    literal = SupervisionThresholds(low_standard_require_no_procedure=False)
+    hits = low_standard_admissions(f, literal).sort("case_id")
+    assert hits["case_id"].to_list() == ["cheap", "cheap_px"]
     assert hits["score"].to_list() == pytest.approx([1 - r / 0.3, (1 - r / 0.3) / 2])
     listed = SupervisionThresholds(outpatient_dx_prefixes=("J18",))
     assert low_standard_admissions(f, listed).height == 13 - 1  # all but the death

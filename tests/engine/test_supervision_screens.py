@@ -221,6 +221,7 @@ def test_policy_keys_of_the_new_screens() -> None:
         assert sup.bed_blocking_max_daily_ratio == pytest.approx(0.3)
         assert sup.cmi_drift_min_excess == pytest.approx(0.1)
         assert sup.dumping_discharge_ways == (2, 4)
+        assert sup.low_standard_require_no_procedure is True
     text = (resources.files("engine") / "policies" / "foshan_drg_2025.toml").read_text(
         encoding="utf-8")
     assert parse_policy(text.replace("bed_blocking_min_los = 4", "bed_blocking_min_los = 7")
