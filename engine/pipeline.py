@@ -27,8 +27,10 @@ from engine.clear import clear_pool, conservation_gap
 from engine.policy import Policy, PolicyError
 from engine.presettle import hospital_period
 from engine.review import read_reviews
+from engine.review_quota import with_year_quota_used
 from engine.settle_case import settle_cases
 from engine.settle_inputs import attach_level_costs
+from engine.settle_tables import LATEST_SETTLE_RUNS
 from grouper import group_drg, load_ruleset
 from grouper.dip_catalog import DipCatalog
 from grouper.errors import DrgDipError, InputError
@@ -249,7 +251,8 @@ def run_settle(db: Path, policy: Policy, cases_path: Path, *, period: str, run_i
     con = open_store(db)
     try:
         weights = load_weights(con, policy, weights_version)
-        hospitals = load_hospitals(con, hospitals_path)
+        hospitals = with_year_quota_used(con, load_hospitals(con, hospitals_path), policy,
+                                         period=period, run_id=run_id)
         results, period_rows = settle_frame(cases, policy, weights, hospitals, period,
                                             reviews=reviews, progress=progress)
         results = results.with_columns(pl.lit(period).alias("period"))
@@ -274,13 +277,8 @@ def run_settle(db: Path, policy: Policy, cases_path: Path, *, period: str, run_i
 def year_inputs(con: duckdb.DuckDBPyConnection, policy: Policy, year: int) -> pl.DataFrame:
     """Per fund pool × hospital: the year's sums over the latest done settle run of each period
     under this policy (clear's INPUT_COLUMNS)."""
-    sql = """
-        WITH latest AS (
-            SELECT run_id FROM (
-                SELECT run_id, row_number() OVER (PARTITION BY period
-                                                  ORDER BY finished_at DESC, run_id DESC) AS k
-                FROM runs WHERE kind = 'settle' AND status = 'done' AND policy = ? AND year = ?)
-            WHERE k = 1)
+    sql = f"""
+        WITH latest AS ({LATEST_SETTLE_RUNS.format(exclude="")})
         SELECT fund_pool, hospital_id, sum(points) AS points, sum(fixed_amount) AS fixed_amount,
                sum(payment_standard) AS payment_standard, sum(liability) AS liability,
                sum(ffs_fund_amount) AS ffs_fund_amount, sum(total_cost) AS total_cost,

@@ -3,9 +3,14 @@
 payment-rules.md §2.7. The bureau's decisions arrive as a file (CSV, Parquet or JSONL) with
 `case_id`, `review_outcome` and optionally `deduction` (yuan, for violations). Outcomes:
 `approved_ffs` (pay the FFS amount), `approved_uplift` (extra points for the cost above the
-standard), `rejected` (normal rule), `violation` (0 points and a deduction). Approvals beyond
-`review.quota` × the hospital's cases in the run (in file order) are treated as `rejected` and
-flagged `review_over_quota`.
+standard), `rejected` (normal rule), `violation` (0 points and a deduction).
+
+The quota is per hospital and year: approvals so far may not exceed
+`floor(review.quota × the hospital's cases so far in the year)`. A run counts its own cases and,
+when the hospital table carries them (`engine.review_quota`), the cases and approvals of the
+year's other periods already settled (`review_cases_before`, `review_granted_before`); the
+approvals beyond what is left (in file order) are treated as `rejected` and flagged
+`review_over_quota`.
 """
 
 from __future__ import annotations
@@ -72,17 +77,39 @@ EMPTY = pl.DataFrame(schema={"case_id": pl.String, "review_outcome": pl.String,
                              "deduction_fen": pl.Int64, "review_order": pl.UInt32})
 
 
-def apply_quota(frame: pl.DataFrame, quota_scaled: int) -> pl.DataFrame:
-    """Demote approvals beyond floor(quota × hospital cases) to `rejected`, in review order.
+USED_COLUMNS = ("review_cases_before", "review_granted_before")
 
-    `frame` has hospital_id, review_outcome, review_order; adds `review_over_quota`.
+
+def quota_used(hospitals: pl.DataFrame) -> pl.DataFrame | None:
+    """(hospital_id, review_cases_before, review_granted_before) from the hospital table's
+    optional columns of those names; None without them."""
+    if not set(USED_COLUMNS) <= set(hospitals.columns):
+        return None
+    return hospitals.select(pl.col("hospital_id").cast(pl.String).str.strip_chars(),
+                            *(pl.col(c).cast(pl.Int64).fill_null(0) for c in USED_COLUMNS)
+                            ).unique("hospital_id", keep="first")
+
+
+def apply_quota(frame: pl.DataFrame, quota_scaled: int,
+                used: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Demote approvals beyond the hospital's year quota to `rejected`, in review order:
+    allowed = floor(quota × (cases in the run + cases before)) − approvals before.
+
+    `frame` has hospital_id, review_outcome, review_order; `used` (quota_used) the year's
+    earlier cases and approvals per hospital. Adds `review_over_quota`; keeps the row order.
     """
     approved = pl.col("review_outcome").is_in(APPROVED)
-    n_cases = pl.len().over("hospital_id")
-    allowed = (n_cases * quota_scaled) // 10_000
+    before, granted = pl.lit(0, pl.Int64), pl.lit(0, pl.Int64)
+    if used is not None:
+        frame = frame.join(used, on="hospital_id", how="left", maintain_order="left")
+        before = pl.col("review_cases_before").fill_null(0)
+        granted = pl.col("review_granted_before").fill_null(0)
+    n_cases = pl.len().over("hospital_id").cast(pl.Int64) + before
+    allowed = (n_cases * quota_scaled) // 10_000 - granted
     rank = (pl.when(approved).then(pl.col("review_order")).otherwise(None)
             .rank("ordinal").over("hospital_id"))
     over = approved & (rank > allowed)
     return frame.with_columns(over.fill_null(False).alias("review_over_quota")).with_columns(
         pl.when(pl.col("review_over_quota")).then(pl.lit("rejected"))
-        .otherwise(pl.col("review_outcome")).alias("review_outcome"))
+        .otherwise(pl.col("review_outcome")).alias("review_outcome")
+    ).drop(USED_COLUMNS, strict=False)

@@ -24,7 +24,7 @@ import polars as pl
 from engine import outliers as o
 from engine.per_diem import per_diem_amount, per_diem_rate
 from engine.policy import Policy
-from engine.review import EMPTY, apply_quota
+from engine.review import EMPTY, apply_quota, quota_used
 from engine.settle_errors import SettleCode, settle_error_message
 from engine.settle_inputs import (
     institution_coefficients,
@@ -165,6 +165,10 @@ def settle_cases(cases: pl.DataFrame, grouped: pl.DataFrame, weights: pl.DataFra
                  reviews: pl.DataFrame | None = None) -> pl.DataFrame:
     """One settled row per case (RESULT_COLUMNS), in input order.
 
+    `hospitals` may carry `review_cases_before` and `review_granted_before` (the year's
+    earlier cases and special-review approvals per hospital, `engine.review_quota`); the
+    review quota then counts against the year instead of this call alone.
+
     >>> settle_cases(cases, group_drg(cases), drg_weights, hospitals,
     ...              load_policy("foshan_drg_2025"))  # doctest: +SKIP
     """
@@ -207,7 +211,7 @@ def settle_cases(cases: pl.DataFrame, grouped: pl.DataFrame, weights: pl.DataFra
         .when(c("group_status") == "invalid").then(c("group_error_code"))
         .otherwise(_settle_error()).alias("error_code"),
     )
-    frame = apply_quota(frame, scaled(policy.review.quota))
+    frame = apply_quota(frame, scaled(policy.review.quota), quota_used(hospitals))
     frame = frame.with_columns(merged_readmissions(
         frame.with_columns(pl.when(c("group_status") == "ok").then(c("group_code"))
                            .alias("group_code")), policy))

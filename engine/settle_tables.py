@@ -147,3 +147,13 @@ SETTLEMENT_MIGRATION = Migration(200, "settlement: runs, case, period and cleari
 ))
 
 register_migration(SETTLEMENT_MIGRATION)
+
+# The settle runs a year is made of: per period, the latest done settle run of the policy and
+# year (a re-run of a period under another run id supersedes the earlier one). Parameters:
+# policy, year; `{exclude}` is either empty or an extra AND condition with its own parameters.
+LATEST_SETTLE_RUNS = """
+    SELECT run_id FROM (
+        SELECT run_id, row_number() OVER (PARTITION BY period
+                                          ORDER BY finished_at DESC, run_id DESC) AS k
+        FROM runs WHERE kind = 'settle' AND status = 'done' AND policy = ? AND year = ?{exclude})
+    WHERE k = 1"""
