@@ -66,13 +66,13 @@ def _features(cases: pl.DataFrame, dx: pl.DataFrame, px: pl.DataFrame, rs: Rules
               ) -> pl.DataFrame:
     """Per-case facts (row i = `_row` i) that non-code atoms and parameter columns look at."""
     n = cases.height
-    or_px = px.filter(pl.col("code").is_in(rs.or_codes.implode()))
+    or_px = px.filter(pl.col("cid").is_in(rs.or_cids.implode()))
     sec = dx.filter(pl.col("pos") > 0)
-    excluded = (dx.filter(pl.col("pos") == 0).join(rs.cc_exclusion_i, on="code")
+    excluded = (dx.filter(pl.col("pos") == 0).join(rs.cc_exclusion_i, on="cid")
                 .select((pl.col("_row").cast(pl.Int64) * 4096 + pl.col("table_id")).alias("k")))
 
     # MCC and CC lists are disjoint: one join gives both, `is_mcc` tells which
-    hits = sec.join(rs.cc_mcc_i, on="code").select(
+    hits = sec.join(rs.cc_mcc_i, on="cid").select(
         "_row", "is_mcc", (pl.col("_row").cast(pl.Int64) * 4096 + pl.col("table_id")).alias("k"))
     counted = hits.filter(~pl.col("k").is_in(excluded["k"].implode()))
     has_mcc = _flag(n, counted.filter("is_mcc")["_row"]).to_numpy()
@@ -93,10 +93,10 @@ def _mdc_entries(features: pl.DataFrame, dx: pl.DataFrame, px: pl.DataFrame, rs:
                  ) -> pl.DataFrame:
     """(_row, mdc_rank) for every MDC whose entry rule holds."""
     mdc = rs.mdc
-    parts = [dx.filter(pl.col("pos") == 0).join(rs.mdc_dx0_i, on="code").select(
+    parts = [dx.filter(pl.col("pos") == 0).join(rs.mdc_dx0_i, on="cid").select(
         "_row", "mdc_rank", "bits")]
     if rs.mdc_dxn_i.height:
-        parts.append(dx.filter(pl.col("pos") > 0).join(rs.mdc_dxn_i, on="code").select(
+        parts.append(dx.filter(pl.col("pos") > 0).join(rs.mdc_dxn_i, on="cid").select(
             "_row", "mdc_rank", "bits"))
     px0_or = pl.DataFrame({"_row": pl.arg_where(features["px0_is_or"], eager=True)
                            .cast(pl.UInt32)})
@@ -107,12 +107,12 @@ def _mdc_entries(features: pl.DataFrame, dx: pl.DataFrame, px: pl.DataFrame, rs:
             parts.append(px0_or.join(ranks, how="cross").with_columns(
                 pl.lit(bit, pl.Int64).alias("bits")))
     if rs.mdc_px_listed_i.height:
-        parts.append(px.filter(pl.col("pos") == 0).join(rs.mdc_px_listed_i, on="code")
+        parts.append(px.filter(pl.col("pos") == 0).join(rs.mdc_px_listed_i, on="cid")
                      .select("_row", "mdc_rank", pl.lit(8, pl.Int64).alias("bits")))
     trauma = mdc.filter((pl.col("need") & 16) > 0).select(
         pl.col("mdc_rank").cast(pl.Int64), "min_trauma_regions")
     if trauma.height:
-        regions = (dx.join(rs.trauma_i, on="code").group_by("_row")
+        regions = (dx.join(rs.trauma_i, on="cid").group_by("_row")
                    .agg(pl.col("region_id").n_unique().alias("n_regions")))
         parts.append(regions.join(trauma, how="cross")
                      .filter(pl.col("n_regions") >= pl.col("min_trauma_regions"))
@@ -140,7 +140,7 @@ def _code_hits(dx: pl.DataFrame, px: pl.DataFrame, lookups: tuple[pl.DataFrame, 
         if table.height == 0:
             continue
         side = codes.filter(pl.col("pos") == 0) if pos0 else codes.filter(pl.col("pos") > 0)
-        parts.append(side.join(table, on="code").select(
+        parts.append(side.join(table, on="cid").select(
             (pl.col("_row").cast(pl.Int64) * stride + pl.col(owner)).alias("k"), "bits"))
     if not parts:
         return pl.DataFrame(schema={"_row": pl.Int64, owner: pl.Int64, "bits": pl.Int64})
@@ -273,6 +273,8 @@ def group_drg(cases: CaseTable, ruleset: str | Ruleset = "chs_drg_11", *,
     valid = cases_n["error_code"].is_null().to_numpy()
     dx = dx.filter(pl.Series(valid[dx["_row"].to_numpy()]))
     px = px.filter(pl.Series(valid[px["_row"].to_numpy()]))
+    dx = dx.join(rs.code_ids, on="code").select("_row", "cid", "pos")
+    px = px.join(rs.code_ids, on="code").select("_row", "cid", "pos")
     n = cases_n.height
     best, entered = best_keys(dx, px, rs, n, cases_n)
     # outcome row per case by gather; the extra last row of `padded` is all-null (no group)

@@ -145,6 +145,12 @@ def _lookups(codes: pl.DataFrame, owners: pl.DataFrame, owner: str, kind: str) -
     return frame(rows0), frame(rowsn)
 
 
+# Lookups of the batch grouper keyed by code number (`Ruleset.code_ids`), not by code text.
+_CODE_LOOKUPS = ("mdc_dx0_i", "mdc_dxn_i", "mdc_px_listed_i", "cc_mcc_i", "cc_exclusion_i",
+                 "trauma_i", "rule_dx0", "rule_dxn", "rule_px0", "rule_pxn", "drg_dx0",
+                 "drg_dxn", "drg_px0", "drg_pxn")
+
+
 @dataclass(eq=False)  # identity hash: one loaded ruleset is one object
 class Ruleset:
     """A loaded, validated and compiled ruleset. Immutable after load; safe to share."""
@@ -332,6 +338,24 @@ class Ruleset:
             drgs.select("adrg", "drg_id"), on="adrg").select("rule_id", "drg_id").sort(
             "rule_id", "drg_id")
         self.drg_names = dict(self.outcomes.select("drg", "drg_name").unique("drg").iter_rows())
+        self._intern_codes()
+
+    def _intern_codes(self) -> None:
+        """Number every code the batch lookups name, and key those lookups by the number.
+
+        The batch grouper maps each exploded code to its number once (`code_ids`, an inner
+        join: a code no lookup names can match nothing) and then joins on integers.
+        """
+        codes = pl.concat([getattr(self, n)["code"] for n in _CODE_LOOKUPS]
+                          + [self.or_codes]).unique().sort()
+        self.code_ids = pl.DataFrame({"code": codes,
+                                      "cid": pl.int_range(codes.len(), eager=True,
+                                                          dtype=pl.Int32)})
+        for name in _CODE_LOOKUPS:
+            table = getattr(self, name)
+            setattr(self, name, table.join(self.code_ids, on="code").select(
+                "cid", *[c for c in table.columns if c != "code"]))
+        self.or_cids = self.code_ids.filter(pl.col("code").is_in(self.or_codes.implode()))["cid"]
 
     # -- dictionaries for warnings and display ----------------------------------------------
     @cached_property
