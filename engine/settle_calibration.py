@@ -68,6 +68,6 @@ def calibrate(policy: Policy, history: pl.DataFrame, grouped: pl.DataFrame,
     for _ in range(rounds):
         before = fitted
         fitted = _fit(fitted, history, grouped, weights, hospitals, growth)
-        if fitted.pool == before.pool:  # a fixed point (always so when points ignore pv: DIP)
+        if fitted.pool == before.pool:  # a fixed point; the second round when no points use pv
             break
     return fitted

@@ -1,10 +1,11 @@
 """`drgdip demo`: the bureau's main job end to end on the embedded store.
 
-Synthesize a region over two years, build DRG weights from the first and publish them, fit the
-budgets and budget point values to the first year, settle the second year month by month, clear
-it, and print the per-hospital clearing table. Every step is idempotent (the weight version is
-reused once published, runs are replaced by run id), so running it twice in the same folder
-gives the same store, not doubled rows.
+Synthesize a region over two years, build the weights of the policy's method from the first and
+publish them (DRG relative weights, or a DIP catalogue 病种分值目录 with its auxiliary
+coefficients), fit the budgets and budget point values to the first year, settle the second year
+month by month, clear it, and print the per-hospital clearing table. Every step is idempotent (the
+weight version is reused once published, runs are replaced by run id), so running it twice in the
+same folder gives the same store, not doubled rows.
 """
 
 from __future__ import annotations
@@ -66,6 +67,38 @@ def _weights(db: Path, policy: Policy, history: pl.DataFrame, grouped: pl.DataFr
     return version
 
 
+def _dip_catalog(db: Path, policy: Policy, history: pl.DataFrame, source: str) -> str:
+    """Build, save and publish the DIP catalogue of the settlement year (reused when published),
+    as `drgdip weights build-dip` (default parameters) and `weights publish` do."""
+    from weights import open_store, publish, version_info
+    from weights.dip_build import DipBuildParams, build_dip_catalog
+    from weights.dip_store import save_catalog
+    from weights.errors import WeightTableError
+
+    version = f"demo-{policy.policy.region}-{policy.year}"
+    con = open_store(db)
+    try:
+        if version_info(con, version)["status"] == "published":
+            return version
+    except WeightTableError:
+        pass
+    finally:
+        con.close()
+    build = build_dip_catalog(history, DipBuildParams(ruleset=policy.policy.ruleset),
+                              version=version)
+    r = build.report
+    click.echo(f"   {r['groups']:,} groups {dict(sorted(r['by_type'].items()))} from "
+               f"{r['cases_used']:,} cases, mean cost {r['mean_cost_all']:,.2f}")
+    save_catalog(db, build.catalog, version, region=policy.policy.region, year=policy.year,
+                 source=source, why="drgdip demo", replace=True)
+    con = open_store(db)
+    try:
+        publish(con, version, why="drgdip demo")
+    finally:
+        con.close()
+    return version
+
+
 def _hospitals(db: Path, hospitals: pl.DataFrame, region: str) -> None:
     from weights import open_store, upsert_hospitals
 
@@ -80,7 +113,7 @@ def _hospitals(db: Path, hospitals: pl.DataFrame, region: str) -> None:
 
 @click.command("demo")
 @click.option("--policy", "policy_name", default="fuzhou_drg_2025", show_default=True,
-              help="a DRG policy (name or .toml)")
+              help="a DRG or DIP policy (name or .toml)")
 @click.option("--cases", "n_cases", default=60_000, show_default=True, help="cases per year")
 @click.option("--hospitals", "n_hospitals", default=20, show_default=True)
 @click.option("--seed", default=7, show_default=True)
@@ -92,14 +125,12 @@ def demo_command(policy_name: str, n_cases: int, n_hospitals: int, seed: int, fo
                  db: Path | None) -> None:
     """Synthesize, build weights, settle a year month by month, clear it (演示: 全流程)."""
     from engine.ingest import read_cases
-    from engine.pipeline import load_weights, run_clear, run_settle
+    from engine.pipeline import group_cases, load_weights, run_clear, run_settle
     from engine.settle_calibration import calibrate
     from weights import open_store
 
     started = time.perf_counter()
     base = load_policy(policy_name)
-    if base.method != "drg":
-        raise click.UsageError("the demo builds DRG weights; pick a DRG policy")
     db = db if db is not None else get_settings().db
     data = folder / "demo_data"
     year = base.year
@@ -110,19 +141,25 @@ def demo_command(policy_name: str, n_cases: int, n_hospitals: int, seed: int, fo
     cur_dir = _region(data, year, n_cases, n_hospitals, seed, ruleset)
     hospitals = pl.read_parquet(cur_dir / "hospitals.parquet")
     history = read_cases(hist_dir / "cases.parquet").cases
-    click.echo(f"2/5 building DRG weights from {history.height:,} cases of {year - 1}")
-    from weights.drg_build import group_in_chunks
+    source = f"demo synthetic region {year - 1}"
+    if base.method == "drg":
+        click.echo(f"2/5 building DRG weights from {history.height:,} cases of {year - 1}")
+        from weights.drg_build import group_in_chunks
 
-    grouped = group_in_chunks(history, ruleset)
-    version = _weights(db, base, history, grouped,
-                       pl.read_parquet(hist_dir / "hospitals.parquet"),
-                       f"demo synthetic region {year - 1}")
+        grouped = group_in_chunks(history, ruleset)
+        version = _weights(db, base, history, grouped,
+                           pl.read_parquet(hist_dir / "hospitals.parquet"), source)
+    else:
+        click.echo(f"2/5 building the DIP catalogue from {history.height:,} cases of {year - 1}")
+        version = _dip_catalog(db, base, history, source)
     _hospitals(db, hospitals, base.policy.region)
     con = open_store(db)
     try:
         weights = load_weights(con, base, version)
     finally:
         con.close()
+    if base.method == "dip":  # last year's cases in the groups of the stored catalogue
+        grouped = group_cases(history, base, weights)
     policy = calibrate(base, history, grouped, weights.table, hospitals)
     policy = policy.model_copy(update={
         "name": f"{base.name}-demo",

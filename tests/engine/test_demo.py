@@ -1,7 +1,9 @@
-"""`drgdip demo` is the whole main job, and running it twice in one folder gives the same store
-(issue 6)."""
+"""`drgdip demo` is the whole main job, for a DRG and a DIP policy, and running it twice in one
+folder gives the same store (issue 6)."""
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 import polars as pl
 from click.testing import CliRunner
@@ -20,12 +22,17 @@ TABLES = {
     "drg_weights": "SELECT * FROM drg_weights ORDER BY version, drg",
     "hospitals": "SELECT hospital_id, level, type FROM hospitals ORDER BY hospital_id",
 }
+DIP_TABLES = {name: sql for name, sql in TABLES.items() if name != "drg_weights"} | {
+    "weight_versions": "SELECT version, kind, status, checksum FROM weight_versions",
+    "dip_catalog": "SELECT * FROM dip_catalog ORDER BY version, dip_code",
+    "dip_aux": "SELECT * FROM dip_aux ORDER BY version, dip_code, dimension, level",
+}
 
 
-def snapshot(db) -> dict[str, pl.DataFrame]:
+def snapshot(db, tables: dict[str, str] = TABLES) -> dict[str, pl.DataFrame]:
     con = open_store(db, read_only=True)
     try:
-        return {name: query(con, sql) for name, sql in TABLES.items()}
+        return {name: query(con, sql) for name, sql in tables.items()}
     finally:
         con.close()
 
@@ -48,3 +55,59 @@ def test_demo_twice_gives_the_same_store(tmp_path):
     after = snapshot(db)
     for name in TABLES:
         assert after[name].equals(before[name]), name
+
+
+def test_demo_with_a_dip_policy_clears_every_hospital_to_the_fen(tmp_path):
+    db = tmp_path / "drgdip.duckdb"
+    args = ["demo", "--policy", "jiangmen_dip_2025", "--cases", "3000", "--hospitals", "5",
+            "--dir", str(tmp_path), "--db", str(db)]
+    first = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+    assert "DIP catalogue" in first.output
+    assert first.output.count("conservation gap 0.00") == 2  # employee and resident
+    store = snapshot(db, DIP_TABLES)
+    versions = store["weight_versions"]
+    assert versions.select("kind", "status").rows() == [("dip", "published")]
+    cases, periods = store["case_results"], store["hospital_period_results"]
+    assert cases.height == 3000 and set(cases["method"]) == {"dip"}
+    assert cases["group_type"].is_in(["core", "comprehensive"]).sum() > 2000
+    assert store["runs"].height == 13
+
+    # Per-case amounts add up to each hospital's monthly row, to the fen.
+    keys = ["run_id", "fund_pool", "hospital_id"]
+    paid = ~pl.col("case_type").is_in(["invalid", "violation"])
+    sums = cases.group_by(keys).agg(pl.col("fund_payable").sum(),
+                                    pl.col("points").filter(paid).sum())
+    joined = periods.select(*keys, "fund_payable", "points").join(sums, on=keys, how="full",
+                                                                  coalesce=True)
+    assert joined.height == periods.height
+    assert (joined["fund_payable"] == joined["fund_payable_right"]).all()
+    assert (joined["points"] == joined["points_right"]).all()
+
+    # Every hospital is cleared in every pool it had cases in, on the year's points.
+    clearing, pools = store["clearing_results"], store["clearing_pools"]
+    hospitals = set(pl.read_parquet(tmp_path / "demo_data" / "region_2025" /
+                                    "hospitals.parquet")["hospital_id"])
+    assert set(clearing["hospital_id"]) == hospitals
+    year = periods.group_by("fund_pool", "hospital_id").agg(pl.col("points").sum())
+    assert year.sort("fund_pool", "hospital_id").rows() == clearing.sort(
+        "fund_pool", "hospital_id").select("fund_pool", "hospital_id", "points").rows()
+
+    # Money is conserved per pool, and the settlement point value lands near the calibrated one
+    # (last year's points against this year's, same budget rule).
+    finals = dict(clearing.group_by("fund_pool").agg(pl.col("final_payment").sum()).rows())
+    budget_pv = dict(cases.filter(pl.col("point_value").is_not_null())
+                     .group_by("fund_pool").agg(pl.col("point_value").unique()).rows())
+    for p in pools.iter_rows(named=True):
+        assert finals[p["fund_pool"]] == p["final_total"]
+        returned = (p["final_total"] + p["reserve_left"] + p["surplus_not_retained"]
+                    + p["violation_deductions"] + p["pool_residual"] + p["special_review_pool"])
+        assert returned == p["budget"], p["fund_pool"]
+        [calibrated] = budget_pv[p["fund_pool"]]
+        assert abs(p["point_value"] / calibrated - 1) < Decimal("0.05"), (p, calibrated)
+
+    second = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert second.exit_code == 0, second.output
+    again = snapshot(db, DIP_TABLES)
+    for name in DIP_TABLES:
+        assert again[name].equals(store[name]), name
