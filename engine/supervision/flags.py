@@ -6,6 +6,10 @@ leave-one-out peers (`engine.supervision.peers`): `upcoding` (编码高套, MCC/
 `under_service` (服务不足, low-outlier share), `over_treatment` (医疗过度, high-outlier share),
 `cost_shifting` (费用转嫁, out-of-scope self-pay share). Hospital scores are 1 − threshold/value:
 0 at the threshold, towards 1 as the value runs away from it.
+
+Screens with their own modules build their flags there with the helpers below:
+`transfer_readmission` (转院再入), `bed_blocking` (挂床住院, case and hospital), `cmi_drift`
+(CMI 异常增长), `patient_dumping` (推诿重症).
 """
 
 from __future__ import annotations
