@@ -60,6 +60,7 @@ def settle_on_spark(db: Path, policy_name: str, cases_path: Path, *, period: str
     from engine.pipeline import RunError, check_period, load_hospitals, load_weights
     from engine.policy import load_policy
     from engine.review import read_reviews
+    from engine.review_quota import with_year_quota_used
     from engine.spark import (
         hospital_period_spark,
         read_cases_spark,
@@ -78,7 +79,8 @@ def settle_on_spark(db: Path, policy_name: str, cases_path: Path, *, period: str
     con = open_store(db)
     try:
         weights = load_weights(con, policy, weights_version)
-        hospitals = load_hospitals(con, hospitals_path)
+        hospitals = with_year_quota_used(con, load_hospitals(con, hospitals_path), policy,
+                                         period=period, run_id=run_id)
     finally:
         con.close()  # not held while Spark works
     spark = spark_session(master, app_name=f"drgdip settle {run_id}")
