@@ -39,10 +39,11 @@ def split_admissions(frame: pl.DataFrame, th: SupervisionThresholds) -> pl.DataF
          .with_columns(pl.col("principal_dx").str.slice(0, 3).alias("dx3"))
          .sort([*keys, "admit_date", "discharge_date", "case_id"]))
     # Sorted by the keys: the row above is the previous stay when the keys match (a plain shift
-    # with a mask is much faster than `shift().over(keys)` with a group per patient).
-    same = pl.all_horizontal(pl.col(k) == pl.col(k).shift(1) for k in keys)
-    prev = f.select(*(pl.when(same).then(pl.col(c).shift(1)).alias(f"prev_{c}") for c in cols))
-    f = f.hstack(prev)
+    # and a `has_prev` mask are much faster than `shift().over(keys)` with a group per patient).
+    f = f.with_columns(
+        pl.all_horizontal(pl.col(k) == pl.col(k).shift(1) for k in keys).fill_null(False)
+        .alias("has_prev"),
+        *(pl.col(c).shift(1).alias(f"prev_{c}") for c in cols))
     f = f.with_columns((pl.col("admit_date") - pl.col("prev_discharge_date")).dt.total_days()
                        .alias("gap_days"))
     match = pl.lit(None, dtype=pl.String)
@@ -53,12 +54,13 @@ def split_admissions(frame: pl.DataFrame, th: SupervisionThresholds) -> pl.DataF
             same = same & (pl.col("status") == "ok")
         match = pl.when(same).then(pl.lit(key)).otherwise(match)
     f = f.with_columns(match.alias("match"))
-    hits = f.filter(pl.col("gap_days").is_between(0, th.split_admission_days)
+    hits = f.filter(pl.col("has_prev") & pl.col("gap_days").is_between(0, th.split_admission_days)
                     & pl.col("match").is_not_null()
                     & ~planned_stay(th.planned_dx_prefixes)
                     & ~pl.col("prev_readmit_plan_31d").fill_null(False)
                     & ~pl.col("readmit_plan_31d").fill_null(False))
     strength = pl.col("match").replace_strict(MATCH_STRENGTH, return_dtype=pl.Float64)
     score = strength * (1 - pl.col("gap_days") / (th.split_admission_days + 1))
+    # rechunk: polars 2.1 panics in pl.format over string columns shifted across chunks
     return hits.select("case_id", "prev_case_id", "hospital_id", "dept", "month", "year",
-                       "gap_days", "match", score.alias("score"))
+                       "gap_days", "match", score.alias("score")).rechunk()

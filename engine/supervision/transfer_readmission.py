@@ -38,11 +38,12 @@ def transfer_readmissions(frame: pl.DataFrame, th: SupervisionThresholds) -> pl.
          .with_columns(pl.col("principal_dx").str.slice(0, 3).alias("dx3"))
          .sort(["patient_id", "admit_date", "discharge_date", "case_id"]))
     # Sorted by patient: the row above is the previous stay when it is the same patient (a
-    # plain shift with a mask; `shift().over(patient)` is ~50× slower with a group per patient).
-    same_patient = pl.col("patient_id") == pl.col("patient_id").shift(1)
-    prev = f.select(*(pl.when(same_patient).then(pl.col(c).shift(1)).alias(f"prev_{c}")
-                      for c in cols))
-    f = f.hstack(prev).with_columns(
+    # plain shift and a mask; `shift().over(patient)` is ~50× slower with a group per patient).
+    f = f.with_columns(
+        (pl.col("patient_id") == pl.col("patient_id").shift(1)).fill_null(False)
+        .alias("has_prev"),
+        *(pl.col(c).shift(1).alias(f"prev_{c}") for c in cols))
+    f = f.with_columns(
         (pl.col("admit_date") - pl.col("prev_discharge_date")).dt.total_days().alias("gap_days"))
     match = pl.lit(None, dtype=pl.String)
     for key in reversed(th.split_match):  # strongest key last so it wins
@@ -53,7 +54,7 @@ def transfer_readmissions(frame: pl.DataFrame, th: SupervisionThresholds) -> pl.
         match = pl.when(same).then(pl.lit(key)).otherwise(match)
     referred = pl.col("prev_discharge_way").is_in(list(th.transfer_discharge_ways))
     hits = f.with_columns(match.alias("match")).filter(
-        (pl.col("hospital_id") != pl.col("prev_hospital_id"))
+        pl.col("has_prev") & (pl.col("hospital_id") != pl.col("prev_hospital_id"))
         & pl.col("gap_days").is_between(0, th.transfer_readmission_days)
         & pl.col("match").is_not_null()
         & ~referred.fill_null(False)
@@ -63,7 +64,8 @@ def transfer_readmissions(frame: pl.DataFrame, th: SupervisionThresholds) -> pl.
     strength = pl.col("match").replace_strict(MATCH_STRENGTH, return_dtype=pl.Float64)
     score = strength * (1 - pl.col("gap_days") / (th.transfer_readmission_days + 1))
     return hits.select("case_id", "prev_case_id", "prev_hospital_id", "hospital_id", "dept",
-                       "month", "year", "gap_days", "match", score.clip(0.01, 1.0).alias("score"))
+                       "month", "year", "gap_days", "match", score.clip(0.01, 1.0).alias("score")
+                       ).rechunk()  # polars 2.1 panics in pl.format over shifted chunked strings
 
 
 def transfer_readmission_flags(hits: pl.DataFrame, th: SupervisionThresholds) -> pl.DataFrame:
