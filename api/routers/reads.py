@@ -1,4 +1,4 @@
-"""Reads of the store: weight versions and rows, hospital results, indicators.
+"""Reads of the store: weight versions and rows, hospital results, indicators, flags.
 
 Tables are the store's (contracts §5); a table that does not exist yet reads as empty. A hospital
 key reads only rows of its own hospital and only published weight versions.
@@ -15,6 +15,7 @@ from api.deps import AnyKey, State
 from api.errors import forbidden, not_found
 from api.models import ERROR_RESPONSES, ErrorOut, RowsOut
 from api.store_access import Store
+from engine.supervision.flags import KIND_NAMES
 
 router = APIRouter(prefix="/v1", tags=["reads"], responses=ERROR_RESPONSES)
 
@@ -24,7 +25,6 @@ HospitalId = Annotated[str, Path(min_length=1, max_length=64)]
 # hospital results by kind: URL word -> store table
 HOSPITAL_TABLES = {"period-results": "hospital_period_results",
                    "clearing-results": "clearing_results", "case-results": "case_results"}
-INDICATOR_TABLES = ("indicators", "supervision_indicators", "indicator_results")
 PUBLISHED = "published"
 
 
@@ -41,8 +41,9 @@ def table_rows(store: Store, table: str, where: dict[str, Any], limit: int, offs
     cols = columns(store, table)
     if not cols:
         return RowsOut(table=table, total=0, limit=limit, offset=offset, rows=[])
-    conds = {c: v for c, v in where.items() if c in cols}
-    if len(conds) < len([c for c, v in where.items() if v is not None]):
+    wanted = {c: v for c, v in where.items() if v is not None}  # None: no filter
+    conds = {c: v for c, v in wanted.items() if c in cols}
+    if len(conds) < len(wanted):
         # a filter the table cannot apply (e.g. no hospital_id column): nothing is shown
         return RowsOut(table=table, total=0, limit=limit, offset=offset, rows=[])
     sql_where = " AND ".join(f'"{c}" = ?' for c in conds) or "TRUE"
@@ -110,18 +111,94 @@ def hospital_results(state: State, p: AnyKey, hospital_id: HospitalId,
 
 
 @router.get("/indicators", response_model=RowsOut, summary="supervision indicators",
-            description="监管指标；医院密钥只看本院 / indicators; hospital keys see their own rows.")
+            description="监管指标（CMI、费用/时间消耗指数、低风险组死亡率、高低倍率、MCC/CC 占比等），"
+                        "默认最新一次监管结果；医院密钥只看本院 / indicators of the newest "
+                        "supervision run unless run_id is given; hospital keys see their own rows.")
 def indicators(state: State, p: AnyKey,
                hospital_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+               run_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
                limit: Limit = 1000, offset: Offset = 0) -> RowsOut:
     if p.role == Role.HOSPITAL:
         if hospital_id not in (None, p.hospital_id):
             raise forbidden("不能读取其他医院的数据 / a hospital key reads only its own "
                             "hospital", "query.hospital_id")
         hospital_id = p.hospital_id
-    tables = state.store.tables()
-    for table in INDICATOR_TABLES:
-        if table in tables:
-            return table_rows(state.store, table, {"hospital_id": hospital_id}, limit, offset,
-                              ("hospital_id",))
-    return RowsOut(table=INDICATOR_TABLES[0], total=0, limit=limit, offset=offset, rows=[])
+    if "indicators" not in state.store.tables():
+        return RowsOut(table="indicators", total=0, limit=limit, offset=offset, rows=[])
+    run_id = run_id or newest_supervision_run(state.store)
+    return table_rows(state.store, "indicators", {"run_id": run_id, "hospital_id": hospital_id},
+                      limit, offset, ("scope", "period", "hospital_id", "dept"))
+
+
+FLAG_FILTERS = ("run_id", "kind", "level", "period", "hospital_id")
+WITHHELD = "证据含其他医院的病例，已隐去 / evidence from another hospital withheld"
+
+
+def newest_supervision_run(store: Store) -> str | None:
+    rows = store.query("SELECT run_id FROM indicators GROUP BY run_id "
+                       "ORDER BY max(computed_at) DESC, run_id DESC LIMIT 1")
+    return rows[0]["run_id"] if rows else None
+
+
+def own_cases(store: Store, hospital_id: str, case_ids: set[str]) -> set[str]:
+    """The ids among `case_ids` that are settled cases of `hospital_id`."""
+    if not case_ids or "case_results" not in store.tables():
+        return set()
+    rows = store.query("SELECT DISTINCT case_id FROM case_results WHERE hospital_id = ? AND "
+                       "case_id IN (SELECT unnest(?::VARCHAR[]))", [hospital_id, sorted(case_ids)])
+    return {r["case_id"] for r in rows}
+
+
+def withhold_foreign_evidence(store: Store, hospital_id: str, rows: list[dict[str, Any]]
+                              ) -> list[dict[str, Any]]:
+    """A hospital key sees evidence of its own cases only: other hospitals' case ids are
+    dropped, and a flag that had some loses its detail and gets a neutral message."""
+    mine = own_cases(store, hospital_id,
+                     {c for r in rows for c in (r["evidence_case_ids"] or [])})
+    out = []
+    for r in rows:
+        evidence = list(r["evidence_case_ids"] or [])
+        kept = [c for c in evidence if c in mine or c == r["case_id"]]
+        if len(kept) < len(evidence):
+            kind = KIND_NAMES.get(r["kind"], r["kind"])
+            r = {**r, "evidence_case_ids": kept, "detail": None,
+                 "message": f"{kind}：{WITHHELD}"}
+        out.append(r)
+    return out
+
+
+@router.get("/flags", response_model=RowsOut, summary="supervision flags with evidence",
+            description="监管疑点（分解住院、低标入院、高套等），按分值从高到低；默认最新一次监管结果。"
+                        "医院密钥只看本院，且证据中其他医院的病例号被隐去 / supervision flags, "
+                        "strongest first, of the newest supervision run unless run_id is given; "
+                        "a hospital key sees its own flags, with other hospitals' evidence "
+                        "withheld.",
+            responses={403: {"model": ErrorOut, "description": "another hospital"}})
+def flags(state: State, p: AnyKey,
+          run_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+          kind: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+          level: Annotated[str | None, Query(pattern="^(case|hospital)$")] = None,
+          period: Annotated[str | None, Query(min_length=4, max_length=16)] = None,
+          hospital_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+          limit: Limit = 1000, offset: Offset = 0) -> RowsOut:
+    if p.role == Role.HOSPITAL:
+        if hospital_id not in (None, p.hospital_id):
+            raise forbidden("不能读取其他医院的数据 / a hospital key reads only its own "
+                            "hospital", "query.hospital_id")
+        hospital_id = p.hospital_id
+    store = state.store
+    if "supervision_flags" not in store.tables():
+        return RowsOut(table="supervision_flags", total=0, limit=limit, offset=offset, rows=[])
+    run_id = run_id or newest_supervision_run(store)
+    values = dict(zip(FLAG_FILTERS, (run_id, kind, level, period, hospital_id), strict=True))
+    conds = {c: v for c, v in values.items() if v is not None}
+    where = " AND ".join(f"{c} = ?" for c in conds) or "TRUE"
+    params = list(conds.values())
+    total = store.query(f"SELECT count(*) AS n FROM supervision_flags WHERE {where}",
+                        params)[0]["n"]
+    rows = store.query(f"SELECT * FROM supervision_flags WHERE {where} "
+                       f"ORDER BY score DESC, kind, flag_id LIMIT ? OFFSET ?",
+                       [*params, limit, offset])
+    if p.role == Role.HOSPITAL:
+        rows = withhold_foreign_evidence(store, p.hospital_id or "", rows)
+    return RowsOut(table="supervision_flags", total=total, limit=limit, offset=offset, rows=rows)

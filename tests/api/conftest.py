@@ -79,9 +79,15 @@ class Live:
 
 def demo_store(db: Path, cases: int = 4000) -> None:
     """A synthetic region through the real pipeline (`drgdip demo`): hospitals, published DRG
-    weights for DEMO_POLICY, a settled and cleared year (case, period and clearing results)."""
+    weights for DEMO_POLICY, a settled and cleared year (case, period and clearing results),
+    and its supervision (`drgdip report`: indicators and flags)."""
     run = subprocess.run([sys.executable, "-m", "engine.cli", "demo", "--cases", str(cases),
                           "--hospitals", "4", "--dir", str(db.parent / "demo"), "--db", str(db)],
+                         capture_output=True, text=True, check=False, cwd=db.parent)
+    assert run.returncode == 0, run.stderr[-3000:]
+    # supervision of the cleared year: the indicators and flags the read endpoints serve
+    run = subprocess.run([sys.executable, "-m", "engine.cli", "report", "--out",
+                          str(db.parent / "report"), "--db", str(db)],
                          capture_output=True, text=True, check=False, cwd=db.parent)
     assert run.returncode == 0, run.stderr[-3000:]
 
