@@ -5,7 +5,8 @@ At start-up every shipped policy is paired with the weights published for its
 (method, ruleset, year, region) and the hospitals of the store; a policy without published
 weights is listed as unavailable with the reason. Per case, the settlement engine
 (`engine.settle_case.settle_cases`, the same code as the batch settlement) runs on a one-row
-frame built from memory — no disk I/O.
+frame built from memory — no disk I/O. DIP cases are grouped on the per-case path
+(`grouper.dip_explain.group_dip_one`, the catalogue's prebuilt lookups).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from api.errors import ApiError
 from api.store_access import Store
 from engine.policy import Policy, PolicyError, load_policy, shipped_policies
 from engine.settle_case import settle_cases
-from grouper import DipCatalog, Ruleset, group_dip, group_one
+from grouper import DipCatalog, Ruleset, group_one
+from grouper.dip_explain import RESULT_SCHEMA, group_dip_one
 from grouper.errors import DrgDipError
 from weights.versions import active_rows, active_version
 
@@ -109,7 +111,9 @@ class Estimator:
                            "the store's hospitals", "body.case.hospital_id")
         cases = pl.DataFrame([{k: case.get(k) for k in CASE_SCHEMA}], schema=CASE_SCHEMA)
         if book.catalog is not None:
-            grouped = group_dip(cases, book.catalog)
+            # the typed row, so grouping and settlement read the same values
+            grouped = pl.DataFrame([group_dip_one(cases.row(0, named=True), book.catalog)],
+                                   schema=RESULT_SCHEMA)
         else:
             assert book.ruleset is not None
             grouped = pl.DataFrame([group_one(case, book.ruleset)])

@@ -29,6 +29,7 @@ from grouper import (
     group_drg,
     load_ruleset,
 )
+from grouper.dip_lookup import dip_lookups
 from grouper.lookup import lookups
 from weights.dip_catalog_io import import_catalog, require_clean
 from weights.dip_store import load_catalog
@@ -76,9 +77,7 @@ class ServiceState:
             state.catalogs[name] = catalog
             if catalog.ruleset not in state.rulesets:
                 state.rulesets[catalog.ruleset] = load_ruleset(catalog.ruleset)
-        for catalog in state.catalogs.values():  # warm the DIP path (procedure classes, ruleset)
-            explain_dip({"case_id": "warm-up", "diagnoses": ["I10.x00"], "procedures": []},
-                        catalog)
+            dip_lookups(catalog)  # build the per-case lookups now, not on the first request
         state.load_estimator()
         root = settings.job_root()
         root.mkdir(parents=True, exist_ok=True)
@@ -100,6 +99,7 @@ class ServiceState:
                     catalog = load_catalog(self.settings.db, row["version"])
                 if catalog.ruleset not in self.rulesets:
                     self.rulesets[catalog.ruleset] = load_ruleset(catalog.ruleset)
+                dip_lookups(catalog)  # the per-case lookups, before the catalogue is served
                 self.catalogs[row["version"]] = catalog
 
     def load_estimator(self) -> None:
@@ -141,7 +141,7 @@ class ServiceState:
 
     def group_dip_case(self, case: dict[str, Any], catalog: str | None) -> dict[str, Any]:
         name, cat = self.catalog(catalog)
-        ex = explain_dip(case, cat)
+        ex = explain_dip(case, dip_lookups(cat))
         out = dict(ex.result)
         out.update(catalog=name, principal_dx=ex.principal_dx, subcategory=ex.subcategory,
                    category=ex.category, procedure_classes=ex.procedure_classes,

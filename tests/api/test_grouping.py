@@ -6,13 +6,12 @@ import polars as pl
 import pytest
 
 from grouper import group_dip, group_drg
+from grouper.dip import OUTPUT_COLUMNS as DIP_COLUMNS
 from tests.api.conftest import FIXTURES, Live
 from weights.dip_catalog_io import import_catalog, require_clean
 
 SECTION_2 = ("case_id", "status", "mdc", "adrg", "drg", "drg_name", "error_code",
              "error_message", "warnings")
-DIP_COLUMNS = ("case_id", "status", "error_code", "dip_code", "dip_type", "dip_score",
-               "aux_coef", "adjusted_score")
 
 
 def as_json_case(row: dict) -> dict:
