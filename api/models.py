@@ -22,7 +22,7 @@ IsoDate = Annotated[date, BeforeValidator(_iso_text)]
 
 CASE_EXAMPLE: dict[str, Any] = {
     "case_id": "ZY2024000123", "hospital_id": "H0001", "insurance_type": "employee", "sex": 1,
-    "age": 67, "los": 9, "discharge_way": 1, "diagnoses": ["I21.000", "I10.x00", "E11.900"],
+    "age": 67, "los": 9, "discharge_way": 1, "diagnoses": ["I21.001", "I10.x00", "E11.900"],
     "procedures": ["36.0700", "88.5700"], "total_cost": "48210.35", "fund_paid": "33747.25",
 }
 
@@ -135,9 +135,9 @@ class DipGroupOut(BaseModel):
         "dip_score": 1850.1234, "treatment_class": "surgical", "tumour_level": "none",
         "severity_level": "mild", "cci_level": "1", "age_band": "elderly",
         "aux_dimension": "age", "aux_coef": 1.05, "adjusted_score": 1942.6296,
-        "catalog": "2024", "principal_dx": "I21.000", "subcategory": "I21.0",
+        "catalog": "2024", "principal_dx": "I21.001", "subcategory": "I21.0",
         "category": "I21", "procedure_classes": [{"code": "36.0700", "class": "surgical"}],
-        "candidates": [], "steps": ["主要诊断 / principal diagnosis: I21.000"]}]})
+        "candidates": [], "steps": ["主要诊断 / principal diagnosis: I21.001"]}]})
 
     case_id: str | None
     status: Literal["ok", "ungroupable", "invalid"]
