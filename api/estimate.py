@@ -20,12 +20,14 @@ import polars as pl
 
 from api.errors import ApiError
 from api.store_access import Store
+from engine.pipeline import load_weights
 from engine.policy import Policy, PolicyError, load_policy, shipped_policies
 from engine.settle_case import settle_cases
 from grouper import DipCatalog, Ruleset, group_one
+from grouper.case_input import codes_one
 from grouper.dip_explain import RESULT_SCHEMA, group_dip_one
 from grouper.errors import DrgDipError
-from weights.versions import active_rows, active_version
+from weights.versions import active_version
 
 log = logging.getLogger("drgdip.api")
 
@@ -74,11 +76,13 @@ class Estimator:
                     policy = load_policy(name)
                     meta = policy.policy
                     if policy.method == "drg":
-                        rows = active_rows(con, "drg", meta.ruleset, meta.year, region=meta.region)
                         rs = rulesets.get(meta.ruleset)
                         if rs is None:
                             raise PolicyError(f"ruleset {meta.ruleset} is not loaded")
-                        est.books[name] = PolicyBook(policy, rows["version"][0], rows, ruleset=rs)
+                        # the batch's own loader: same version choice, same-level costs
+                        weights = load_weights(con, policy)
+                        est.books[name] = PolicyBook(policy, weights.version, weights.table,
+                                                     ruleset=rs)
                     else:
                         version = active_version(con, "dip", meta.ruleset, meta.year,
                                                  region=meta.region)["version"]
@@ -109,7 +113,10 @@ class Estimator:
             raise ApiError(422, "UNKNOWN_HOSPITAL",
                            f"医疗机构不在库中 / hospital {case.get('hospital_id')!r} is not in "
                            "the store's hospitals", "body.case.hospital_id")
-        cases = pl.DataFrame([{k: case.get(k) for k in CASE_SCHEMA}], schema=CASE_SCHEMA)
+        row = {k: case.get(k) for k in CASE_SCHEMA}
+        for col in ("diagnoses", "procedures"):  # '|'-separated text as in batch files
+            row[col] = codes_one(row[col])
+        cases = pl.DataFrame([row], schema=CASE_SCHEMA)
         if book.catalog is not None:
             # the typed row, so grouping and settlement read the same values
             grouped = pl.DataFrame([group_dip_one(cases.row(0, named=True), book.catalog)],

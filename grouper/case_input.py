@@ -120,7 +120,7 @@ def _float_one(v: Any) -> float | None:
     return None
 
 
-def _codes_one(v: Any) -> list[str]:
+def codes_one(v: Any) -> list[str]:
     if v is None or v == "":
         return []
     if isinstance(v, str):
@@ -145,5 +145,5 @@ def normalise_one(case: dict[str, Any]) -> dict[str, Any]:
     for col in OPTIONAL_FLOAT:
         out[col] = _float_one(case.get(col))
     for col in LISTS:
-        out[col] = _codes_one(case.get(col))
+        out[col] = codes_one(case.get(col))
     return out

@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import polars as pl
 
+from engine.pipeline import load_weights
 from engine.policy import load_policy
 from engine.settle_case import settle_cases
 from grouper import group_dip, group_drg
 from tests.api.conftest import DEMO_POLICY, H1, H2, Live
 from weights.store import open_store
-from weights.versions import active_drg_weights
 
 COMPARED = ("payment_standard", "fund_payable", "points", "weight", "point_value",
             "total_cost", "patient_paid", "case_type", "group_code", "status", "fund_pool")
@@ -52,10 +52,11 @@ def test_estimate_equals_batch_settlement(live: Live, oracle_cases: pl.DataFrame
     policy = load_policy(DEMO_POLICY)
     con = open_store(live.db)
     try:
-        weights = active_drg_weights(con, policy.policy.ruleset, policy.year,
-                                     region=policy.policy.region)
+        loaded = load_weights(con, policy)  # what `drgdip settle` settles with
     finally:
         con.close()
+    weights = loaded.table
+    assert "level_costs" in weights.columns  # the demo builds same-level costs
     frame = case_frame(cases)
     batch = settle_cases(frame, group_drg(frame, policy.policy.ruleset), weights,
                          hospital_frame(live, H1), policy)
@@ -67,8 +68,17 @@ def test_estimate_equals_batch_settlement(live: Live, oracle_cases: pl.DataFrame
         for k in COMPARED:
             value = Decimal(got[k]) if isinstance(want[k], Decimal) else got[k]
             assert value == want[k], (k, case["case_id"])
-        assert got["weights_version"] == weights["version"][0]
+        assert got["weights_version"] == loaded.version
     assert len({r["case_type"] for r in batch.to_dicts()}) > 1  # outliers as well as normal
+    # codes as '|'-separated text (as in CSV exports) estimate like the same codes as a list
+    piped = {**cases[0], "diagnoses": "|".join(cases[0]["diagnoses"]),
+             "procedures": "|".join(cases[0].get("procedures") or [])}
+    listed = live.client.post("/v1/estimate", headers=live.h("h1"),
+                              json={"case": cases[0], "policy": DEMO_POLICY}).json()
+    r = live.client.post("/v1/estimate", headers=live.h("h1"),
+                         json={"case": piped, "policy": DEMO_POLICY})
+    assert r.status_code == 200, r.text
+    assert {k: r.json()[k] for k in COMPARED} == {k: listed[k] for k in COMPARED}
 
 
 def test_estimate_access_and_errors(live: Live, oracle_cases: pl.DataFrame) -> None:
