@@ -5,7 +5,7 @@ Pure functions over tables; knows nothing of the store, settlement rules, HTTP o
 
 from grouper.dip import group_dip
 from grouper.dip_catalog import DipCatalog
-from grouper.dip_explain import DipExplanation, explain_dip
+from grouper.dip_explain import DipExplanation, explain_dip, group_dip_one
 from grouper.drg import OUTPUT_COLUMNS, group_drg
 from grouper.errors import DrgDipError, ErrorCode, InputError, RulesetError, WarningCode
 from grouper.explain import Explanation, Step, explain, group_one
@@ -28,6 +28,7 @@ __all__ = [
     "explain",
     "explain_dip",
     "group_dip",
+    "group_dip_one",
     "group_drg",
     "group_one",
     "load_ruleset",

@@ -90,7 +90,7 @@ def normalise_cases(cases: CaseTable | list[dict[str, Any]]) -> pl.DataFrame:
     )
 
 
-_INT_TEXT = re.compile(r"^[+-]?\d+$")
+_INT_TEXT = re.compile(r"^[+-]?[0-9]+$")  # ASCII digits, as polars reads them
 
 
 def _int_one(v: Any) -> int | None:
@@ -113,8 +113,11 @@ def _float_one(v: Any) -> float | None:
     if isinstance(v, bool | int | float):
         return float(v)
     if isinstance(v, str):
+        text = v.strip()
+        if not text.isascii() or "_" in text:  # Python reads "١" and "1_0"; polars does not
+            return None
         try:
-            return float(v.strip())
+            return float(text)
         except ValueError:
             return None
     return None

@@ -86,6 +86,10 @@ MIXED = [
     {"case_id": "b", "sex": 2.0, "age": 35.5, "age_days": "x", "diagnoses": ["O80.000", None],
      "procedures": None, "icu_hours": "12.5", "los": 3.0},
     {"case_id": "c", "sex": "男", "age": None, "diagnoses": "", "procedures": "|"},
+    # digits Python reads and polars does not: Arabic-Indic, full-width, underscores
+    {"case_id": "d", "sex": "١", "age": "٧٠", "los": "１２", "icu_hours": "1_0",
+     "diagnoses": ["I10.x00"], "birth_weight": "٣٠٠٠"},
+    {"case_id": "e", "sex": 1, "age": "70", "icu_hours": "١.٥", "diagnoses": ["I10.x00"]},
 ]
 
 
