@@ -11,10 +11,16 @@ Per valid case, in one pass of joins (no Python per case):
    prefix, then the fewest alternatives, then the code;
 4. no match → the comprehensive group of 类目 × treatment class (most invasive procedure class);
 5. auxiliary-catalogue levels and coefficient (`grouper.dip_aux`).
+
+`DipCatalog` refuses catalogues with two groups or aux rows for one key; should one get here
+anyway (built around the checks), every join still keeps one row per case and picks what the
+per-case path (`grouper.dip_lookup`) picks: the lowest comprehensive code, the highest aux
+coefficient, the last row of a repeated dip_code.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import polars as pl
@@ -139,12 +145,25 @@ def assign(valid: pl.DataFrame, px: pl.DataFrame, catalog: DipCatalog) -> pl.Dat
                 .unique("_row", keep="first").select("_row", "dip_code"))
     else:
         best = pl.DataFrame(schema={"_row": pl.UInt32, "dip_code": pl.String})
+    comprehensive = catalog.comprehensive.sort("dip_code").unique(
+        ["category", "treatment_class"], keep="first", maintain_order=True)
     rest = (valid.join(best, on="_row", how="anti")
             .select("_row", "cat", class_of_rank(pl.col("class_rank")).alias("treatment_class"))
-            .join(catalog.comprehensive, left_on=["cat", "treatment_class"],
+            .join(comprehensive, left_on=["cat", "treatment_class"],
                   right_on=["category", "treatment_class"])
             .select("_row", "dip_code"))
     return pl.concat([best, rest])
+
+
+def _one_aux_row_per_key(catalog: DipCatalog) -> DipCatalog:
+    """The catalogue itself, or (aux rows repeating a key: only around the checks) a shallow
+    copy whose aux keeps the highest coefficient of each key, as the per-case lookups do."""
+    keys = ["dip_code", "dimension", "level"]
+    if not catalog.aux.select(pl.struct(keys).is_duplicated().any()).item():
+        return catalog
+    view = copy.copy(catalog)
+    view.aux = catalog.aux.group_by(keys, maintain_order=True).agg(pl.col("coef").max())
+    return view
 
 
 def resolve_ruleset(catalog: DipCatalog) -> Ruleset:
@@ -164,9 +183,10 @@ def group_dip(cases: CaseTable | list[dict[str, Any]], catalog: DipCatalog) -> p
     valid = valid.join(treatment_ranks(valid, px), on="_row")
     assigned = assign(valid, px, catalog).join(
         catalog.groups.select("dip_code", "dip_type", pl.col("name").alias("dip_name"),
-                              pl.col("score").alias("dip_score")), on="dip_code")
+                              pl.col("score").alias("dip_score"))
+        .unique("dip_code", keep="last", maintain_order=True), on="dip_code")
     levels = aux_levels(valid, explode_dx(valid), px, resolve_ruleset(catalog), catalog)
-    coefs = aux_coefficients(levels, assigned, catalog)
+    coefs = aux_coefficients(levels, assigned, _one_aux_row_per_key(catalog))
     out = (typed.select("_row", "case_id", "error_code")
            .join(valid.select("_row", class_of_rank(pl.col("class_rank"))
                               .alias("treatment_class")), on="_row", how="left",

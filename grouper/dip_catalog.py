@@ -24,7 +24,7 @@ from typing import Any
 import polars as pl
 
 from grouper.dip_codes import DX_PATTERN, dx_normalised, format_combination, parse_combination
-from grouper.dip_errors import DipCatalogError
+from grouper.dip_errors import DipCatalogCode, DipCatalogError, duplicate_reason
 from grouper.dip_procedure_class import CLASSES
 
 DIP_TYPES = ("core", "comprehensive", "basic", "tcm", "day_surgery")
@@ -94,13 +94,41 @@ def group_row_problems(row: dict[str, Any]) -> list[tuple[str, object, str]]:
     return problems
 
 
-def _fail(table: str, row: int, column: str, value: object, why: str) -> DipCatalogError:
-    return DipCatalogError(f"DIP catalogue {table} row {row + 1}: {column}={value!r}: {why}")
+GroupKey = tuple[DipCatalogCode, str, tuple[Any, ...], tuple[str, ...]]
+
+
+def group_key(row: dict[str, Any]) -> GroupKey | None:
+    """(code, column, key, shown value) no two groups may share, for a row without problems
+    (normalised dx): a comprehensive group is the only one of its 类目 × treatment class; a
+    matchable group the only one of its precedence (core and basic compete as equals) with its
+    principal_dx and canonical combination (`+`/`/` order never matters) — two such groups could
+    only be told apart by their codes."""
+    kind, dx = row["dip_type"], row["principal_dx"]
+    if kind == "comprehensive":
+        return (DipCatalogCode.DUPLICATE_COMPREHENSIVE, "principal_dx+treatment_class",
+                (dx, row["treatment_class"]), (dx, row["treatment_class"]))
+    if kind not in MATCH_PRECEDENCE:
+        return None
+    combo = format_combination(parse_combination(row["procedures"]))
+    return (DipCatalogCode.DUPLICATE_MATCH, "principal_dx+procedures",
+            (MATCH_PRECEDENCE[kind], dx, combo), (dx, combo))
+
+
+def _fail(table: str, row: int, column: str, value: object, why: str, *,
+          code: str | None = None) -> DipCatalogError:
+    return DipCatalogError(f"DIP catalogue {table} row {row + 1}: {column}={value!r}: {why}",
+                           code=code)
+
+
+def _duplicate(table: str, row: int, column: str, value: object, code: DipCatalogCode,
+               first: int) -> DipCatalogError:
+    return _fail(table, row, column, value, duplicate_reason(code, first + 1), code=code.value)
 
 
 @dataclass
 class DipCatalog:
-    """Groups, auxiliary coefficients and the parameters grouping needs. Checked on creation."""
+    """Groups, auxiliary coefficients and the parameters grouping needs. Checked on creation:
+    every row, and one row per key (`group_key`, aux dip_code × dimension × level)."""
 
     groups: pl.DataFrame
     aux: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=AUX_SCHEMA))
@@ -126,21 +154,30 @@ class DipCatalog:
     def _checked_groups(self, g: pl.DataFrame) -> pl.DataFrame:
         g = g.with_columns(dx_normalised(pl.col("principal_dx")).alias("principal_dx"),
                            pl.col("dip_code").str.strip_chars())
-        seen: set[str] = set()
+        seen: dict[str, int] = {}
+        keys: dict[tuple[Any, ...], int] = {}
         canonical = []
         for i, row in enumerate(g.iter_rows(named=True)):
             problems = group_row_problems(row)
-            if row["dip_code"] in seen:
-                problems.append(("dip_code", row["dip_code"], "duplicate group code"))
             if problems:
                 raise _fail("groups", i, *problems[0])
-            seen.add(row["dip_code"])
+            if row["dip_code"] in seen:
+                raise _duplicate("groups", i, "dip_code", row["dip_code"],
+                                 DipCatalogCode.DUPLICATE_CODE, seen[row["dip_code"]])
+            seen[row["dip_code"]] = i
+            found = group_key(row)
+            if found is not None:
+                code, column, key, shown = found
+                if key in keys:
+                    raise _duplicate("groups", i, column, shown, code, keys[key])
+                keys[key] = i
             canonical.append(format_combination(parse_combination(row["procedures"])))
         return g.with_columns(pl.Series("procedures", canonical, dtype=pl.String),
                               pl.col("score").round(4))
 
     def _checked_aux(self, a: pl.DataFrame) -> pl.DataFrame:
         codes = set(self.groups["dip_code"]) | {ALL_GROUPS}
+        keys: dict[tuple[str, str, str], int] = {}
         for i, row in enumerate(a.iter_rows(named=True)):
             if row["dip_code"] not in codes:
                 raise _fail("aux", i, "dip_code", row["dip_code"], "not a group of the catalogue")
@@ -153,6 +190,11 @@ class DipCatalog:
                             f"accepted for {row['dimension']}: {', '.join(levels[1:])}")
             if row["coef"] is None or row["coef"] <= 0:
                 raise _fail("aux", i, "coef", row["coef"], "a coefficient > 0 is required")
+            key = (row["dip_code"], row["dimension"], row["level"])
+            if key in keys:
+                raise _duplicate("aux", i, "dip_code+dimension+level", key,
+                                 DipCatalogCode.DUPLICATE_AUX, keys[key])
+            keys[key] = i
         return a.with_columns(pl.col("coef").round(4))
 
     def _compile(self) -> None:

@@ -9,9 +9,9 @@ from typing import Any
 
 import polars as pl
 
-from grouper.dip_catalog import GROUP_SCHEMA, DipCatalog, group_row_problems
+from grouper.dip_catalog import GROUP_SCHEMA, DipCatalog, group_key, group_row_problems
 from grouper.dip_codes import dx_one
-from grouper.dip_errors import DipCatalogError
+from grouper.dip_errors import DipCatalogCode, DipCatalogError, duplicate_reason
 from grouper.errors import InputError
 
 HEADER_ALIASES = {
@@ -24,6 +24,7 @@ HEADER_ALIASES = {
     "treatment_class": ("治疗类别", "treatment_class"),
 }
 REQUIRED = ("dip_code", "principal_dx", "procedures", "score")
+KEY_COLUMNS = ("dip_type", "principal_dx", "procedures", "treatment_class")  # of `group_key`
 TYPE_ALIASES = {
     "": "core", "核心": "core", "核心病种": "core", "core": "core",
     "综合": "comprehensive", "综合病种": "comprehensive", "comprehensive": "comprehensive",
@@ -48,6 +49,7 @@ class CatalogImport:
     catalog: DipCatalog | None
     rejected: pl.DataFrame  # row (file line), column, value, reason
     rows_read: int
+    source: str | None = None  # the file's name, for messages
 
 
 def read_table(path: Path) -> pl.DataFrame:
@@ -129,18 +131,31 @@ def _row(raw: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, object, s
 
 def import_catalog(path: Path, *, version: str | None = None, score_scale: float = 1000.0,
                    aux_combine: str = "max", ruleset: str = "chs_drg_11") -> CatalogImport:
-    """Read an official catalogue file; every row is checked and every problem reported."""
+    """Read an official catalogue file; every row is checked and every problem reported.
+
+    Besides each row's own problems: a dip_code, or a group key (`group_key`: comprehensive
+    类目 × class; principal_dx × combination of a matchable kind) already taken by an earlier
+    row is reported on the later row with its stable code, naming the earlier row (which counts
+    even when refused for another column: the file is ambiguous either way)."""
     table = _canonical_columns(read_table(path))
     good, problems = [], []
     seen: dict[str, int] = {}
+    keys: dict[tuple[Any, ...], int] = {}
     for i, raw in enumerate(table.iter_rows(named=True)):
         line = i + 2  # 1-based, after the header
         row, found = _row(raw)
+        key = None if any(c in KEY_COLUMNS for c, _, _ in found) else group_key(row)
         if row["dip_code"] in seen:
             found.append(("dip_code", row["dip_code"],
-                          f"duplicate of row {seen[row['dip_code']]}"))
+                          duplicate_reason(DipCatalogCode.DUPLICATE_CODE, seen[row["dip_code"]])))
         elif row["dip_code"]:
             seen[row["dip_code"]] = line
+        if key is not None:
+            code, column, value, shown = key
+            if value in keys:
+                found.append((column, shown, duplicate_reason(code, keys[value])))
+            else:
+                keys[value] = line
         if found:
             problems += [{"row": line, "column": c, "value": "" if v is None else str(v),
                           "reason": why} for c, v, why in found]
@@ -153,15 +168,17 @@ def import_catalog(path: Path, *, version: str | None = None, score_scale: float
         catalog = DipCatalog(groups=pl.DataFrame(good, schema={k: GROUP_SCHEMA[k] for k in good[0]}),
                              score_scale=score_scale, aux_combine=aux_combine, ruleset=ruleset,
                              version=version)
-    return CatalogImport(catalog=catalog, rejected=rejected, rows_read=table.height)
+    return CatalogImport(catalog=catalog, rejected=rejected, rows_read=table.height,
+                         source=path.name)
 
 
 def rejected_summary(result: CatalogImport) -> str:
     """One line: how many rows were rejected and the first reason."""
     first = result.rejected.row(0, named=True)
     rows = result.rejected["row"].n_unique()
-    return (f"{rows} of {result.rows_read} catalogue rows rejected; first: row {first['row']} "
-            f"{first['column']}={first['value']!r}: {first['reason']}")
+    where = f"{result.source}: " if result.source else ""
+    return (f"{where}{rows} of {result.rows_read} catalogue rows rejected; first: row "
+            f"{first['row']} {first['column']}={first['value']!r}: {first['reason']}")
 
 
 def require_clean(result: CatalogImport) -> DipCatalog:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from grouper import DipCatalog, group_dip, load_ruleset
 from grouper.dip import OUTPUT_COLUMNS, candidates, explode_px, prepare_dip_cases, treatment_ranks
 from grouper.dip_catalog import AUX_LEVELS
+from grouper.dip_codes import format_combination, parse_combination
 from grouper.dip_explain import RESULT_SCHEMA, explain_dip, group_dip_one
 from grouper.dip_lookup import dip_lookups
 from grouper.dip_procedure_class import CLASSES
@@ -230,12 +231,18 @@ def make_catalog(rows: list[dict[str, Any]], aux_rows: list[dict[str, Any]], *,
 
 @st.composite
 def catalogs(draw: st.DrawFn) -> DipCatalog:
-    rows = []
+    rows, keys = [], set()
     for i, (kind, dx, combo) in enumerate(draw(st.lists(st.tuples(
             st.sampled_from(["core", "core", "basic", "tcm", "day_surgery"]),
             st.sampled_from(DX_PREFIXES), COMBINATION), max_size=12))):
         if kind == "day_surgery" and not combo:
             kind = "core"  # a day-surgery group needs a combination (catalogue check)
+        # one group per kind (core and basic compete as one) × dx × combination (catalogue check)
+        key = ("core" if kind == "basic" else kind, dx,
+               format_combination(parse_combination(combo)))
+        if key in keys:
+            continue
+        keys.add(key)
         rows.append({"dip_code": f"G{i:02d}", "dip_type": kind, "principal_dx": dx,
                      "procedures": combo, "treatment_class": None, "name": f"g{i}",
                      "score": draw(SCORE)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import openpyxl
@@ -9,7 +10,7 @@ import polars as pl
 import pytest
 
 from grouper import group_dip
-from grouper.dip_errors import DipCatalogError
+from grouper.dip_errors import DIP_CATALOG_MESSAGES, DipCatalogError
 from grouper.errors import InputError
 from weights.dip_catalog_io import import_catalog, require_clean
 
@@ -85,8 +86,10 @@ def test_bad_row_is_reported_by_row_and_column(tmp_path: Path, line: str, column
 
 def test_all_problems_of_all_rows_are_listed(tmp_path: Path) -> None:
     result = import_catalog(write(tmp_path, [line for line, _, _ in BAD_ROWS[:4]]))
+    # rows 2 and 3 also share dx and combination: row 3 repeats row 2's key
     assert result.rejected.select("row", "column").rows() == [
-        (2, "score"), (3, "score"), (4, "principal_dx"), (5, "procedures")]
+        (2, "score"), (3, "score"), (3, "principal_dx+procedures"), (4, "principal_dx"),
+        (5, "procedures")]
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -99,3 +102,39 @@ def test_unusable_file_fails_fast(tmp_path: Path, content: str | None, message: 
         path.write_text(content, encoding="utf-8")
     with pytest.raises(InputError, match=message):
         import_catalog(path)
+
+
+# (title, earlier row, later row, rejected column, value, code): the later row is refused
+DUPLICATES = [
+    ("core: same dx and combination in another order and spelling",
+     GOOD[0], "K801002,k801,n,87.5400/88.0100+512300,10,核心病种", "principal_dx+procedures",
+     "('K80.1', '51.2300+87.5400/88.0100')", "C402"),
+    ("basic competes with core", GOOD[0], "J18X,K80.1,n,51.2300+88.0100/87.5400,10,基层病种",
+     "principal_dx+procedures", "('K80.1', '51.2300+87.5400/88.0100')", "C402"),
+    ("comprehensive: same 类目 and treatment class", GOOD[1], "K80ZX,K80,n,手术,950,综合病种",
+     "principal_dx+treatment_class", "('K80', 'surgical')", "C403"),
+    ("dip_code", GOOD[2], "J189000,J18.0,n,,300,基层病种", "dip_code", "J189000", "C401"),
+]
+
+
+@pytest.mark.parametrize(("first", "line", "column", "value", "code"),
+                         [d[1:] for d in DUPLICATES], ids=[d[0] for d in DUPLICATES])
+def test_duplicate_row_is_reported_with_code_and_first_row(
+        tmp_path: Path, first: str, line: str, column: str, value: str, code: str) -> None:
+    result = import_catalog(write(tmp_path, [first, line]))
+    assert result.rejected.to_dicts() == [{
+        "row": 3, "column": column, "value": value,
+        "reason": f"{code} {DIP_CATALOG_MESSAGES[code]}; duplicate of row 2"}]
+    assert result.catalog is not None and result.catalog.groups.height == 1  # first one kept
+    with pytest.raises(DipCatalogError, match=r"^catalog\.csv: 1 of 2 catalogue rows rejected; "
+                                              rf"first: row 3 {re.escape(column)}="):
+        require_clean(result)
+
+
+def test_duplicate_of_an_unreadable_row_still_names_it(tmp_path: Path) -> None:
+    """The first row is refused for its score; the second, same key, is refused as its
+    duplicate — the file is ambiguous either way."""
+    bad_score = GOOD[0].replace("812.5", "abc")
+    result = import_catalog(write(tmp_path, [bad_score, GOOD[0].replace("K801001", "K801002")]))
+    assert result.rejected.select("row", "column").rows() == [
+        (2, "score"), (3, "principal_dx+procedures")]
