@@ -29,8 +29,14 @@ from typing import Any
 import polars as pl
 
 from grouper.case_input import CaseTable, to_frame
-from grouper.dip import (assign, explode_dx, explode_px, prepare_dip_cases, resolve_ruleset,
-                         treatment_ranks)
+from grouper.dip import (
+    assign,
+    explode_dx,
+    explode_px,
+    prepare_dip_cases,
+    resolve_ruleset,
+    treatment_ranks,
+)
 from grouper.dip_aux import LEVEL_COLUMNS, aux_levels
 from grouper.dip_catalog import ALL_GROUPS, AUX_REFERENCE, DipCatalog
 from grouper.dip_codes import format_combination, parse_combination, subcategory
@@ -115,12 +121,28 @@ def _names(ruleset: str) -> pl.DataFrame:
                       .unique("key", keep="first") for n in (3, 5)]).unique("key", keep="first")
 
 
-def _structure(usable: pl.DataFrame, params: DipBuildParams) -> pl.DataFrame:
-    """Core, basic and comprehensive group rows (no scores yet)."""
-    combos = usable.select(
+def _canonical(text: str) -> str | None:
+    """The catalogue's canonical text of a combination; None when it cannot be one."""
+    try:
+        return format_combination(parse_combination(text))
+    except ValueError:
+        return None
+
+
+def _structure(usable: pl.DataFrame, params: DipBuildParams) -> tuple[pl.DataFrame, int]:
+    """Core, basic and comprehensive group rows (no scores yet), and the number of cases whose
+    procedures cannot be read as a combination (a code with `/`, `+` or other characters).
+
+    Combinations are keyed by the catalogue's canonical text, so procedure codes written with
+    `/` or `+` inside never give two groups that `DipCatalog` would refuse as duplicates."""
+    texts = usable.select(
         subcategory(pl.col("dx0")).alias("principal_dx"),
-        pl.col("procedures").list.unique().list.sort().list.join("+").alias("procedures"))
-    core = (combos.group_by("principal_dx", "procedures").len()
+        pl.col("procedures").list.unique().list.sort().list.join("+").alias("text"))
+    canonical = {t: _canonical(t) for t in texts["text"].unique().to_list()}
+    combos = texts.select("principal_dx", pl.col("text").replace_strict(
+        canonical, return_dtype=pl.String).alias("procedures"))
+    unreadable = combos["procedures"].null_count()
+    core = (combos.drop_nulls("procedures").group_by("principal_dx", "procedures").len()
             .filter(pl.col("len") >= params.core_threshold)
             .sort(["principal_dx", pl.col("procedures") != "", "len", "procedures"],
                   descending=[False, False, True, False])
@@ -141,7 +163,7 @@ def _structure(usable: pl.DataFrame, params: DipBuildParams) -> pl.DataFrame:
                      + pl.col("treatment_class").replace_strict(CLASS_LETTER)).alias("dip_code"),
                     pl.lit("comprehensive").alias("dip_type"), "principal_dx",
                     pl.lit("").alias("procedures"), "treatment_class"))
-    return pl.concat([core, comp]).with_columns(pl.lit(0.0).alias("score"))
+    return pl.concat([core, comp]).with_columns(pl.lit(0.0).alias("score")), unreadable
 
 
 def _kept(cases: pl.DataFrame, params: DipBuildParams) -> pl.DataFrame:
@@ -258,10 +280,12 @@ def build_dip_catalog(history: CaseTable | list[dict[str, Any]],
     usable, px, n_input = _history(history, params)
     if usable.height == 0:
         raise InputError("history has no usable case (valid principal diagnosis and cost > 0)")
-    shape = dict(score_scale=params.score_scale, aux_combine=params.aux_combine,
-                 ruleset=params.ruleset, severity_min_los=params.severity_min_los,
-                 version=version)
-    draft = DipCatalog(groups=_structure(usable, params), **shape)
+    shape: dict[str, Any] = {
+        "score_scale": params.score_scale, "aux_combine": params.aux_combine,
+        "ruleset": params.ruleset, "severity_min_los": params.severity_min_los,
+        "version": version}
+    structure, unreadable = _structure(usable, params)
+    draft = DipCatalog(groups=structure, **shape)
     assigned = assign(usable, px, draft)
     cases = usable.select("_row", "cost", "w").join(assigned, on="_row")
     scored, m_all = _scores(cases, params)
@@ -290,6 +314,7 @@ def build_dip_catalog(history: CaseTable | list[dict[str, Any]],
         "groups": catalog.groups.height, "by_type": by_type,
         "cv_over_1": int(catalog.groups.filter(pl.col("cv") > 1).height),
         "aux_rows": aux.height, "special_skipped": skipped,
+        "combinations_unreadable": unreadable,
         "classes": {c: int((usable["class_rank"] == i).sum()) for i, c in enumerate(CLASSES)},
     }
     return DipBuild(catalog=catalog, report=report)

@@ -93,6 +93,22 @@ def test_core_threshold_and_comprehensive_rest() -> None:
                       ("comprehensive", "K80", "diagnostic"): 2}
 
 
+def test_combinations_keyed_as_the_catalogue_reads_them() -> None:
+    """Procedure entries written with `/` or `+` inside: two spellings of one combination make
+    one core group (the catalogue would refuse two), an entry that is no combination at all
+    makes none and is counted."""
+    rows = (_cases("K80.101", ["51.2300/51.2200"], [5000.0] * 3, 2021)
+            + _cases("K80.101", ["51.2200/51.2300"], [5000.0] * 3, 2021, start=3)
+            + _cases("K80.101", ["51.2300+88.0100"], [6000.0] * 3, 2021, start=6)
+            + _cases("K80.101", ["88.0100", "51.2300"], [6000.0] * 3, 2021, start=9)
+            + _cases("K80.101", ["51.2300-1"], [7000.0] * 3, 2021, start=12))
+    build = build_dip_catalog(pl.DataFrame(rows), DipBuildParams(core_threshold=3,
+                                                                 trim_method="none"))
+    core = sorted(build.catalog.groups.filter(pl.col("dip_type") == "core")["procedures"])
+    assert core == ["51.2200/51.2300", "51.2300+88.0100"]
+    assert build.report["combinations_unreadable"] == 3
+
+
 def test_iqr_trimming_leaves_the_mean_not_the_count() -> None:
     costs = [1000.0, 1100.0, 1200.0, 1300.0, 1400.0, 90000.0]
     build = build_dip_catalog(pl.DataFrame(_cases("K80.101", [], costs, 2021)),
