@@ -18,6 +18,9 @@
 8. Same-level mean costs (`weights.level_costs`, payment-rules §3.3): when the cases' hospital
    level is known (a `hospital_level` column, or `hospitals` given to `build_drg`), the kept
    cases' weighted mean cost per (DRG, level) — stored with the version in `drg_level_costs`.
+9. Hospital mean costs (`weights.hospital_costs`, payment-rules §2.3 c_{h,g}): when the history
+   has `hospital_id`, the kept cases' weighted mean cost per (DRG, hospital) — stored with the
+   version in `drg_hospital_costs`.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from grouper import group_drg, load_ruleset
 from grouper.case_input import CaseTable, to_frame
 from grouper.errors import InputError
 from weights.errors import WeightTableError
+from weights.hospital_costs import case_hospitals, hospital_means
 from weights.level_costs import case_levels, level_means
 from weights.trimming import check_trim_method, keep_expr, trim_bounds
 
@@ -84,6 +88,14 @@ class DrgBuild:
     report: dict[str, Any]
     # (drg, level, mean_cost, n_cases, n_kept); empty when no case's level is known
     level_costs: pl.DataFrame | None = None
+    # (drg, hospital_id, mean_cost, n_cases, n_kept); empty without hospital ids
+    hospital_costs: pl.DataFrame | None = None
+
+    def extra_tables(self) -> dict[str, pl.DataFrame]:
+        """The version-owned tables besides drg_weights that have rows (save_weight_version's
+        `extra`)."""
+        tables = {"drg_level_costs": self.level_costs, "drg_hospital_costs": self.hospital_costs}
+        return {name: rows for name, rows in tables.items() if rows is not None and rows.height}
 
 
 def _year_expr(frame: pl.DataFrame) -> pl.Expr | None:
@@ -129,8 +141,10 @@ def year_weight_map(years: list[int], weights: tuple[float, ...] | None) -> dict
 
 
 def _prepare(history: pl.DataFrame, grouped: pl.DataFrame, params: DrgBuildParams,
-             levels: pl.Series | None = None) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """(drg, adrg, mdc, drg_name, cost, los, w[, level]) of the usable cases, and counts."""
+             levels: pl.Series | None = None, hospital_ids: pl.Series | None = None
+             ) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """(drg, adrg, mdc, drg_name, cost, los, w[, level][, hospital_id]) of the usable cases,
+    and counts."""
     if "total_cost" not in history.columns:
         raise InputError("history needs a total_cost column (医疗总费用)")
     if grouped.height != history.height:
@@ -144,6 +158,8 @@ def _prepare(history: pl.DataFrame, grouped: pl.DataFrame, params: DrgBuildParam
                        history.select(cols)], how="horizontal")
     if levels is not None:
         frame = frame.with_columns(levels.alias("level"))
+    if hospital_ids is not None:
+        frame = frame.with_columns(hospital_ids.alias("hospital_id"))
     status = dict(frame.group_by("status").len().iter_rows())
     usable = frame.filter((pl.col("status") == "ok") & (pl.col("cost") > 0))
     years = sorted(y for y in usable["year"].unique().to_list() if y is not None)
@@ -254,20 +270,25 @@ def build_drg(history: CaseTable, ruleset: str = "chs_drg_11", *,
               params: DrgBuildParams | None = None,
               grouped: pl.DataFrame | None = None,
               hospitals: pl.DataFrame | None = None) -> DrgBuild:
-    """Weights, same-level mean costs and a build report. `grouped` (the `group_drg` output for
-    `history`, same rows) skips the grouping step; `hospitals` (hospital_id, level) gives the
-    cases' levels when the history has no `hospital_level` column."""
+    """Weights, same-level and per-hospital mean costs and a build report. `grouped` (the
+    `group_drg` output for `history`, same rows) skips the grouping step; `hospitals`
+    (hospital_id, level) gives the cases' levels when the history has no `hospital_level`
+    column."""
     params = params or DrgBuildParams()
     frame = to_frame(history)
     load_ruleset(ruleset)  # an unknown ruleset fails before the (long) grouping
     if grouped is None:
         grouped = group_in_chunks(frame, ruleset)
-    cases, report = _prepare(frame, grouped, params, case_levels(frame, hospitals))
+    cases, report = _prepare(frame, grouped, params, case_levels(frame, hospitals),
+                             case_hospitals(frame))
     weights, more, kept = _weights_and_kept(cases, params)
     levels = level_means(cases, kept, "drg")
+    by_hospital = hospital_means(cases, kept, "drg")
     more["level_cost_rows"] = levels.height
+    more["hospital_cost_rows"] = by_hospital.height
     return DrgBuild(weights=weights, report={**report, **more, "ruleset": ruleset,
-                                             "params": params.to_dict()}, level_costs=levels)
+                                             "params": params.to_dict()}, level_costs=levels,
+                    hospital_costs=by_hospital)
 
 
 def build_drg_weights(history: CaseTable, ruleset: str = "chs_drg_11", *,

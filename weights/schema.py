@@ -296,12 +296,28 @@ _DRG_LEVEL_COSTS = (
     )""",
 )
 
+# Mean cost of each DRG per hospital (payment-rules §2.3, the DRG point method's hospital cost
+# coefficient c_{h,g} = hospital mean / city mean cost in g), built with the weights when the
+# history has hospital ids; owned by the weight version like drg_weights.
+_DRG_HOSPITAL_COSTS = (
+    """CREATE TABLE drg_hospital_costs (
+        version VARCHAR NOT NULL,
+        drg VARCHAR NOT NULL,
+        hospital_id VARCHAR NOT NULL,
+        mean_cost DECIMAL(18, 2) NOT NULL,
+        n_cases BIGINT NOT NULL,
+        n_kept BIGINT NOT NULL,
+        PRIMARY KEY (version, drg, hospital_id)
+    )""",
+)
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "weight versions, drg_weights, dip_catalog", _WEIGHTS_CORE),
     Migration(2, "hospitals and institution coefficients", _HOSPITALS),
     Migration(3, "rates, point values and fund budgets", _FUNDING),
     Migration(4, "audit log", _AUDIT),
     Migration(5, "drg_level_costs: same-level mean cost per DRG", _DRG_LEVEL_COSTS),
+    Migration(6, "drg_hospital_costs: mean cost per DRG and hospital", _DRG_HOSPITAL_COSTS),
     Migration(100, "dip_aux: DIP auxiliary-catalogue coefficients", _DIP_AUX),
     Migration(300, "service: api keys and batch jobs", _SERVICE),
     Migration(310, "supervision indicators and flags", _SUPERVISION),

@@ -46,7 +46,9 @@ class VersionedTable:
 # version-owned tables here (e.g. DIP: VersionedTable("dip_aux", (...), "coef")).
 VERSIONED_TABLES: dict[str, list[VersionedTable]] = {
     "drg": [VersionedTable("drg_weights", ("drg",), "rw"),
-            VersionedTable("drg_level_costs", ("drg", "level"), "mean_cost", optional=True)],
+            VersionedTable("drg_level_costs", ("drg", "level"), "mean_cost", optional=True),
+            VersionedTable("drg_hospital_costs", ("drg", "hospital_id"), "mean_cost",
+                           optional=True)],
     "dip": [VersionedTable("dip_catalog", ("dip_code",), "score"),
             VersionedTable("dip_aux", ("dip_code", "dimension", "level"), "coef")],
 }

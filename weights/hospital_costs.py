@@ -1,0 +1,45 @@
+"""Mean cost of each group per hospital, for the hospital cost coefficient of the DRG point
+method (payment-rules §2.3 [L:Jinhua]: `c_{h,g} = hospital mean cost in g / city mean cost in
+g`, 1 for groups new to the hospital), built with the weights from history.
+
+Per (group, hospital): `mean_cost` = the year-weighted mean restated cost of the hospital's
+cases kept after the group's regional trimming — the same kept cases and weights as the
+group's regional `mean_cost` (the city mean), split by `hospital_id` — `n_kept` = those cases,
+`n_cases` = the hospital's usable cases of the group before trimming. Hospital ids are compared
+stripped; cases without one count only in the regional mean. Settlement applies a hospital's
+coefficient only when `n_kept` reaches the policy's `cost_coefficient_min_cases`.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+HOSPITAL_COST_COLUMNS = ("hospital_id", "mean_cost", "n_cases", "n_kept")
+
+
+def case_hospitals(history: pl.DataFrame) -> pl.Series | None:
+    """The history's hospital ids, stripped, blank → null; None without the column."""
+    if "hospital_id" not in history.columns:
+        return None
+    ids = history["hospital_id"].cast(pl.String).str.strip_chars()
+    return ids.replace("", None).alias("hospital_id")
+
+
+def hospital_means(usable: pl.DataFrame, kept: pl.DataFrame, code: str) -> pl.DataFrame:
+    """(code, hospital_id, mean_cost Decimal(18, 2), n_cases, n_kept) from the usable and kept
+    cases (columns code, hospital_id, cost, w); empty when the cases carry no hospital id."""
+    schema = {code: pl.String, "hospital_id": pl.String, "mean_cost": pl.Decimal(18, 2),
+              "n_cases": pl.Int64, "n_kept": pl.Int64}
+    if "hospital_id" not in kept.columns:
+        return pl.DataFrame(schema=schema)
+    known = pl.col("hospital_id").is_not_null()
+    counts = usable.filter(known).group_by(code, "hospital_id").agg(pl.len().alias("n_cases"))
+    w, c = pl.col("w"), pl.col("cost")
+    means = kept.filter(known).group_by(code, "hospital_id").agg(
+        ((w * c).sum() / w.sum()).round(2).alias("mean_cost"), pl.len().alias("n_kept"))
+    out = means.join(counts, on=[code, "hospital_id"], how="left")
+    return out.select(
+        pl.col(code).cast(pl.String), "hospital_id",
+        pl.col("mean_cost").cast(pl.Decimal(18, 2)),
+        pl.col("n_cases").cast(pl.Int64), pl.col("n_kept").cast(pl.Int64),
+    ).sort(code, "hospital_id")
