@@ -30,6 +30,16 @@ def _repeat_candidates(ex: pl.DataFrame) -> np.ndarray:
     return np.unique((key[same] >> np.uint64(40)).astype(np.int64))
 
 
+def _distinct(mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """`np.unique(mask, return_inverse=True)` for small non-negative ints, without a sort."""
+    present = np.zeros(size, dtype=bool)
+    present[mask] = True
+    distinct = np.flatnonzero(present)
+    slot = np.zeros(size, dtype=np.int64)
+    slot[distinct] = np.arange(distinct.size)
+    return distinct, slot[mask]
+
+
 def warnings_column(cases: pl.DataFrame, rs: Ruleset, dx: pl.DataFrame | None = None,
                     px: pl.DataFrame | None = None) -> pl.Series:
     """The sorted warning codes per case (a list[str] Series aligned with `cases`).
@@ -57,10 +67,10 @@ def warnings_column(cases: pl.DataFrame, rs: Ruleset, dx: pl.DataFrame | None = 
     # exact repeat checks, only on the rows whose lists may repeat a code
     dx_rep = _repeat_candidates(dx)
     px_rep = _repeat_candidates(px)
-    sub = cases[pl.Series(dx_rep)].select(
+    sub = cases.select("diagnoses")[pl.Series(dx_rep)].select(
         secondary.list.contains(principal).alias("rep"),
         (secondary.list.n_unique() < secondary.list.len()).alias("dup"))
-    px_dup = cases[pl.Series(px_rep)].select(
+    px_dup = cases.select("procedures")[pl.Series(px_rep)].select(
         pl.col("procedures").list.n_unique() < pl.col("procedures").list.len())
     flags = [
         rows_flag(odd_dx.filter(~blank)["_row"]).alias(W.DX_UNKNOWN),
@@ -92,7 +102,7 @@ def warnings_column(cases: pl.DataFrame, rs: Ruleset, dx: pl.DataFrame | None = 
     mask = np.zeros(n, dtype=np.int64)
     for i, w in enumerate(ordered):
         mask |= values[w.value].to_numpy().astype(np.int64) << i
-    distinct, inverse = np.unique(mask, return_inverse=True)
+    distinct, inverse = _distinct(mask, 1 << len(ordered))
     table = pl.Series("warnings", [[w.value for i, w in enumerate(ordered) if int(m) >> i & 1]
                                    for m in distinct], dtype=pl.List(pl.String))
     return table.gather(pl.Series(inverse.astype(np.uint32)))

@@ -10,6 +10,8 @@ evaluated for the cases its code lists hit, in bulk, and no Python code runs per
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import polars as pl
 
@@ -62,13 +64,30 @@ def _flag(n: int, rows: pl.Series) -> pl.Series:
     return pl.Series(arr)
 
 
-def _features(cases: pl.DataFrame, dx: pl.DataFrame, px: pl.DataFrame, rs: Ruleset
-              ) -> pl.DataFrame:
+class Codes(NamedTuple):
+    """The exploded (_row, cid, pos) codes of the valid cases, split once by position."""
+
+    dx: pl.DataFrame
+    dx0: pl.DataFrame  # principal diagnosis
+    dxn: pl.DataFrame  # secondary diagnoses
+    px0: pl.DataFrame  # principal procedure
+    pxn: pl.DataFrame  # other procedures
+
+    @classmethod
+    def split(cls, dx: pl.DataFrame, px: pl.DataFrame) -> Codes:
+        d0 = pl.Series(dx["pos"].to_numpy() == 0)
+        p0 = pl.Series(px["pos"].to_numpy() == 0)
+        return cls(dx, dx.filter(d0), dx.filter(~d0), px.filter(p0), px.filter(~p0))
+
+
+def _features(cases: pl.DataFrame, c: Codes, rs: Ruleset) -> pl.DataFrame:
     """Per-case facts (row i = `_row` i) that non-code atoms and parameter columns look at."""
     n = cases.height
-    or_px = px.filter(pl.col("cid").is_in(rs.or_cids.implode()))
-    sec = dx.filter(pl.col("pos") > 0)
-    excluded = (dx.filter(pl.col("pos") == 0).join(rs.cc_exclusion_i, on="cid")
+    or_ids = rs.or_cids.implode()
+    or_px0 = c.px0.filter(pl.col("cid").is_in(or_ids))
+    or_rows = pl.concat([or_px0["_row"], c.pxn.filter(pl.col("cid").is_in(or_ids))["_row"]])
+    sec = c.dxn
+    excluded = (c.dx0.join(rs.cc_exclusion_i, on="cid")
                 .select((pl.col("_row").cast(pl.Int64) * 4096 + pl.col("table_id")).alias("k")))
 
     # MCC and CC lists are disjoint: one join gives both, `is_mcc` tells which
@@ -77,8 +96,8 @@ def _features(cases: pl.DataFrame, dx: pl.DataFrame, px: pl.DataFrame, rs: Rules
     counted = hits.filter(~pl.col("k").is_in(excluded["k"].implode()))
     has_mcc = _flag(n, counted.filter("is_mcc")["_row"]).to_numpy()
     has_cc = _flag(n, counted.filter(~pl.col("is_mcc"))["_row"]).to_numpy()
-    has_or = _flag(n, or_px["_row"]).to_numpy()
-    px0_or = _flag(n, or_px.filter(pl.col("pos") == 0)["_row"]).to_numpy()
+    has_or = _flag(n, or_rows).to_numpy()
+    px0_or = _flag(n, or_px0["_row"]).to_numpy()
     fb = A.FEATURE_BITS
     fbits = (px0_or * fb["principal_px_is_or"] + (~has_or) * fb["no_or_px"]
              + has_mcc * fb["mcc"] + has_cc * fb["cc"] + (has_mcc | has_cc) * fb["cc_or_mcc"]
@@ -89,14 +108,13 @@ def _features(cases: pl.DataFrame, dx: pl.DataFrame, px: pl.DataFrame, rs: Rules
     ).with_columns(pl.Series("fbits", fbits), pl.Series("px0_is_or", px0_or))
 
 
-def _mdc_entries(features: pl.DataFrame, dx: pl.DataFrame, px: pl.DataFrame, rs: Ruleset
-                 ) -> pl.DataFrame:
+def _mdc_entries(features: pl.DataFrame, c: Codes, rs: Ruleset) -> pl.DataFrame:
     """(_row, mdc_rank) for every MDC whose entry rule holds."""
     mdc = rs.mdc
-    parts = [dx.filter(pl.col("pos") == 0).join(rs.mdc_dx0_i, on="cid").select(
+    parts = [c.dx0.join(rs.mdc_dx0_i, on="cid").select(
         "_row", "mdc_rank", "bits")]
     if rs.mdc_dxn_i.height:
-        parts.append(dx.filter(pl.col("pos") > 0).join(rs.mdc_dxn_i, on="cid").select(
+        parts.append(c.dxn.join(rs.mdc_dxn_i, on="cid").select(
             "_row", "mdc_rank", "bits"))
     px0_or = pl.DataFrame({"_row": pl.arg_where(features["px0_is_or"], eager=True)
                            .cast(pl.UInt32)})
@@ -107,12 +125,12 @@ def _mdc_entries(features: pl.DataFrame, dx: pl.DataFrame, px: pl.DataFrame, rs:
             parts.append(px0_or.join(ranks, how="cross").with_columns(
                 pl.lit(bit, pl.Int64).alias("bits")))
     if rs.mdc_px_listed_i.height:
-        parts.append(px.filter(pl.col("pos") == 0).join(rs.mdc_px_listed_i, on="cid")
+        parts.append(c.px0.join(rs.mdc_px_listed_i, on="cid")
                      .select("_row", "mdc_rank", pl.lit(8, pl.Int64).alias("bits")))
     trauma = mdc.filter((pl.col("need") & 16) > 0).select(
         pl.col("mdc_rank").cast(pl.Int64), "min_trauma_regions")
     if trauma.height:
-        regions = (dx.join(rs.trauma_i, on="cid").group_by("_row")
+        regions = (c.dx.join(rs.trauma_i, on="cid").group_by("_row")
                    .agg(pl.col("region_id").n_unique().alias("n_regions")))
         parts.append(regions.join(trauma, how="cross")
                      .filter(pl.col("n_regions") >= pl.col("min_trauma_regions"))
@@ -130,16 +148,14 @@ def _mdc_entries(features: pl.DataFrame, dx: pl.DataFrame, px: pl.DataFrame, rs:
     return pl.DataFrame({"_row": row.filter(keep), "mdc_rank": rank.filter(keep)})
 
 
-def _code_hits(dx: pl.DataFrame, px: pl.DataFrame, lookups: tuple[pl.DataFrame, ...],
+def _code_hits(c: Codes, lookups: tuple[pl.DataFrame, ...],
                owner: str, stride: int) -> pl.DataFrame:
     """(_row, owner, bits): which code atoms of which rules the case's codes satisfy."""
     dx0_l, dxn_l, px0_l, pxn_l = lookups
     parts = []
-    for codes, pos0, table in ((dx, True, dx0_l), (dx, False, dxn_l), (px, True, px0_l),
-                               (px, False, pxn_l)):
+    for side, table in ((c.dx0, dx0_l), (c.dxn, dxn_l), (c.px0, px0_l), (c.pxn, pxn_l)):
         if table.height == 0:
             continue
-        side = codes.filter(pl.col("pos") == 0) if pos0 else codes.filter(pl.col("pos") > 0)
         parts.append(side.join(table, on="cid").select(
             (pl.col("_row").cast(pl.Int64) * stride + pl.col(owner)).alias("k"), "bits"))
     if not parts:
@@ -196,15 +212,16 @@ def best_keys(dx: pl.DataFrame, px: pl.DataFrame, rs: Ruleset, n: int,
     `dx`/`px` are the exploded codes of the valid cases; `features_of` holds the demographic
     columns of all n rows (row i = `_row` i).
     """
-    features = _features(features_of, dx, px, rs)
-    entries = _mdc_entries(features, dx, px, rs)
+    codes = Codes.split(dx, px)
+    features = _features(features_of, codes, rs)
+    entries = _mdc_entries(features, codes, rs)
     entry_keys = (entries["_row"] * ROW_MDC + entries["mdc_rank"]).implode()
 
     rule_attrs = rs.rules.select(
         pl.col("mdc_rank").cast(pl.Int64), "need_code", "need_feat", "need_px_groups",
         "age_days_max", "weight_min_g", "weight_max_g", "if_no_drg",
         *[c for c in rs.rules.columns if c.startswith("px_alt")])
-    coded = _code_hits(dx, px, (rs.rule_dx0, rs.rule_dxn, rs.rule_px0, rs.rule_pxn), "rule_id",
+    coded = _code_hits(codes, (rs.rule_dx0, rs.rule_dxn, rs.rule_px0, rs.rule_pxn), "rule_id",
                        ROW_RULE)
     # cheap filter first (code atoms and MDC entry), then attach the other rule attributes
     coded = _with(coded, rule_attrs.select("mdc_rank", "need_code", "need_px_groups"),
@@ -239,7 +256,7 @@ def best_keys(dx: pl.DataFrame, px: pl.DataFrame, rs: Ruleset, n: int,
     pairs = held.select("_row", "rule_id").join(rs.rule_drgs, on="rule_id")
     drg_lookups = (rs.drg_dx0, rs.drg_dxn, rs.drg_px0, rs.drg_pxn)
     if any(t.height for t in drg_lookups):
-        hits = _code_hits(dx, px, drg_lookups, "drg_id", ROW_DRG)
+        hits = _code_hits(codes, drg_lookups, "drg_id", ROW_DRG)
         pairs = pairs.join(hits, on=["_row", "drg_id"], how="left").with_columns(
             pl.col("bits").fill_null(0))
     else:
