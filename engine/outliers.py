@@ -13,6 +13,8 @@ weight, or the DIP score after the auxiliary coefficient), `inst` the institutio
 | incomplete | discharge way in the list and los < short_los | base × inst × min(1, r) |
 
 For DIP with `dev = inst` the high rule is `base × inst × (r − k_high + 1)`, the national form.
+The `inst` of the standard parts may be given at another scale (`scale`, default 10⁴): the DRG
+hospital cost coefficient enters as `inst × c` at 10⁸, so each formula still rounds once.
 All arithmetic is on integers (points ×10⁴, money in fen) and rounds once, half-up, to 4 dp.
 Inclusive/strict bounds follow `high_inclusive` / `low_inclusive`.
 """
@@ -60,26 +62,27 @@ def is_review_recommended(policy: Policy, cost: pl.Expr, avg: pl.Expr) -> pl.Exp
     return _above(cost, avg, pl.lit(scaled(policy.outliers.review_ratio)), True)
 
 
-def normal_points(base4: pl.Expr, inst4: pl.Expr) -> pl.Expr:
-    return div_half_up(base4.cast(I128) * inst4.cast(I128), S)
+def normal_points(base4: pl.Expr, inst4: pl.Expr, *, scale: int = S) -> pl.Expr:
+    return div_half_up(base4.cast(I128) * inst4.cast(I128), scale)
 
 
 def high_points_excess(base4: pl.Expr, inst4: pl.Expr, dev4: pl.Expr, cost: pl.Expr,
-                       avg: pl.Expr, k4: pl.Expr) -> pl.Expr:
-    """base×inst + base×dev×(r − k) over the common denominator avg × 10⁴ × 10⁴."""
+                       avg: pl.Expr, k4: pl.Expr, *, scale: int = S) -> pl.Expr:
+    """base×inst + base×dev×(r − k) over the common denominator avg × 10⁴ × scale."""
     b, a = base4.cast(I128), avg.cast(I128)
     num = (b * inst4.cast(I128) * a * S
-           + b * dev4.cast(I128) * (cost.cast(I128) * S - k4.cast(I128) * a))
-    return div_half_up(num, a * (S * S))
+           + b * dev4.cast(I128) * (cost.cast(I128) * S - k4.cast(I128) * a) * (scale // S))
+    return div_half_up(num, a * (S * scale))
 
 
 def high_cost_excess_share(base4: pl.Expr, inst4: pl.Expr, cost: pl.Expr, avg: pl.Expr,
-                           k4: pl.Expr, share4: int, pv4: pl.Expr) -> pl.Expr:
+                           k4: pl.Expr, share4: int, pv4: pl.Expr, *, scale: int = S
+                           ) -> pl.Expr:
     """base×inst + (cost − k×avg)×share/pv; money in fen, pv ×10⁴."""
     pv = pv4.cast(I128)
     t1 = base4.cast(I128) * inst4.cast(I128) * pv * 100
-    t2 = (cost.cast(I128) * S - k4.cast(I128) * avg.cast(I128)) * share4 * S
-    return div_half_up(t1 + t2, pv * (S * 100))
+    t2 = (cost.cast(I128) * S - k4.cast(I128) * avg.cast(I128)) * share4 * scale
+    return div_half_up(t1 + t2, pv * (scale * 100))
 
 
 def low_points(base4: pl.Expr, dev4: pl.Expr, cost: pl.Expr, avg: pl.Expr) -> pl.Expr:
@@ -88,19 +91,20 @@ def low_points(base4: pl.Expr, dev4: pl.Expr, cost: pl.Expr, avg: pl.Expr) -> pl
     return div_half_up(num, avg.cast(I128) * S)
 
 
-def incomplete_points(base4: pl.Expr, inst4: pl.Expr, cost: pl.Expr, avg: pl.Expr) -> pl.Expr:
+def incomplete_points(base4: pl.Expr, inst4: pl.Expr, cost: pl.Expr, avg: pl.Expr, *,
+                      scale: int = S) -> pl.Expr:
     """base × inst × min(1, r)."""
     capped = pl.min_horizontal(cost, avg).cast(I128)
-    return div_half_up(base4.cast(I128) * inst4.cast(I128) * capped, avg.cast(I128) * S)
+    return div_half_up(base4.cast(I128) * inst4.cast(I128) * capped, avg.cast(I128) * scale)
 
 
 def uplift_points(base4: pl.Expr, inst4: pl.Expr, cost: pl.Expr, share4: int,
-                  pv4: pl.Expr) -> pl.Expr:
+                  pv4: pl.Expr, *, scale: int = S) -> pl.Expr:
     """Special review approved_uplift: base×inst + max(0, cost − base×inst×pv) × share / pv."""
     bi, pv = base4.cast(I128) * inst4.cast(I128), pv4.cast(I128)
-    excess = cost.cast(I128) * 10**10 - bi * pv  # (cost − std) × 10¹²
+    excess = cost.cast(I128) * (10**6 * scale) - bi * pv  # (cost − std) × 10⁸ × scale
     excess = pl.when(excess > 0).then(excess).otherwise(lit(0))
-    return div_half_up(bi * pv * S + excess * share4, pv * 10**8)
+    return div_half_up(bi * pv * S + excess * share4, pv * (S * scale))
 
 
 def cost_ratio4(cost: pl.Expr, avg: pl.Expr) -> pl.Expr:

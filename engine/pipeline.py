@@ -26,9 +26,11 @@ import engine.views  # noqa: F401  (registers migrations 200/201 before the stor
 from engine.clear import clear_pool, conservation_gap
 from engine.policy import Policy, PolicyError
 from engine.presettle import hospital_period
+from engine.readmission_history import earlier_episodes
 from engine.review import read_reviews
 from engine.review_quota import with_year_quota_used
 from engine.settle_case import settle_cases
+from engine.settle_cost_coef import attach_hospital_costs
 from engine.settle_inputs import attach_level_costs
 from engine.settle_tables import LATEST_SETTLE_RUNS
 from grouper import group_drg, load_ruleset
@@ -96,6 +98,7 @@ def load_weights(con: duckdb.DuckDBPyConnection, policy: Policy,
             raise RunError(f"weights version {version!r} is {info['kind']}, the policy pays "
                            f"{kind}")
     rows = _with_level_costs(con, kind, version, version_rows(con, version).drop("version"))
+    rows = _with_hospital_costs(con, kind, version, rows)
     if kind == "drg":
         return Weights(version, rows)
     from weights.dip_store import PARAMS
@@ -119,6 +122,20 @@ def _with_level_costs(con: duckdb.DuckDBPyConnection, kind: str, version: str,
     if levels.height == 0:
         return rows
     return attach_level_costs(rows, levels, "drg" if kind == "drg" else "dip_code")
+
+
+def _with_hospital_costs(con: duckdb.DuckDBPyConnection, kind: str, version: str,
+                         rows: pl.DataFrame) -> pl.DataFrame:
+    """The weight rows with the version's per-hospital mean costs (`drg_hospital_costs`, for
+    the DRG hospital cost coefficient) nested in a `hospital_costs` column, when it has any
+    (engine.settle_cost_coef)."""
+    table = f"{kind}_hospital_costs"
+    if table not in {t.name for t in VERSIONED_TABLES[kind]}:
+        return rows
+    costs = version_rows(con, version, table)
+    if costs.height == 0:
+        return rows
+    return attach_hospital_costs(rows, costs, "drg")
 
 
 def load_hospitals(con: duckdb.DuckDBPyConnection, path: Path | None) -> pl.DataFrame:
@@ -164,10 +181,13 @@ def group_cases(cases: pl.DataFrame, policy: Policy, weights: Weights, *,
 
 def settle_frame(cases: pl.DataFrame, policy: Policy, weights: Weights,
                  hospitals: pl.DataFrame, period: str, *, reviews: pl.DataFrame | None = None,
+                 earlier: pl.DataFrame | None = None,
                  progress: Progress | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(case_results, hospital_period_results) of one period, without run ids."""
+    """(case_results, hospital_period_results) of one period, without run ids. `earlier`:
+    the year's earlier episodes for the readmission merge (engine.readmission_history)."""
     grouped = group_cases(cases, policy, weights, progress=progress)
-    results = settle_cases(cases, grouped, weights.table, hospitals, policy, reviews=reviews)
+    results = settle_cases(cases, grouped, weights.table, hospitals, policy, reviews=reviews,
+                           earlier_episodes=earlier)
     if progress:
         progress("settle 结算", cases.height, cases.height)
     return results, hospital_period(results, policy, period)
@@ -253,8 +273,10 @@ def run_settle(db: Path, policy: Policy, cases_path: Path, *, period: str, run_i
         weights = load_weights(con, policy, weights_version)
         hospitals = with_year_quota_used(con, load_hospitals(con, hospitals_path), policy,
                                          period=period, run_id=run_id)
+        earlier = earlier_episodes(con, policy, period=period, run_id=run_id, cases=cases)
         results, period_rows = settle_frame(cases, policy, weights, hospitals, period,
-                                            reviews=reviews, progress=progress)
+                                            reviews=reviews, earlier=earlier,
+                                            progress=progress)
         results = results.with_columns(pl.lit(period).alias("period"))
         summary = settle_summary(results, period_rows)
         run = _run_row(run_id, "settle", policy, period, input_name=str(cases_path),

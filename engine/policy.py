@@ -179,6 +179,30 @@ class InstitutionCoef(_Strict):
         return self
 
 
+class DrgOptions(_Strict):
+    """`[drg]`: DRG-only parameters. `cost_coefficient = "hospital_group"` multiplies the base
+    points of a case by the hospital cost coefficient c_{h,g} (payment-rules §2.3, point method
+    [L:Jinhua]): the hospital's mean cost in the group over the city's, from the weight
+    version's `drg_hospital_costs`; 1 for a group the hospital had fewer than
+    `cost_coefficient_min_cases` kept cases of (new groups). Then `1 + blend × (c − 1)`
+    (blend 1 = c itself), bounded by the optional floor and cap, 4 dp."""
+
+    cost_coefficient: Literal["none", "hospital_group"] = "none"
+    cost_coefficient_min_cases: int = Field(default=30, ge=1)
+    cost_coefficient_blend: Decimal = Field(default=Decimal(1), ge=0, le=1)
+    cost_coefficient_floor: Decimal | None = Field(default=None, gt=0, le=1)
+    cost_coefficient_cap: Decimal | None = Field(default=None, ge=1, le=3)
+
+    @model_validator(mode="after")
+    def _dp(self) -> DrgOptions:
+        for name in ("cost_coefficient_blend", "cost_coefficient_floor",
+                     "cost_coefficient_cap"):
+            value = getattr(self, name)
+            if value is not None:
+                _max_dp(value, 4, name)
+        return self
+
+
 class Pool(_Strict):
     budget: Decimal = Field(ge=0)  # B: annual DRG/DIP fund budget of the pool (yuan)
     base_rate: Decimal | None = Field(default=None, gt=0)  # DRG rate method: yuan per 1.0 RW
@@ -248,6 +272,7 @@ class Policy(_Strict):
     readmission: Readmission = Readmission()
     review: Review = Review()
     institution_coef: InstitutionCoef = InstitutionCoef()
+    drg: DrgOptions = DrgOptions()
     pool: dict[str, Pool]
     clearing: Clearing = Clearing()
     prepay: Prepay = Prepay()
@@ -264,6 +289,9 @@ class Policy(_Strict):
         if unknown or not self.pool:
             raise ValueError(f"pool keys must be among {', '.join(FUND_POOLS)}; got {unknown}")
         meta = self.policy
+        if meta.method != "drg" and self.drg.cost_coefficient != "none":
+            raise ValueError(f"drg.cost_coefficient={self.drg.cost_coefficient!r} needs "
+                             f"method = \"drg\" (the policy pays {meta.method})")
         for pool_name, pool in self.pool.items():
             if meta.method == "drg" and meta.payment_basis == "rate" and pool.base_rate is None:
                 raise ValueError(f"pool.{pool_name}.base_rate is required for the DRG rate method")

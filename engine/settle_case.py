@@ -9,6 +9,11 @@ returns one row per case in input order. The case type is the first that applies
 invalid → violation → review_ffs → readmission_merged → per_diem → ffs_short_stay → unmatched →
 review_uplift → incomplete → high_outlier → low_outlier → normal.
 
+With `[drg] cost_coefficient = "hospital_group"` the standard part of the points (base × inst in
+normal, high-outlier, incomplete and uplift points) is multiplied by the hospital cost coefficient
+c_{h,g} (`engine.settle_cost_coef`); the deviation parts are not. A readmission is merged into
+an episode of the same run or of the year's earlier runs (`earlier_episodes`).
+
 Money is `Decimal(18, 2)` yuan; points are `Decimal(18, 4)`; every amount is computed in integers
 and rounded once, half-up. `payment_standard = round(points × point_value) + fixed_amount` where
 `point_value` is the policy's provisional value of the case's fund pool (the DRG base rate under
@@ -25,6 +30,7 @@ from engine import outliers as o
 from engine.per_diem import per_diem_amount, per_diem_rate
 from engine.policy import Policy
 from engine.review import EMPTY, apply_quota, quota_used
+from engine.settle_cost_coef import prepare_hospital_costs, with_cost_coefficient
 from engine.settle_errors import SettleCode, settle_error_message
 from engine.settle_inputs import (
     institution_coefficients,
@@ -50,13 +56,16 @@ CASE_TYPES = ("invalid", "violation", "review_ffs", "readmission_merged", "per_d
               "ffs_short_stay", "unmatched", "review_uplift", "incomplete", "high_outlier",
               "low_outlier", "normal")
 RESULT_COLUMNS = (
-    "case_id", "hospital_id", "fund_pool", "method", "status", "group_code", "group_name",
-    "group_type", "weight", "institution_coef", "avg_cost", "cost_ratio", "case_type",
-    "review_outcome", "review_over_quota", "review_recommended", "patient_over_standard",
-    "points", "point_value", "fixed_amount", "payment_standard", "total_cost", "fund_paid",
-    "other_fund_paid", "patient_paid", "fund_payable", "deduction", "los", "discharge_date",
-    "error_code", "error_message",
+    "case_id", "hospital_id", "patient_id", "fund_pool", "method", "status", "group_code",
+    "group_name", "group_type", "weight", "institution_coef", "cost_coef", "avg_cost",
+    "cost_ratio", "case_type", "review_outcome", "review_over_quota", "review_recommended",
+    "patient_over_standard", "points", "point_value", "fixed_amount", "payment_standard",
+    "total_cost", "fund_paid", "other_fund_paid", "patient_paid", "fund_payable", "deduction",
+    "los", "admit_date", "discharge_date", "error_code", "error_message",
 )
+# `std_coef` (the coefficient of the standard parts, inst × c) is at 10⁸ when the DRG hospital
+# cost coefficient is on, else it is inst at 10⁴.
+STD_SCALE = {"none": SCALE4, "hospital_group": SCALE4 * SCALE4}
 
 
 def _settle_error() -> pl.Expr:
@@ -109,27 +118,36 @@ def _case_type(policy: Policy) -> pl.Expr:
             .otherwise(pl.lit("normal")))
 
 
+def _std_coef(policy: Policy) -> pl.Expr:
+    """inst × c_{h,g} (×10⁸) with the DRG hospital cost coefficient, else inst (×10⁴)."""
+    if policy.drg.cost_coefficient == "none":
+        return pl.col("case_inst4")
+    return pl.col("case_inst4") * pl.col("cost_coef4").fill_null(SCALE4)
+
+
 def _points(policy: Policy, ratio: tuple[int, int]) -> pl.Expr:
     c = pl.col
-    base, inst, dev, cost, avg = c("base4"), c("case_inst4"), c("dev4"), c("total_cost"), c(
+    base, inst, dev, cost, avg = c("base4"), c("std_coef"), c("dev4"), c("total_cost"), c(
         "avg_fen")
+    scale = STD_SCALE[policy.drg.cost_coefficient]
     method = policy.outliers.high_outlier_method
     if method == "points_excess":
-        high = o.high_points_excess(base, inst, dev, cost, avg, c("k_high4"))
+        high = o.high_points_excess(base, inst, dev, cost, avg, c("k_high4"), scale=scale)
     elif method == "cost_excess_share":
         high = o.high_cost_excess_share(base, inst, cost, avg, c("k_high4"),
-                                        scaled(policy.outliers.excess_share), c("pv4"))
+                                        scaled(policy.outliers.excess_share), c("pv4"),
+                                        scale=scale)
     else:
         high = lit(0)
     unmatched = (div_half_up(cost.cast(I128) * ratio[0], ratio[1])
                  if policy.policy.unmatched_payment == "cost_points" else lit(0))
     t = c("case_type")
-    return (pl.when(t == "normal").then(o.normal_points(base, inst))
+    return (pl.when(t == "normal").then(o.normal_points(base, inst, scale=scale))
             .when(t == "high_outlier").then(high)
             .when(t == "low_outlier").then(o.low_points(base, dev, cost, avg))
-            .when(t == "incomplete").then(o.incomplete_points(base, inst, cost, avg))
+            .when(t == "incomplete").then(o.incomplete_points(base, inst, cost, avg, scale=scale))
             .when(t == "review_uplift").then(o.uplift_points(
-                base, inst, cost, scaled(policy.review.uplift_share), c("pv4")))
+                base, inst, cost, scaled(policy.review.uplift_share), c("pv4"), scale=scale))
             .when(t == "unmatched").then(unmatched)
             .otherwise(lit(0))).cast(pl.Int64)
 
@@ -162,12 +180,16 @@ def _fund_payable(policy: Policy) -> pl.Expr:
 
 def settle_cases(cases: pl.DataFrame, grouped: pl.DataFrame, weights: pl.DataFrame,
                  hospitals: pl.DataFrame, policy: Policy, *,
-                 reviews: pl.DataFrame | None = None) -> pl.DataFrame:
+                 reviews: pl.DataFrame | None = None,
+                 earlier_episodes: pl.DataFrame | None = None) -> pl.DataFrame:
     """One settled row per case (RESULT_COLUMNS), in input order.
 
     `hospitals` may carry `review_cases_before` and `review_granted_before` (the year's
     earlier cases and special-review approvals per hospital, `engine.review_quota`); the
     review quota then counts against the year instead of this call alone.
+    `earlier_episodes` (patient_id, hospital_id, group_code, admit_date, discharge_date) are
+    the year's earlier runs' episodes a readmission can be merged into
+    (`engine.readmission_history`).
 
     >>> settle_cases(cases, group_drg(cases), drg_weights, hospitals,
     ...              load_policy("foshan_drg_2025"))  # doctest: +SKIP
@@ -184,6 +206,7 @@ def settle_cases(cases: pl.DataFrame, grouped: pl.DataFrame, weights: pl.DataFra
              .join(inst, on="hospital_id", how="left", maintain_order="left")
              .join((reviews if reviews is not None else EMPTY), on="case_id", how="left",
                    maintain_order="left"))
+    frame = with_cost_coefficient(frame, prepare_hospital_costs(weights, method), policy)
     frame = same_level_avg(frame, prepare_level_costs(weights, method), policy)
     c = pl.col
     # DRG: base = RW × points per weight; DIP: the grouped score after the auxiliary coefficient.
@@ -206,15 +229,18 @@ def settle_cases(cases: pl.DataFrame, grouped: pl.DataFrame, weights: pl.DataFra
     ).with_columns(
         (c("case_inst4") if policy.outliers.apply_inst_to_deviation
          else pl.lit(SCALE4, pl.Int64)).alias("dev4"),
+        _std_coef(policy).alias("std_coef"),
         o.k_high(policy, c("weight4")).alias("k_high4"),
         pl.when(c("ingest_error_code").is_not_null()).then(c("ingest_error_code"))
         .when(c("group_status") == "invalid").then(c("group_error_code"))
         .otherwise(_settle_error()).alias("error_code"),
     )
     frame = apply_quota(frame, scaled(policy.review.quota), quota_used(hospitals))
+    # episodes: grouped (ok) cases not held for an input problem
+    episode = (c("group_status") == "ok") & c("error_code").is_null()
     frame = frame.with_columns(merged_readmissions(
-        frame.with_columns(pl.when(c("group_status") == "ok").then(c("group_code"))
-                           .alias("group_code")), policy))
+        frame.with_columns(pl.when(episode).then(c("group_code")).alias("group_code")), policy,
+        earlier_episodes))
     ratio = _unmatched_ratio(w, ppw4 if method == "drg" else SCALE4)
     frame = frame.with_columns(_case_type(policy).alias("case_type"))
     frame = frame.with_columns(_points(policy, ratio).alias("points4"),
@@ -241,10 +267,11 @@ def _result(frame: pl.DataFrame, policy: Policy) -> pl.DataFrame:
                .otherwise(settle_error_message(c("error_code"))))
     has_avg = c("avg_fen") > 0
     return frame.select(
-        "case_id", "hospital_id", "fund_pool", pl.lit(policy.method).alias("method"),
-        status.alias("status"), "group_code", "group_name", "group_type",
-        scaled_to_points(c("weight4")).alias("weight"),
+        "case_id", "hospital_id", "patient_id", "fund_pool",
+        pl.lit(policy.method).alias("method"), status.alias("status"), "group_code",
+        "group_name", "group_type", scaled_to_points(c("weight4")).alias("weight"),
         scaled_to_points(c("case_inst4")).alias("institution_coef"),
+        scaled_to_points(c("cost_coef4")).alias("cost_coef"),
         fen_to_money(c("avg_fen")).alias("avg_cost"),
         scaled_to_points(pl.when(has_avg).then(o.cost_ratio4(c("total_cost"), c("avg_fen")))
                          .cast(pl.Int64)).alias("cost_ratio"),
@@ -261,5 +288,5 @@ def _result(frame: pl.DataFrame, policy: Policy) -> pl.DataFrame:
         fen_to_money(c("payable_fen")).alias("fund_payable"),
         fen_to_money(pl.when(c("case_type") == "violation").then(c("deduction_fen"))
                      .otherwise(0)).alias("deduction"),
-        "los", "discharge_date", "error_code", message.alias("error_message"),
+        "los", "admit_date", "discharge_date", "error_code", message.alias("error_message"),
     )

@@ -148,6 +148,18 @@ SETTLEMENT_MIGRATION = Migration(200, "settlement: runs, case, period and cleari
 
 register_migration(SETTLEMENT_MIGRATION)
 
+# The case's patient and admission date (the readmission merge looks up the first episode in
+# the year's earlier runs, engine.readmission_history) and the DRG hospital cost coefficient
+# applied (engine.settle_cost_coef; null when the policy does not use it). Runs stored before
+# this migration have them null.
+CASE_EPISODE_MIGRATION = Migration(202, "case_results: patient_id, admit_date, cost_coef", (
+    "ALTER TABLE case_results ADD COLUMN patient_id VARCHAR",
+    "ALTER TABLE case_results ADD COLUMN admit_date DATE",
+    f"ALTER TABLE case_results ADD COLUMN cost_coef {P}",
+))
+
+register_migration(CASE_EPISODE_MIGRATION)
+
 # The settle runs a year is made of: per period, the latest done settle run of the policy and
 # year (a re-run of a period under another run id supersedes the earlier one). Parameters:
 # policy, year; `{exclude}` is either empty or an extra AND condition with its own parameters.

@@ -41,8 +41,8 @@ def _region(folder: Path, year: int, cases: int, hospitals: int, seed: int,
 
 def _weights(db: Path, policy: Policy, history: pl.DataFrame, grouped: pl.DataFrame,
              hospitals: pl.DataFrame, source: str) -> str:
-    """Build, save and publish the DRG weights (with same-level mean costs) of the settlement
-    year (reused when published)."""
+    """Build, save and publish the DRG weights (with same-level and per-hospital mean costs)
+    of the settlement year (reused when published)."""
     from weights import build_drg, open_store, publish, save_weight_version, version_info
     from weights.errors import WeightTableError
 
@@ -55,8 +55,7 @@ def _weights(db: Path, policy: Policy, history: pl.DataFrame, grouped: pl.DataFr
         except WeightTableError:
             pass
         build = build_drg(history, policy.policy.ruleset, grouped=grouped, hospitals=hospitals)
-        extra = ({"drg_level_costs": build.level_costs}
-                 if build.level_costs is not None and build.level_costs.height else None)
+        extra = build.extra_tables() or None
         save_weight_version(con, version, "drg", build.weights, ruleset=policy.policy.ruleset,
                             region=policy.policy.region, year=policy.year, source=source,
                             params=build.report.get("params"), extra=extra, why="drgdip demo",

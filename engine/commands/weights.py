@@ -133,8 +133,8 @@ def build_drg_command(history_path: Path, ruleset: str, version: str, year: int 
                       max_cv: float, unstable_rw: str, adjust_path: Path | None,
                       hospitals_path: Path | None, replace: bool, why: str, who: str | None,
                       db: Path | None) -> None:
-    """Build DRG relative weights (and same-level mean costs) from history and store them as a
-    draft version."""
+    """Build DRG relative weights (and same-level and per-hospital mean costs) from history and
+    store them as a draft version."""
     from engine.commands.grouping import read_case_file  # one reader for every case file
     from engine.pipeline import load_hospitals
 
@@ -151,8 +151,7 @@ def build_drg_command(history_path: Path, ruleset: str, version: str, year: int 
     build = build_drg(read_case_file(history_path), ruleset, params=params, hospitals=levels)
     r = build.report
     year = year or r["target_year"] or date.today().year
-    extra = ({"drg_level_costs": build.level_costs}
-             if build.level_costs is not None and build.level_costs.height else None)
+    extra = build.extra_tables() or None
     info = versions.save_weight_version(
         con, version, "drg", build.weights, ruleset=ruleset, region=region, year=year,
         source=f"build-drg {history_path.name}", params={**r["params"], "report": r},
@@ -162,7 +161,8 @@ def build_drg_command(history_path: Path, ruleset: str, version: str, year: int 
                f"({r['cases_trimmed']:,} trimmed by {trim_method}; statuses {r['by_status']}); "
                f"mean cost {r['mean_all']:,.2f}; {r['unstable']} unstable; "
                f"renormalisation {r['renormalisation']}; {r['level_cost_rows']:,} same-level "
-               f"mean costs; checksum {info['checksum'][:12]}")
+               f"and {r['hospital_cost_rows']:,} hospital mean costs; checksum "
+               f"{info['checksum'][:12]}")
 
 
 @weights_command.command("list")

@@ -24,8 +24,9 @@ WEIGHTS = "test-drg-2025"
 
 
 def build_store(folder: Path, *, cases: int = 3000, hospitals: int = 5) -> dict[str, Path]:
-    """A store with published DRG weights built from a synthetic 2024, and 2025 case files for
-    March and April (Parquet) plus the hospital table."""
+    """A store with published DRG weights (and the history's per-hospital mean costs) built
+    from a synthetic 2024, and 2025 case files for March and April (Parquet) plus the hospital
+    table."""
     policy = load_policy(POLICY)
     h, history, _ = generate(cases, hospitals, 2024, 11)
     _, current, _ = generate(cases, hospitals, 2025, 11)
@@ -34,7 +35,8 @@ def build_store(folder: Path, *, cases: int = 3000, hospitals: int = 5) -> dict[
     con = open_store(db)
     build = build_drg(history, policy.policy.ruleset)
     save_weight_version(con, WEIGHTS, "drg", build.weights, ruleset=policy.policy.ruleset,
-                        region="fuzhou", year=2025, source="test history")
+                        region="fuzhou", year=2025, source="test history",
+                        extra=build.extra_tables() or None)
     publish(con, WEIGHTS)
     con.close()
     paths = {"db": db, "hospitals": folder / "hospitals.parquet"}

@@ -1,0 +1,78 @@
+"""The DRG hospital cost coefficient c_{h,g} (payment-rules §2.3, point method [L:Jinhua]):
+`c = hospital mean cost in g / city mean cost in g`, 1 for groups new to the hospital.
+
+The weight version's `drg_hospital_costs` rows (per DRG and hospital: mean cost of the kept
+cases, n_kept) travel nested in the weight table's `hospital_costs` column
+(`attach_hospital_costs`, done by `engine.pipeline.load_weights`), like the same-level costs.
+The city mean is the weight table's regional `mean_cost` of g (the same kept cases and
+weights). With `[drg] cost_coefficient = "hospital_group"`:
+
+    c = 1 + blend × (hospital mean / city mean − 1), bounded by [floor, cap], 4 dp half-up
+
+and c = 1 when the hospital has no row for g or fewer than `cost_coefficient_min_cases` kept
+cases in it. The case's standard points are `base × inst × c` (engine.settle_case).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from engine.policy import Policy
+from engine.settle_money import I128, SCALE4, div_half_up, scaled, to_fen
+
+HOSPITAL_COSTS = "hospital_costs"  # optional weight-table column: list of (hospital_id, …)
+
+
+def attach_hospital_costs(table: pl.DataFrame, rows: pl.DataFrame, code: str) -> pl.DataFrame:
+    """The weight table with a `hospital_costs` column (list of struct hospital_id, mean_cost,
+    n_kept) per group from per-hospital cost rows (code, hospital_id, mean_cost, n_kept; the
+    store's `drg_hospital_costs`); groups without rows get null."""
+    nested = rows.group_by(code).agg(
+        pl.struct(pl.col("hospital_id").cast(pl.String), "mean_cost",
+                  pl.col("n_kept").cast(pl.Int64)).alias(HOSPITAL_COSTS))
+    return (table.drop(HOSPITAL_COSTS, strict=False)
+            .join(nested, on=code, how="left", maintain_order="left"))
+
+
+def prepare_hospital_costs(weights: pl.DataFrame, method: str) -> pl.DataFrame:
+    """(group_code, hospital_id, hospital_avg_fen, hospital_n) from the weight table's optional
+    `hospital_costs` column; empty without it."""
+    schema = {"group_code": pl.String, "hospital_id": pl.String, "hospital_avg_fen": pl.Int64,
+              "hospital_n": pl.Int64}
+    if HOSPITAL_COSTS not in weights.columns:
+        return pl.DataFrame(schema=schema)
+    code = "drg" if method == "drg" else "dip_code"
+    long = (weights.select(pl.col(code).cast(pl.String).alias("group_code"), HOSPITAL_COSTS)
+            .explode(HOSPITAL_COSTS).drop_nulls(HOSPITAL_COSTS).unnest(HOSPITAL_COSTS))
+    return long.select(
+        "group_code", pl.col("hospital_id").cast(pl.String).str.strip_chars(),
+        to_fen(long, "mean_cost").alias("hospital_avg_fen"),
+        pl.col("n_kept").cast(pl.Int64).alias("hospital_n"),
+    ).unique(["group_code", "hospital_id"], keep="first")
+
+
+def with_cost_coefficient(frame: pl.DataFrame, costs: pl.DataFrame,
+                          policy: Policy) -> pl.DataFrame:
+    """`cost_coef4` (c ×10⁴) for every row with a weighted group, null otherwise and when the
+    policy does not use the coefficient. Needs group_code, hospital_id, weight4 and the
+    regional `avg_fen` (before the same-level replacement); keeps the row order."""
+    opts = policy.drg
+    if opts.cost_coefficient == "none":
+        return frame.with_columns(pl.lit(None, pl.Int64).alias("cost_coef4"))
+    c = pl.col
+    blend = scaled(opts.cost_coefficient_blend)
+    city, own = c("avg_fen").cast(I128), c("hospital_avg_fen").cast(I128)
+    # 1 + blend × (own / city − 1) = (city × (1 − blend) + blend × own) / city, ×10⁴, one rounding
+    coef = div_half_up(city * (SCALE4 - blend) + own * blend, city).cast(pl.Int64)
+    if opts.cost_coefficient_floor is not None:
+        coef = pl.max_horizontal(coef, pl.lit(scaled(opts.cost_coefficient_floor), pl.Int64))
+    if opts.cost_coefficient_cap is not None:
+        coef = pl.min_horizontal(coef, pl.lit(scaled(opts.cost_coefficient_cap), pl.Int64))
+    usable = ((c("hospital_n") >= opts.cost_coefficient_min_cases) & (c("hospital_avg_fen") > 0)
+              & (c("avg_fen") > 0)).fill_null(False)
+    return (frame.join(costs, on=["group_code", "hospital_id"], how="left",
+                       maintain_order="left")
+            .with_columns(pl.when(c("weight4").is_null()).then(pl.lit(None, pl.Int64))
+                          .when(usable).then(coef)
+                          .otherwise(pl.lit(SCALE4, pl.Int64)).alias("cost_coef4"))
+            .drop("hospital_avg_fen", "hospital_n"))
