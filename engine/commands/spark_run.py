@@ -59,6 +59,7 @@ def settle_on_spark(db: Path, policy_name: str, cases_path: Path, *, period: str
 
     from engine.pipeline import RunError, check_period, load_hospitals, load_weights
     from engine.policy import load_policy
+    from engine.readmission_history import earlier_episodes
     from engine.review import read_reviews
     from engine.review_quota import with_year_quota_used
     from engine.spark import (
@@ -81,12 +82,14 @@ def settle_on_spark(db: Path, policy_name: str, cases_path: Path, *, period: str
         weights = load_weights(con, policy, weights_version)
         hospitals = with_year_quota_used(con, load_hospitals(con, hospitals_path), policy,
                                          period=period, run_id=run_id)
+        earlier = earlier_episodes(con, policy, period=period, run_id=run_id)
     finally:
         con.close()  # not held while Spark works
     spark = spark_session(master, app_name=f"drgdip settle {run_id}")
     cases = read_cases_spark(spark, cases_path)
     target = out_dir / run_id
-    results = settle_spark(spark, cases, policy, weights, hospitals, period, reviews=reviews)
+    results = settle_spark(spark, cases, policy, weights, hospitals, period, reviews=reviews,
+                           earlier=earlier)
     write_parquet(results.sortWithinPartitions("_seq").drop("_seq"), target / "case_results",
                   partition_by=["fund_pool"])
     written = spark.read.parquet(str(target / "case_results"))

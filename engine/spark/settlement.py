@@ -10,6 +10,10 @@ Two stages, because settlement is not purely row-wise:
    hospital, same group) — so a hospital's rows, in input order, settle exactly as in the
    single-machine run.
 
+The year's earlier episodes of the readmission merge (`engine.readmission_history`) travel
+with the cases: they are added as rows marked `_earlier` to the stage-2 input, so each reaches
+its hospital's group, where `settle_hospital` takes them out of the cases again.
+
 The policy, the weight table, the hospital table (as Arrow IPC bytes) and a DIP catalogue are
 broadcast once; each Python worker decodes them once (module-level cache keyed by a token
 of the broadcast). The one file-wide ingestion check, a `case_id` seen earlier in the file (I1xx duplicate),
@@ -42,6 +46,8 @@ SEQ = "_seq"  # input order: monotonically increasing over partitions and rows
 DUP = "_dup_case_id"
 GROUP_PREFIX = "g_"
 REVIEW_COLUMNS = ("review_outcome", "deduction_fen", "review_order")
+EARLIER = "_earlier"  # an earlier run's episode (its position among them), not a case
+EARLIER_GROUP = "_earlier_group"  # its group code
 # case columns grouping reads and settle_cases does not: left out of the shuffle
 GROUPING_ONLY = ("sex", "age", "age_days", "birth_weight", "procedures", "icu_hours")
 
@@ -124,10 +130,19 @@ def ingest_and_group(batch: pa.RecordBatch, method: str, ruleset: str,
 
 
 def settle_hospital(table: pa.Table, s: Shared) -> pl.DataFrame:
-    """Stage 2 for one hospital's rows: settle_cases on them in input order."""
+    """Stage 2 for one hospital's rows: settle_cases on them in input order, with the
+    earlier runs' episodes among them (rows marked EARLIER) for the readmission merge."""
     from engine.settle_case import settle_cases
+    from engine.settle_readmission import EPISODE_COLUMNS
 
-    frame = arrow_frame(table).sort(SEQ)
+    frame = arrow_frame(table)
+    earlier = None
+    if EARLIER in frame.columns:
+        marked = frame[EARLIER].is_not_null()
+        earlier = (frame.filter(marked).rename({EARLIER_GROUP: "group_code"})
+                   .sort(EARLIER).select(EPISODE_COLUMNS))
+        frame = frame.filter(~marked).drop(EARLIER, EARLIER_GROUP)
+    frame = frame.sort(SEQ)
     gcols = [c for c in frame.columns if c.startswith(GROUP_PREFIX)]
     cases = frame.drop(*gcols, SEQ, *REVIEW_COLUMNS)
     grouped = frame.select(pl.col(gcols).name.map(lambda c: c[len(GROUP_PREFIX):]))
@@ -138,7 +153,8 @@ def settle_hospital(table: pa.Table, s: Shared) -> pl.DataFrame:
     ).unique("case_id", keep="first", maintain_order=True)
     ids = cases["hospital_id"].str.strip_chars().unique()
     hospitals = s.hospitals.filter(pl.col("hospital_id").is_in(ids.implode()))
-    results = settle_cases(cases, grouped, s.weights, hospitals, s.policy, reviews=reviews)
+    results = settle_cases(cases, grouped, s.weights, hospitals, s.policy, reviews=reviews,
+                           earlier_episodes=earlier)
     return results.with_columns(frame[SEQ])
 
 
@@ -180,10 +196,12 @@ def _with_sequence_and_duplicates(cases: DataFrame) -> DataFrame:
 
 def settle_spark(spark: SparkSession, cases: DataFrame, policy: Policy, weights: Weights,
                  hospitals: pl.DataFrame, period: str, *,
-                 reviews: pl.DataFrame | None = None) -> DataFrame:
+                 reviews: pl.DataFrame | None = None,
+                 earlier: pl.DataFrame | None = None) -> DataFrame:
     """case_results of one period as a lazy Spark DataFrame: the rows and columns of
     `engine.pipeline.settle_frame` plus `period` and `_seq` (input order; rows come out
     grouped by hospital). Aggregate with `hospital_period_spark`, ideally after writing.
+    `earlier`: the year's earlier episodes for the readmission merge (as settle_frame's).
 
     >>> results = settle_spark(spark, spark.read.parquet("cases"), policy, weights,
     ...                        hospitals, "2025-03")  # doctest: +SKIP
@@ -227,6 +245,8 @@ def settle_spark(spark: SparkSession, cases: DataFrame, policy: Policy, weights:
     joined = (grouped.join(F.broadcast(review_df),
                            grouped["case_id"] == review_df["_review_case_id"], "left")
               .drop("_review_case_id"))
+    if earlier is not None and earlier.height:
+        joined = _with_earlier_episodes(spark, joined, earlier)
 
     example = settle_hospital(joined.limit(0).toArrow(),
                               Shared(policy, weights.table, hospitals, catalog))
@@ -243,6 +263,25 @@ def settle_spark(spark: SparkSession, cases: DataFrame, policy: Policy, weights:
                              _spark_schema(example))
                .withColumn("period", F.lit(period)))
     return settled
+
+
+def _with_earlier_episodes(spark: SparkSession, joined: DataFrame,
+                           earlier: pl.DataFrame) -> DataFrame:
+    """`joined` plus one row per earlier episode (EARLIER = its position, EARLIER_GROUP its
+    group, the case columns patient_id, hospital_id and dates; everything else null)."""
+    from pyspark.sql import functions as F
+
+    rows = earlier.select(pl.int_range(pl.len(), dtype=pl.Int64).alias(EARLIER),
+                          "patient_id", "hospital_id", pl.col("group_code").alias(EARLIER_GROUP),
+                          "admit_date", "discharge_date")
+    table = rows.to_arrow()
+    episodes = spark.createDataFrame(table.cast(small_types(table.schema)))
+    types = dict(joined.dtypes)
+    episodes = episodes.select(*(F.col(c).cast(types[c]) if c in types else F.col(c)
+                                 for c in rows.columns))
+    marked = (joined.withColumn(EARLIER, F.lit(None).cast("long"))
+              .withColumn(EARLIER_GROUP, F.lit(None).cast("string")))
+    return marked.unionByName(episodes, allowMissingColumns=True)
 
 
 def hospital_period_spark(case_results: DataFrame, policy: Policy, period: str) -> DataFrame:

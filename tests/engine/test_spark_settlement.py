@@ -81,6 +81,14 @@ def test_spark_settle_equals_single_machine_to_the_fen(region: dict[str, Path],
         assert cases.filter(pl.col("error_code") == "I107").height == 2  # the repeated ids
         assert cases["review_over_quota"].any()  # the quota applied inside one hospital
         assert {"violation", "review_ffs", "review_uplift"} <= set(cases["case_type"])
+    else:  # an April stay merged into a March one settled by the earlier run (§2.5)
+        across = table(region["db"], """
+            SELECT a.case_id FROM case_results a JOIN case_results m
+              ON m.run_id = 's-2025-03' AND m.status = 'ok' AND m.patient_id = a.patient_id
+             AND m.hospital_id = a.hospital_id AND m.group_code = a.group_code
+             AND a.admit_date - m.discharge_date BETWEEN 0 AND 10
+            WHERE a.run_id = 's-2025-04' AND a.case_type = 'readmission_merged'""")
+        assert across.height > 0
 
 
 @pytest.mark.slow
