@@ -1,10 +1,12 @@
 """The special-review quota counted against the year (payment-rules §2.7: at most `quota` of a
 hospital's discharges), not against one monthly run.
 
-For a settle run of `period`, the year's other periods already in the store — per period the
+For a settle run of `period`, the year's earlier periods already in the store — per period the
 latest done settle run of the same policy and year, the runs clearing sums
 (`engine.settle_tables.LATEST_SETTLE_RUNS`) — give each hospital's earlier cases and granted
-approvals (`review_outcome` approved_ffs / approved_uplift after their own quota). The run being
+approvals (`review_outcome` approved_ffs / approved_uplift after their own quota). Later periods
+never count: a month's result depends only on the months before it, so re-settling March after
+April gives what March gave before (the readmission history reads the same way). The run being
 written is left out by its run id and its period, so re-running a run id (or re-running a period
 under a new id) never counts itself. `engine.review.apply_quota` then allows
 `floor(quota × (earlier cases + the run's cases)) − earlier approvals`.
@@ -23,9 +25,9 @@ from weights.store import query
 
 def year_quota_used(con: duckdb.DuckDBPyConnection, policy: Policy, *, period: str,
                     run_id: str) -> pl.DataFrame:
-    """(hospital_id, review_cases_before, review_granted_before) over the year's other
+    """(hospital_id, review_cases_before, review_granted_before) over the year's earlier
     periods' latest settle runs of `policy`."""
-    latest = LATEST_SETTLE_RUNS.format(exclude=" AND run_id <> ? AND period <> ?")
+    latest = LATEST_SETTLE_RUNS.format(exclude=" AND run_id <> ? AND period < ?")
     marks = ", ".join("?" for _ in APPROVED)
     sql = f"""
         SELECT hospital_id, count(*) AS review_cases_before,

@@ -66,6 +66,11 @@ def run_rows(db: Path, name: str, run_id: str) -> pl.DataFrame:
 def test_spark_settle_equals_single_machine_to_the_fen(region: dict[str, Path],
                                                        period: str) -> None:
     spark_session("local[2]")
+    if period == "2025-04" and table(region["db"], "SELECT * FROM runs WHERE run_id = "
+                                     "'s-2025-03'").height == 0:
+        # April's readmission merge looks back at March: settle March first when the March
+        # case of this test did not run (as under `-m slow`)
+        settle(region, "2025-03", "s-2025-03", "--engine", "spark", "--master", "local[2]")
     polars_out = settle(region, period, f"p-{period}")
     spark_out = settle(region, period, f"s-{period}", "--engine", "spark", "--master", "local[2]")
     assert "on Spark (local[2])" in spark_out
