@@ -311,6 +311,20 @@ _DRG_HOSPITAL_COSTS = (
     )""",
 )
 
+# Same-level mean cost of each DIP group (payment-rules §3.3, as drg_level_costs), built with the
+# catalogue when the history's hospitals have a level; owned by the dip version like dip_catalog.
+_DIP_LEVEL_COSTS = (
+    """CREATE TABLE dip_level_costs (
+        version VARCHAR NOT NULL,
+        dip_code VARCHAR NOT NULL,
+        level VARCHAR NOT NULL CHECK (level IN ('3', '2', '1', 'community')),
+        mean_cost DECIMAL(18, 2) NOT NULL,
+        n_cases BIGINT NOT NULL,
+        n_kept BIGINT NOT NULL,
+        PRIMARY KEY (version, dip_code, level)
+    )""",
+)
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "weight versions, drg_weights, dip_catalog", _WEIGHTS_CORE),
     Migration(2, "hospitals and institution coefficients", _HOSPITALS),
@@ -319,6 +333,7 @@ MIGRATIONS: list[Migration] = [
     Migration(5, "drg_level_costs: same-level mean cost per DRG", _DRG_LEVEL_COSTS),
     Migration(6, "drg_hospital_costs: mean cost per DRG and hospital", _DRG_HOSPITAL_COSTS),
     Migration(100, "dip_aux: DIP auxiliary-catalogue coefficients", _DIP_AUX),
+    Migration(101, "dip_level_costs: same-level mean cost per DIP group", _DIP_LEVEL_COSTS),
     Migration(300, "service: api keys and batch jobs", _SERVICE),
     Migration(310, "supervision indicators and flags", _SUPERVISION),
 ]

@@ -1,7 +1,7 @@
 """Weight versions: save a draft, edit drafts, publish atomically, retire, diff.
 
 A version (`weight_versions` row) owns rows in the tables of its kind: `drg_weights` for `drg`,
-`dip_catalog` (and whatever the DIP build registers, e.g. `dip_aux`) for `dip`. Lifecycle:
+`dip_catalog` (and whatever the DIP build registers: `dip_aux`, `dip_level_costs`) for `dip`. Lifecycle:
 draft → published → retired. Drafts can be replaced or edited; published and retired versions
 are immutable (every write path here refuses them), a revision is a new version
 (`copy_version`). Publishing retires the previously published version of the same
@@ -50,7 +50,9 @@ VERSIONED_TABLES: dict[str, list[VersionedTable]] = {
             VersionedTable("drg_hospital_costs", ("drg", "hospital_id"), "mean_cost",
                            optional=True)],
     "dip": [VersionedTable("dip_catalog", ("dip_code",), "score"),
-            VersionedTable("dip_aux", ("dip_code", "dimension", "level"), "coef")],
+            VersionedTable("dip_aux", ("dip_code", "dimension", "level"), "coef"),
+            VersionedTable("dip_level_costs", ("dip_code", "level"), "mean_cost",
+                           optional=True)],
 }
 
 
