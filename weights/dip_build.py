@@ -17,6 +17,11 @@
    (同病同效同分值): the group a case with that diagnosis and the western procedures falls into.
    Day-surgery groups (`day_surgery.csv`) take `day_surgery_score_ratio` × the inpatient group's
    score. Entries whose reference group does not exist are skipped and reported.
+7. Same-level mean costs (`weights.level_costs`, shared with the DRG build; payment-rules §3.3):
+   when the cases' hospital level is known (a `hospital_level` column, or `hospitals` given to
+   `build_dip_catalog`), the year-weighted mean cost per (group, level) of the cases kept for
+   the group's mean — stored with the version in `dip_level_costs`. TCM and day-surgery groups
+   have none of their own: settlement reads their reference group's (`ref_code`).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from grouper.dip_errors import DipCatalogError
 from grouper.dip_procedure_class import CLASSES, class_of_rank
 from grouper.errors import InputError
 from grouper.ruleset import load_ruleset
+from weights.level_costs import case_levels, level_means
 from weights.trimming import TRIM_METHODS, keep_expr, trim_bounds
 
 CLASS_LETTER = {"conservative": "B", "diagnostic": "D", "therapeutic": "T", "surgical": "S"}
@@ -79,6 +85,8 @@ class DipBuildParams:
 class DipBuild:
     catalog: DipCatalog
     report: dict[str, Any] = field(default_factory=dict)
+    # (dip_code, level, mean_cost, n_cases, n_kept); empty when no case's level is known
+    level_costs: pl.DataFrame | None = None
 
 
 @lru_cache(maxsize=4)
@@ -101,14 +109,17 @@ def _year_weight(frame: pl.DataFrame, weights: tuple[float, ...]) -> pl.Expr:
     return year.replace_strict(back, default=weights[-1], return_dtype=pl.Float64).alias("w")
 
 
-def _history(history: CaseTable | list[dict[str, Any]], params: DipBuildParams
-             ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+def _history(history: CaseTable | list[dict[str, Any]], params: DipBuildParams,
+             hospitals: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """The usable typed cases (with cost, w and the hospital's normalised level), their
+    procedures exploded, and the number of input cases."""
     frame = to_frame(history)
     if "total_cost" not in frame.columns:
         raise InputError("history needs a total_cost column (医疗总费用)")
     typed = prepare_dip_cases(frame).with_columns(
         frame.select(pl.col("total_cost").cast(pl.Float64, strict=False).alias("cost"),
-                     _year_weight(frame, params.year_weights)).get_columns())
+                     _year_weight(frame, params.year_weights)).get_columns()
+        + [case_levels(frame, hospitals).alias("level")])
     usable = typed.filter(pl.col("error_code").is_null() & (pl.col("cost") > 0))
     px = explode_px(usable)
     usable = usable.join(treatment_ranks(usable, px), on="_row")
@@ -172,9 +183,9 @@ def _kept(cases: pl.DataFrame, params: DipBuildParams) -> pl.DataFrame:
     return cases.join(bounds, on="dip_code").filter(keep_expr("cost")).drop("lo", "hi")
 
 
-def _scores(cases: pl.DataFrame, params: DipBuildParams) -> tuple[pl.DataFrame, float]:
-    """(dip_code, score, mean_cost, n_cases, cv) and M."""
-    kept = _kept(cases, params)
+def _scores(cases: pl.DataFrame, kept: pl.DataFrame, params: DipBuildParams
+            ) -> tuple[pl.DataFrame, float]:
+    """(dip_code, score, mean_cost, n_cases, cv) and M from the grouped and the kept cases."""
     means = kept.group_by("dip_code").agg(
         ((pl.col("w") * pl.col("cost")).sum() / pl.col("w").sum()).alias("mean_cost"),
         (pl.col("cost").std() / pl.col("cost").mean()).alias("cv"))
@@ -187,9 +198,9 @@ def _scores(cases: pl.DataFrame, params: DipBuildParams) -> tuple[pl.DataFrame, 
         pl.col("mean_cost").round(2), "n_cases", pl.col("cv").round(4)), m_all
 
 
-def _aux(cases: pl.DataFrame, levels: pl.DataFrame, groups: pl.DataFrame,
+def _aux(kept: pl.DataFrame, levels: pl.DataFrame, groups: pl.DataFrame,
          params: DipBuildParams) -> pl.DataFrame:
-    kept = _kept(cases, params).join(groups.select("dip_code", "mean_cost"),
+    kept = kept.drop("level", strict=False).join(groups.select("dip_code", "mean_cost"),
                                                  on="dip_code")
     long = (kept.join(levels, on="_row")
             .unpivot(index=["_row", "dip_code", "cost", "w", "mean_cost"],
@@ -273,11 +284,14 @@ def _special_groups(catalog: DipCatalog, history: pl.DataFrame, params: DipBuild
 
 def build_dip_catalog(history: CaseTable | list[dict[str, Any]],
                       params: DipBuildParams | None = None, *,
-                      version: str | None = None) -> DipBuild:
+                      version: str | None = None,
+                      hospitals: pl.DataFrame | None = None) -> DipBuild:
     """Build a DIP catalogue from history (case columns of contracts §1 plus total_cost and
-    optionally year or discharge_date). Returns the catalogue and a build report."""
+    optionally year or discharge_date). Returns the catalogue, the same-level mean costs and a
+    build report. `hospitals` (hospital_id, level) gives the cases' levels when the history has
+    no `hospital_level` column."""
     params = params or DipBuildParams()
-    usable, px, n_input = _history(history, params)
+    usable, px, n_input = _history(history, params, hospitals)
     if usable.height == 0:
         raise InputError("history has no usable case (valid principal diagnosis and cost > 0)")
     shape: dict[str, Any] = {
@@ -287,8 +301,9 @@ def build_dip_catalog(history: CaseTable | list[dict[str, Any]],
     structure, unreadable = _structure(usable, params)
     draft = DipCatalog(groups=structure, **shape)
     assigned = assign(usable, px, draft)
-    cases = usable.select("_row", "cost", "w").join(assigned, on="_row")
-    scored, m_all = _scores(cases, params)
+    cases = usable.select("_row", "cost", "w", "level").join(assigned, on="_row")
+    kept = _kept(cases, params)
+    scored, m_all = _scores(cases, kept, params)
     groups = draft.groups.drop("score", "mean_cost", "n_cases", "cv").join(
         scored, on="dip_code").join(_names(params.ruleset).rename({"key": "principal_dx"}),
                                     on="principal_dx", how="left")
@@ -300,21 +315,23 @@ def build_dip_catalog(history: CaseTable | list[dict[str, Any]],
                    + pl.when(pl.col("procedures") == "").then(pl.lit("保守治疗"))
                    .otherwise(pl.col("procedures"))).alias("name"))
     levels = aux_levels(usable, explode_dx(usable), px, resolve_ruleset(draft), draft)
-    aux = _aux(cases, levels, groups, params)
+    aux = _aux(kept, levels, groups, params)
     catalog = DipCatalog(groups=groups, aux=aux, **shape)
     special, skipped = _special_groups(
         catalog, usable.join(assigned, on="_row"), params)
     if special:
         catalog = DipCatalog(groups=pl.concat([catalog.groups, pl.DataFrame(special)],
                                               how="diagonal_relaxed"), aux=aux, **shape)
+    level_costs = level_means(cases, kept, "dip_code")
     by_type = dict(catalog.groups.group_by("dip_type").len().iter_rows())
     report = {
         "cases_input": n_input, "cases_used": usable.height,
         "cases_skipped": n_input - usable.height, "mean_cost_all": round(m_all, 2),
         "groups": catalog.groups.height, "by_type": by_type,
         "cv_over_1": int(catalog.groups.filter(pl.col("cv") > 1).height),
-        "aux_rows": aux.height, "special_skipped": skipped,
+        "aux_rows": aux.height, "level_cost_rows": level_costs.height,
+        "special_skipped": skipped,
         "combinations_unreadable": unreadable,
         "classes": {c: int((usable["class_rank"] == i).sum()) for i, c in enumerate(CLASSES)},
     }
-    return DipBuild(catalog=catalog, report=report)
+    return DipBuild(catalog=catalog, report=report, level_costs=level_costs)
