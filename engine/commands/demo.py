@@ -66,9 +66,11 @@ def _weights(db: Path, policy: Policy, history: pl.DataFrame, grouped: pl.DataFr
     return version
 
 
-def _dip_catalog(db: Path, policy: Policy, history: pl.DataFrame, source: str) -> str:
-    """Build, save and publish the DIP catalogue of the settlement year (reused when published),
-    as `drgdip weights build-dip` (default parameters) and `weights publish` do."""
+def _dip_catalog(db: Path, policy: Policy, history: pl.DataFrame, hospitals: pl.DataFrame,
+                 source: str) -> str:
+    """Build, save and publish the DIP catalogue (with same-level mean costs) of the settlement
+    year (reused when published), as `drgdip weights build-dip` (default parameters) and
+    `weights publish` do."""
     from weights import open_store, publish, version_info
     from weights.dip_build import DipBuildParams, build_dip_catalog
     from weights.dip_store import save_catalog
@@ -84,12 +86,12 @@ def _dip_catalog(db: Path, policy: Policy, history: pl.DataFrame, source: str) -
     finally:
         con.close()
     build = build_dip_catalog(history, DipBuildParams(ruleset=policy.policy.ruleset),
-                              version=version)
+                              version=version, hospitals=hospitals)
     r = build.report
     click.echo(f"   {r['groups']:,} groups {dict(sorted(r['by_type'].items()))} from "
                f"{r['cases_used']:,} cases, mean cost {r['mean_cost_all']:,.2f}")
     save_catalog(db, build.catalog, version, region=policy.policy.region, year=policy.year,
-                 source=source, why="drgdip demo", replace=True)
+                 source=source, why="drgdip demo", replace=True, level_costs=build.level_costs)
     con = open_store(db)
     try:
         publish(con, version, why="drgdip demo")
@@ -150,7 +152,8 @@ def demo_command(policy_name: str, n_cases: int, n_hospitals: int, seed: int, fo
                            pl.read_parquet(hist_dir / "hospitals.parquet"), source)
     else:
         click.echo(f"2/5 building the DIP catalogue from {history.height:,} cases of {year - 1}")
-        version = _dip_catalog(db, base, history, source)
+        version = _dip_catalog(db, base, history,
+                               pl.read_parquet(hist_dir / "hospitals.parquet"), source)
     _hospitals(db, hospitals, base.policy.region)
     con = open_store(db)
     try:

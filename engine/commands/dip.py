@@ -34,6 +34,21 @@ def _read_cases(path: Path) -> pl.DataFrame:
     return read_case_file(path)
 
 
+def _hospital_levels(db: Path, path: Path | None) -> pl.DataFrame | None:
+    """hospital_id, level for the build's same-level mean costs: `path`, else the store's
+    hospitals when it has any (as `drgdip weights build-drg`), else None."""
+    from engine.pipeline import load_hospitals
+    from weights.store import open_store, query
+
+    con = open_store(db)
+    try:
+        if path is None and not query(con, "SELECT count(*) AS n FROM hospitals")["n"][0]:
+            return None
+        return load_hospitals(con, path)
+    finally:
+        con.close()
+
+
 def load_dip_catalog(catalog: str, db: Path | None = None) -> DipCatalog:
     """A catalogue file in the official layout (.csv/.xlsx) or a `dip` version of the store."""
     path = Path(catalog)
@@ -98,26 +113,34 @@ def explain_dip_case(case: dict[str, Any], catalog: str, db: Path | None = None,
 @click.option("--day-surgery-ratio", type=float, default=1.0, show_default=True)
 @click.option("--catalog-out", type=click.Path(path_type=Path), default=None,
               help="also write the groups as CSV")
+@click.option("--hospitals", "hospitals_path", type=click.Path(path_type=Path), default=None,
+              help="hospital_id, level of the history's hospitals, for same-level mean costs "
+                   "(default: the store's hospitals)")
 def build_dip_command(history_path: Path, version: str, db: Path | None, region: str,
                       year: int | None, ruleset: str, core_threshold: int, score_scale: float,
                       trim_method: str, aux_combine: str, aux_min_cases: int,
-                      day_surgery_ratio: float, catalog_out: Path | None) -> None:
-    """Build a DIP catalogue (病种分值目录) from history and store it as a dip version."""
+                      day_surgery_ratio: float, catalog_out: Path | None,
+                      hospitals_path: Path | None) -> None:
+    """Build a DIP catalogue (病种分值目录) and its same-level mean costs from history and
+    store them as a dip version."""
     params = DipBuildParams(core_threshold=core_threshold, score_scale=score_scale,
                             trim_method=trim_method, aux_combine=aux_combine,
                             aux_min_cases=aux_min_cases,
                             day_surgery_score_ratio=day_surgery_ratio, ruleset=ruleset)
-    build = build_dip_catalog(_read_cases(history_path), params, version=version)
+    history = _read_cases(history_path)
+    build = build_dip_catalog(history, params, version=version,
+                              hospitals=_hospital_levels(_db(db), hospitals_path))
     from weights.dip_store import save_catalog
 
     save_catalog(_db(db), build.catalog, version, region=region, year=year,
-                 source=f"build-dip {history_path.name}")
+                 source=f"build-dip {history_path.name}", level_costs=build.level_costs)
     if catalog_out is not None:
         write_table(build.catalog.groups, catalog_out)
     r = build.report
     click.echo(f"dip version {version}: {r['groups']:,} groups {r['by_type']} from "
                f"{r['cases_used']:,} cases ({r['cases_skipped']:,} skipped), mean cost "
                f"{r['mean_cost_all']:,.2f}, {r['aux_rows']} aux coefficients, "
+               f"{r['level_cost_rows']:,} same-level mean costs, "
                f"{r['cv_over_1']} groups with CV > 1")
 
 
