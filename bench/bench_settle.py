@@ -52,9 +52,13 @@ def setup(work: Path, cases: int, hospitals: int, history: int) -> None:
             version_info(con, "bench-2025")
         except WeightTableError:
             hist = pl.read_parquet(work / "2024" / "cases.parquet")
-            build = build_drg(hist, "chs_drg_11")
+            hospitals = pl.read_parquet(work / "2024" / "hospitals.parquet")
+            # as `drgdip weights build-drg`: same-level and per-hospital costs too (the
+            # policy's r and c_{h,g} use them)
+            build = build_drg(hist, "chs_drg_11", hospitals=hospitals)
             save_weight_version(con, "bench-2025", "drg", build.weights, ruleset="chs_drg_11",
-                                region="fuzhou", year=2025, source="bench history")
+                                region="fuzhou", year=2025, source="bench history",
+                                extra=build.extra_tables() or None)
             publish(con, "bench-2025")
     finally:
         con.close()
