@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from weights.level_costs import split_means
+
 HOSPITAL_COST_COLUMNS = ("hospital_id", "mean_cost", "n_cases", "n_kept")
 
 
@@ -28,18 +30,4 @@ def case_hospitals(history: pl.DataFrame) -> pl.Series | None:
 def hospital_means(usable: pl.DataFrame, kept: pl.DataFrame, code: str) -> pl.DataFrame:
     """(code, hospital_id, mean_cost Decimal(18, 2), n_cases, n_kept) from the usable and kept
     cases (columns code, hospital_id, cost, w); empty when the cases carry no hospital id."""
-    schema = {code: pl.String, "hospital_id": pl.String, "mean_cost": pl.Decimal(18, 2),
-              "n_cases": pl.Int64, "n_kept": pl.Int64}
-    if "hospital_id" not in kept.columns:
-        return pl.DataFrame(schema=schema)
-    known = pl.col("hospital_id").is_not_null()
-    counts = usable.filter(known).group_by(code, "hospital_id").agg(pl.len().alias("n_cases"))
-    w, c = pl.col("w"), pl.col("cost")
-    means = kept.filter(known).group_by(code, "hospital_id").agg(
-        ((w * c).sum() / w.sum()).round(2).alias("mean_cost"), pl.len().alias("n_kept"))
-    out = means.join(counts, on=[code, "hospital_id"], how="left")
-    return out.select(
-        pl.col(code).cast(pl.String), "hospital_id",
-        pl.col("mean_cost").cast(pl.Decimal(18, 2)),
-        pl.col("n_cases").cast(pl.Int64), pl.col("n_kept").cast(pl.Int64),
-    ).sort(code, "hospital_id")
+    return split_means(usable, kept, code, "hospital_id", pl.col("hospital_id").is_not_null())

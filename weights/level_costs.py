@@ -40,21 +40,28 @@ def case_levels(history: pl.DataFrame, hospitals: pl.DataFrame | None) -> pl.Ser
     return ids.join(table, on="hospital_id", how="left", maintain_order="left")["level"]
 
 
+def split_means(usable: pl.DataFrame, kept: pl.DataFrame, code: str, key: str,
+                known: pl.Expr) -> pl.DataFrame:
+    """(code, key, mean_cost Decimal(18, 2), n_cases, n_kept): the group's year-weighted mean
+    cost split by `key` (a level, a hospital) over the kept cases, with the usable (pre-trim)
+    and kept counts; rows where `known` fails count nowhere. Empty without the key column."""
+    schema = {code: pl.String, key: pl.String, "mean_cost": pl.Decimal(18, 2),
+              "n_cases": pl.Int64, "n_kept": pl.Int64}
+    if key not in kept.columns:
+        return pl.DataFrame(schema=schema)
+    counts = usable.filter(known).group_by(code, key).agg(pl.len().alias("n_cases"))
+    w, c = pl.col("w"), pl.col("cost")
+    means = kept.filter(known).group_by(code, key).agg(
+        ((w * c).sum() / w.sum()).round(2).alias("mean_cost"), pl.len().alias("n_kept"))
+    out = means.join(counts, on=[code, key], how="left")
+    return out.select(
+        pl.col(code).cast(pl.String), pl.col(key).cast(pl.String),
+        pl.col("mean_cost").cast(pl.Decimal(18, 2)),
+        pl.col("n_cases").cast(pl.Int64), pl.col("n_kept").cast(pl.Int64),
+    ).sort(code, key)
+
+
 def level_means(usable: pl.DataFrame, kept: pl.DataFrame, code: str) -> pl.DataFrame:
     """(code, level, mean_cost Decimal(18, 2), n_cases, n_kept) from the usable and kept cases
     (columns code, level, cost, w); empty when no case has a level."""
-    schema = {code: pl.String, "level": pl.String, "mean_cost": pl.Decimal(18, 2),
-              "n_cases": pl.Int64, "n_kept": pl.Int64}
-    if "level" not in kept.columns:
-        return pl.DataFrame(schema=schema)
-    known = pl.col("level").is_in(list(LEVELS))
-    counts = usable.filter(known).group_by(code, "level").agg(pl.len().alias("n_cases"))
-    w, c = pl.col("w"), pl.col("cost")
-    means = kept.filter(known).group_by(code, "level").agg(
-        ((w * c).sum() / w.sum()).round(2).alias("mean_cost"), pl.len().alias("n_kept"))
-    out = means.join(counts, on=[code, "level"], how="left")
-    return out.select(
-        pl.col(code).cast(pl.String), "level",
-        pl.col("mean_cost").cast(pl.Decimal(18, 2)),
-        pl.col("n_cases").cast(pl.Int64), pl.col("n_kept").cast(pl.Int64),
-    ).sort(code, "level")
+    return split_means(usable, kept, code, "level", pl.col("level").is_in(list(LEVELS)))
