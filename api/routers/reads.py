@@ -55,6 +55,17 @@ def table_rows(store: Store, table: str, where: dict[str, Any], limit: int, offs
     return RowsOut(table=table, total=total, limit=limit, offset=offset, rows=rows)
 
 
+def scoped_hospital(p: Principal, hospital_id: str | None) -> str | None:
+    """The hospital filter a key may use: a hospital key reads its own hospital (403 for
+    another); other roles read what they ask for (None: every hospital)."""
+    if p.role != Role.HOSPITAL:
+        return hospital_id
+    if hospital_id not in (None, p.hospital_id):
+        raise forbidden("不能读取其他医院的数据 / a hospital key reads only its own hospital",
+                        "query.hospital_id")
+    return p.hospital_id
+
+
 def status_filter(store: Store, p: Principal) -> dict[str, Any]:
     """Hospitals see published versions only (when the table records a status)."""
     if p.role == Role.HOSPITAL and "status" in columns(store, "weight_versions"):
@@ -118,11 +129,7 @@ def indicators(state: State, p: AnyKey,
                hospital_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
                run_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
                limit: Limit = 1000, offset: Offset = 0) -> RowsOut:
-    if p.role == Role.HOSPITAL:
-        if hospital_id not in (None, p.hospital_id):
-            raise forbidden("不能读取其他医院的数据 / a hospital key reads only its own "
-                            "hospital", "query.hospital_id")
-        hospital_id = p.hospital_id
+    hospital_id = scoped_hospital(p, hospital_id)
     if "indicators" not in state.store.tables():
         return RowsOut(table="indicators", total=0, limit=limit, offset=offset, rows=[])
     run_id = run_id or newest_supervision_run(state.store)
@@ -181,11 +188,7 @@ def flags(state: State, p: AnyKey,
           period: Annotated[str | None, Query(min_length=4, max_length=16)] = None,
           hospital_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
           limit: Limit = 1000, offset: Offset = 0) -> RowsOut:
-    if p.role == Role.HOSPITAL:
-        if hospital_id not in (None, p.hospital_id):
-            raise forbidden("不能读取其他医院的数据 / a hospital key reads only its own "
-                            "hospital", "query.hospital_id")
-        hospital_id = p.hospital_id
+    hospital_id = scoped_hospital(p, hospital_id)
     store = state.store
     if "supervision_flags" not in store.tables():
         return RowsOut(table="supervision_flags", total=0, limit=limit, offset=offset, rows=[])
