@@ -18,20 +18,16 @@ from __future__ import annotations
 import polars as pl
 
 from engine.policy import Policy
+from engine.settle_inputs import nest_costs
 from engine.settle_money import I128, SCALE4, div_half_up, scaled, to_fen
 
 HOSPITAL_COSTS = "hospital_costs"  # optional weight-table column: list of (hospital_id, …)
 
 
 def attach_hospital_costs(table: pl.DataFrame, rows: pl.DataFrame, code: str) -> pl.DataFrame:
-    """The weight table with a `hospital_costs` column (list of struct hospital_id, mean_cost,
-    n_kept) per group from per-hospital cost rows (code, hospital_id, mean_cost, n_kept; the
-    store's `drg_hospital_costs`); groups without rows get null."""
-    nested = rows.group_by(code).agg(
-        pl.struct(pl.col("hospital_id").cast(pl.String), "mean_cost",
-                  pl.col("n_kept").cast(pl.Int64)).alias(HOSPITAL_COSTS))
-    return (table.drop(HOSPITAL_COSTS, strict=False)
-            .join(nested, on=code, how="left", maintain_order="left"))
+    """The weight table with a `hospital_costs` column from per-hospital cost rows (code,
+    hospital_id, mean_cost, n_kept; the store's `drg_hospital_costs`)."""
+    return nest_costs(table, rows, code, "hospital_id", HOSPITAL_COSTS)
 
 
 def prepare_hospital_costs(weights: pl.DataFrame, method: str) -> pl.DataFrame:

@@ -159,15 +159,21 @@ def prepare_weights(weights: pl.DataFrame, method: str) -> pl.DataFrame:
 LEVEL_COSTS = "level_costs"  # optional weight-table column: list of (level, mean_cost, n_kept)
 
 
-def attach_level_costs(table: pl.DataFrame, levels: pl.DataFrame, code: str) -> pl.DataFrame:
-    """The weight table with a `level_costs` column (list of struct level, mean_cost, n_kept)
-    per group from a same-level cost table (code, level, mean_cost, n_kept; the store's
-    `drg_level_costs` rows); groups without rows get an empty list."""
-    nested = levels.group_by(code).agg(
-        pl.struct(pl.col("level").cast(pl.String), "mean_cost",
-                  pl.col("n_kept").cast(pl.Int64)).alias(LEVEL_COSTS))
-    return (table.drop(LEVEL_COSTS, strict=False)
+def nest_costs(table: pl.DataFrame, rows: pl.DataFrame, code: str, key: str,
+               column: str) -> pl.DataFrame:
+    """The weight table with `column`: per group, the list of struct (key, mean_cost, n_kept)
+    of its cost `rows` (code, key, mean_cost, n_kept); groups without rows get null."""
+    nested = rows.group_by(code).agg(
+        pl.struct(pl.col(key).cast(pl.String), "mean_cost",
+                  pl.col("n_kept").cast(pl.Int64)).alias(column))
+    return (table.drop(column, strict=False)
             .join(nested, on=code, how="left", maintain_order="left"))
+
+
+def attach_level_costs(table: pl.DataFrame, levels: pl.DataFrame, code: str) -> pl.DataFrame:
+    """The weight table with a `level_costs` column from a same-level cost table (code, level,
+    mean_cost, n_kept; the store's `{kind}_level_costs` rows)."""
+    return nest_costs(table, levels, code, "level", LEVEL_COSTS)
 
 
 def prepare_level_costs(weights: pl.DataFrame, method: str) -> pl.DataFrame:
