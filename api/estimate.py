@@ -3,10 +3,12 @@ status and the fund's expected payable under the active policy.
 
 At start-up every shipped policy is paired with the weights published for its
 (method, ruleset, year, region) and the hospitals of the store; a policy without published
-weights is listed as unavailable with the reason. Per case, the settlement engine
-(`engine.settle_case.settle_cases`, the same code as the batch settlement) runs on a one-row
-frame built from memory — no disk I/O. DIP cases are grouped on the per-case path
-(`grouper.dip_explain.group_dip_one`, the catalogue's prebuilt lookups).
+weights is listed as unavailable with the reason. The weight table is turned into lookups once
+per policy (`engine.settle_one.prepare_tables`). Per case, `engine.settle_one.settle_one`
+settles the typed case row in plain Python — equal to the batch settlement
+(`engine.settle_case.settle_cases`) on a one-row frame, tests/engine/test_settle_one.py — with
+no disk I/O. Cases are grouped on the per-case paths (`grouper.group_one`,
+`grouper.dip_explain.group_dip_one` with the catalogue's prebuilt lookups).
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from api.errors import ApiError
 from api.store_access import Store
 from engine.pipeline import load_weights
 from engine.policy import Policy, PolicyError, load_policy, shipped_policies
-from engine.settle_case import settle_cases
+from engine.settle_one import (
+    HospitalEntry,
+    SettleTables,
+    hospital_entries,
+    prepare_tables,
+    settle_one,
+)
 from grouper import DipCatalog, Ruleset, group_one
 from grouper.case_input import codes_one
 from grouper.dip_explain import RESULT_SCHEMA, group_dip_one
@@ -51,6 +59,27 @@ class PolicyBook:
     weights: pl.DataFrame
     ruleset: Ruleset | None = None
     catalog: DipCatalog | None = None
+    tables: SettleTables | None = None
+    # hospital_id → its institution coefficient under this policy, or why it has none
+    entries: dict[str, HospitalEntry | PolicyError] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.tables is None:
+            self.tables = prepare_tables(self.weights, self.policy)
+
+    def hospital(self, hospital_id: str, frame: pl.DataFrame) -> HospitalEntry:
+        """The hospital's entry (computed on first use; raises PolicyError for a level the
+        policy does not know, as the batch does)."""
+        found = self.entries.get(hospital_id)
+        if found is None:
+            try:
+                found = hospital_entries(frame, self.policy)[hospital_id]
+            except PolicyError as exc:
+                found = exc
+            self.entries[hospital_id] = found
+        if isinstance(found, PolicyError):
+            raise found
+        return found
 
 
 @dataclass
@@ -116,24 +145,33 @@ class Estimator:
         row = {k: case.get(k) for k in CASE_SCHEMA}
         for col in ("diagnoses", "procedures"):  # '|'-separated text as in batch files
             row[col] = codes_one(row[col])
-        cases = pl.DataFrame([row], schema=CASE_SCHEMA)
+        # the batch's column types (dates, Decimal money), so grouping and settlement read the
+        # values the batch would
+        typed = pl.DataFrame([row], schema=CASE_SCHEMA).row(0, named=True)
         if book.catalog is not None:
-            # the typed row, so grouping and settlement read the same values
-            grouped = pl.DataFrame([group_dip_one(cases.row(0, named=True), book.catalog)],
-                                   schema=RESULT_SCHEMA)
+            grouped = _dip_typed(group_dip_one(typed, book.catalog))
         else:
             assert book.ruleset is not None
-            grouped = pl.DataFrame([group_one(case, book.ruleset)])
+            grouped = group_one(case, book.ruleset)
+        assert book.tables is not None
         try:
-            settled = settle_cases(cases, grouped, book.weights, hospital, book.policy)
+            entry = book.hospital(str(hospital["hospital_id"][0]), hospital)
         except PolicyError as exc:
             raise ApiError(422, "POLICY_MISMATCH", f"政策与数据不符 / {exc}",
                            "body.case.hospital_id") from exc
-        row = settled.row(0, named=True)
+        # the batch joins the hospital on the case's trimmed id
+        same = entry.hospital_id == (typed["hospital_id"] or "").strip()
+        settled = settle_one(typed, grouped, entry if same else None, book.tables)
         out = {k: (str(v) if isinstance(v, Decimal) else v.isoformat()
-                   if hasattr(v, "isoformat") else v) for k, v in row.items()}
+                   if hasattr(v, "isoformat") else v) for k, v in settled.items()}
         out["policy"] = policy_name
         out["policy_version"] = book.policy.policy.version
         out["weights_version"] = book.weights_version
-        out["grouping"] = {k: v for k, v in grouped.row(0, named=True).items()}
+        out["grouping"] = dict(grouped)
         return out
+
+
+def _dip_typed(result: dict[str, Any]) -> dict[str, Any]:
+    """A `group_dip_one` result with `group_dip`'s column types (RESULT_SCHEMA)."""
+    return {k: (None if result.get(k) is None else float(result[k]) if t == pl.Float64
+                else str(result[k])) for k, t in RESULT_SCHEMA.items()}
