@@ -25,6 +25,7 @@ from api.store_access import Store
 from engine.pipeline import load_weights
 from engine.policy import Policy, PolicyError, load_policy, shipped_policies
 from engine.settle_one import (
+    CASE_SCHEMA,
     HospitalEntry,
     SettleTables,
     hospital_entries,
@@ -39,15 +40,6 @@ from weights.versions import active_version
 
 log = logging.getLogger("drgdip.api")
 
-CASE_SCHEMA: dict[str, Any] = {
-    "case_id": pl.String, "hospital_id": pl.String, "insurance_type": pl.String,
-    "sex": pl.Int64, "age": pl.Int64, "age_days": pl.Int64, "birth_weight": pl.Int64,
-    "dept": pl.String, "admit_date": pl.Date, "discharge_date": pl.Date, "los": pl.Int64,
-    "discharge_way": pl.Int64, "diagnoses": pl.List(pl.String), "procedures": pl.List(pl.String),
-    "icu_hours": pl.Float64, "patient_id": pl.String, "total_cost": pl.Decimal(18, 2),
-    "fund_paid": pl.Decimal(18, 2), "other_fund_paid": pl.Decimal(18, 2),
-    "patient_paid": pl.Decimal(18, 2), "tcm_treatment": pl.Boolean, "day_surgery": pl.Boolean,
-}
 
 
 @dataclass

@@ -43,6 +43,18 @@ S = SCALE4
 MONEY_COLUMNS = ("total_cost", "fund_paid", "other_fund_paid", "patient_paid")
 
 
+# One case as `settle_one` reads it: the contract columns (§1) with the batch's types; the HTTP
+# estimate builds it with `pl.DataFrame([row], schema=CASE_SCHEMA)`.
+CASE_SCHEMA: dict[str, Any] = {
+    "case_id": pl.String, "hospital_id": pl.String, "insurance_type": pl.String,
+    "sex": pl.Int64, "age": pl.Int64, "age_days": pl.Int64, "birth_weight": pl.Int64,
+    "dept": pl.String, "admit_date": pl.Date, "discharge_date": pl.Date, "los": pl.Int64,
+    "discharge_way": pl.Int64, "diagnoses": pl.List(pl.String), "procedures": pl.List(pl.String),
+    "icu_hours": pl.Float64, "patient_id": pl.String, "total_cost": pl.Decimal(18, 2),
+    "fund_paid": pl.Decimal(18, 2), "other_fund_paid": pl.Decimal(18, 2),
+    "patient_paid": pl.Decimal(18, 2), "tcm_treatment": pl.Boolean, "day_surgery": pl.Boolean,
+}
+
 @dataclass(frozen=True)
 class HospitalEntry:
     """A hospital as the batch joins it: its level (policy key) and coefficient ×10⁴."""

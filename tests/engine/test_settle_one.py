@@ -21,12 +21,11 @@ from typing import Any
 import polars as pl
 import pytest
 
-from api.estimate import CASE_SCHEMA
 from engine.policy import PolicyError, load_policy
 from engine.settle_case import RESULT_COLUMNS, settle_cases
 from engine.settle_cost_coef import attach_hospital_costs
 from engine.settle_inputs import attach_level_costs
-from engine.settle_one import hospital_entries, prepare_tables, settle_one
+from engine.settle_one import CASE_SCHEMA, hospital_entries, prepare_tables, settle_one
 from grouper import group_dip, group_drg
 from weights import build_drg
 from weights.dip_build import build_dip_catalog
