@@ -18,7 +18,7 @@ from __future__ import annotations
 import polars as pl
 
 from engine.policy import Policy
-from engine.settle_inputs import nest_costs
+from engine.settle_inputs import nest_costs, unnest_costs
 from engine.settle_money import I128, SCALE4, div_half_up, scaled, to_fen
 
 HOSPITAL_COSTS = "hospital_costs"  # optional weight-table column: list of (hospital_id, …)
@@ -35,11 +35,9 @@ def prepare_hospital_costs(weights: pl.DataFrame, method: str) -> pl.DataFrame:
     `hospital_costs` column; empty without it."""
     schema = {"group_code": pl.String, "hospital_id": pl.String, "hospital_avg_fen": pl.Int64,
               "hospital_n": pl.Int64}
-    if HOSPITAL_COSTS not in weights.columns:
+    long = unnest_costs(weights, method, HOSPITAL_COSTS, "group_code")
+    if long is None:
         return pl.DataFrame(schema=schema)
-    code = "drg" if method == "drg" else "dip_code"
-    long = (weights.select(pl.col(code).cast(pl.String).alias("group_code"), HOSPITAL_COSTS)
-            .explode(HOSPITAL_COSTS).drop_nulls(HOSPITAL_COSTS).unnest(HOSPITAL_COSTS))
     return long.select(
         "group_code", pl.col("hospital_id").cast(pl.String).str.strip_chars(),
         to_fen(long, "mean_cost").alias("hospital_avg_fen"),

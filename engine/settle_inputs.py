@@ -170,6 +170,17 @@ def nest_costs(table: pl.DataFrame, rows: pl.DataFrame, code: str, key: str,
             .join(nested, on=code, how="left", maintain_order="left"))
 
 
+def unnest_costs(weights: pl.DataFrame, method: str, column: str,
+                 code_alias: str) -> pl.DataFrame | None:
+    """The nested cost `column` of the weight table (`nest_costs`) as one row per group and key
+    (code_alias, key, mean_cost, n_kept); None when the table has no such column."""
+    if column not in weights.columns:
+        return None
+    code = "drg" if method == "drg" else "dip_code"
+    return (weights.select(pl.col(code).cast(pl.String).alias(code_alias), column)
+            .explode(column).drop_nulls(column).unnest(column))
+
+
 def attach_level_costs(table: pl.DataFrame, levels: pl.DataFrame, code: str) -> pl.DataFrame:
     """The weight table with a `level_costs` column from a same-level cost table (code, level,
     mean_cost, n_kept; the store's `{kind}_level_costs` rows)."""
@@ -181,11 +192,9 @@ def prepare_level_costs(weights: pl.DataFrame, method: str) -> pl.DataFrame:
     `level_costs` column; empty without it."""
     schema = {"cost_code": pl.String, "hospital_level": pl.String, "level_avg_fen": pl.Int64,
               "level_n": pl.Int64}
-    if LEVEL_COSTS not in weights.columns:
+    long = unnest_costs(weights, method, LEVEL_COSTS, "cost_code")
+    if long is None:
         return pl.DataFrame(schema=schema)
-    code = "drg" if method == "drg" else "dip_code"
-    long = (weights.select(pl.col(code).cast(pl.String).alias("cost_code"), LEVEL_COSTS)
-            .explode(LEVEL_COSTS).drop_nulls(LEVEL_COSTS).unnest(LEVEL_COSTS))
     return long.select(
         "cost_code", pl.col("level").cast(pl.String).replace(LEVEL_ALIASES).alias(
             "hospital_level"),
