@@ -39,7 +39,7 @@ cli.add_command(demo_command)
 
 
 def main() -> None:
-    """Console entry point: configuration errors end with one line and exit status 2."""
+    """Console entry point: errors end with one line and the exit status of their kind (2 usage, 3 unusable input, 4 refused)."""
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
@@ -49,10 +49,10 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except DrgDipError as exc:
         click.echo(f"drgdip: error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(exc.exit_code)
     except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
         click.echo(f"drgdip: error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(3)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,14 @@ from enum import StrEnum
 
 
 class DrgDipError(Exception):
-    """Base of every configuration/argument error raised by the project."""
+    """Base of every configuration/argument error raised by the project.
+
+    `exit_code` is the CLI's exit status for it (README "Exit codes"): 2 usage or configuration,
+    3 an unusable input file, 4 refused by policy or by the store's state; 1 is left for internal
+    errors (a bug), 0 for success.
+    """
+
+    exit_code: int = 2
 
 
 class RulesetError(DrgDipError):
@@ -19,6 +26,15 @@ class RulesetError(DrgDipError):
 
 class InputError(DrgDipError):
     """A case file or frame is unusable as a whole (missing file, missing required column …)."""
+
+    exit_code = 3
+
+
+class RefusedError(DrgDipError):
+    """The request is well formed but refused by policy or state (held share over the limit,
+    a year with missing months, weights built for another ruleset, a store that does not exist)."""
+
+    exit_code = 4
 
 
 class ErrorCode(StrEnum):
