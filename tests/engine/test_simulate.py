@@ -5,15 +5,18 @@ nothing is written to the settlement tables."""
 
 from __future__ import annotations
 
+import shutil
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
+from PIL import Image
 
 from engine.cli import cli
 from engine.policy import load_policy
@@ -214,3 +217,23 @@ def test_outputs_for_people(region, tmp_path):
              "--format", "xlsx")
     book = load_workbook(tmp_path / "x" / "simulation 测算.xlsx")
     assert book["hospitals 医院"]["B1"].value == "医院 hospital"
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian package chromium not "
+                    "installed (`apt-get install -y chromium`; .ci/run does it)")
+def test_report_renders_its_charts_in_headless_chromium(region, tmp_path):
+    from tests.engine.test_report_browser import chromium, console_messages
+
+    out = tmp_path / "out"
+    simulate(region, "browser", "--set", "outliers.k_low=0.5", "--out", str(out))
+    run = chromium(out / "report.html", tmp_path / "profile", "--dump-dom")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert console_messages(run.stderr) == []
+    n_charts = run.stdout.count('class="plotly-graph-div')
+    assert n_charts >= 3 and run.stdout.count('class="main-svg"') >= n_charts
+    shot = tmp_path / "shot.png"
+    run = chromium(out / "report.html", tmp_path / "profile", "--window-size=1280,1200",
+                   "--hide-scrollbars", f"--screenshot={shot}")
+    assert run.returncode == 0 and shot.is_file(), run.stderr[-2000:]
+    pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=np.int16)
+    assert int((pixels.max(axis=2) - pixels.min(axis=2) > 60).sum()) > 500  # coloured bars
