@@ -33,6 +33,7 @@ from engine.settle_case import settle_cases
 from engine.settle_cost_coef import attach_hospital_costs
 from engine.settle_inputs import attach_level_costs
 from engine.settle_tables import LATEST_SETTLE_RUNS
+from engine.store_parameters import with_store_parameters
 from grouper import group_drg, load_ruleset
 from grouper.dip_catalog import DipCatalog
 from grouper.errors import DrgDipError, InputError, RefusedError
@@ -297,6 +298,7 @@ def run_settle(db: Path, policy: Policy, cases_path: Path, *, period: str, run_i
     reviews = read_reviews(reviews_path) if reviews_path is not None else None
     con = open_store(db)
     try:
+        policy, parameters = with_store_parameters(con, policy, period=period)
         weights = load_weights(con, policy, weights_version)
         hospitals = with_year_quota_used(con, load_hospitals(con, hospitals_path), policy,
                                          period=period, run_id=run_id)
@@ -305,7 +307,7 @@ def run_settle(db: Path, policy: Policy, cases_path: Path, *, period: str, run_i
                                             reviews=reviews, earlier=earlier,
                                             progress=progress)
         results = results.with_columns(pl.lit(period).alias("period"))
-        summary = settle_summary(results, period_rows)
+        summary = settle_summary(results, period_rows) | {"parameters": parameters}
         check_held_share(results, policy, allow_held=allow_held)
         run = _run_row(run_id, "settle", policy, period, input_name=str(cases_path),
                        weights_version=weights.version, n_cases=results.height, started=started,
@@ -359,6 +361,7 @@ def run_clear(db: Path, policy: Policy, *, year: int, run_id: str | None = None,
     started = datetime.now()
     con = open_store(db)
     try:
+        policy, parameters = with_store_parameters(con, policy, clearing=True)
         inputs = year_inputs(con, policy, year)
         if inputs.height == 0:
             raise RunError(f"no settle runs for policy {policy.name} in {year}; run "
@@ -387,6 +390,9 @@ def run_clear(db: Path, policy: Policy, *, year: int, run_id: str | None = None,
         tables = {"clearing_results": pl.concat(hospitals), "clearing_pools": pool_frame}
         if missing:
             summary["missing_months"] = missing
+        for pool, used in parameters.items():
+            if pool in summary:
+                summary[pool]["parameters"] = used
         run = _run_row(run_id, "clear", policy, str(year), input_name="settle runs",
                        weights_version=None, n_cases=int(inputs.height), started=started,
                        summary=summary)
