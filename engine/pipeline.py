@@ -341,6 +341,24 @@ def year_inputs(con: duckdb.DuckDBPyConnection, policy: Policy, year: int) -> pl
     return query(con, sql, [policy.name, year])
 
 
+def clamps(result: Any, policy: Policy, pool: str) -> dict[str, Any]:
+    """What the clearing of a pool clamped or capped (payment-rules §4.3 'each such clamp is
+    listed in the run's summary and stored'): hospitals whose payable P is negative (no
+    overspend share, no ratio, no redistributed reserve) and whether the point-value cap
+    against last year bound."""
+    from engine.settle_money import round4
+
+    rows = result.hospitals
+    negative = rows.filter(pl.col("payable") < 0).select("hospital_id", "payable")
+    params = policy.pool_params(pool)
+    cap = (round4(params.pv_prev_year * params.pv_cap_ratio)
+           if params.pv_prev_year is not None and params.pv_cap_ratio is not None else None)
+    return {"negative_payables": {h: str(v) for h, v in negative.iter_rows()},
+            "point_value_cap": None if cap is None else str(cap),
+            "point_value_cap_binding": cap is not None and not policy.fixed_point_value
+            and result.summary["point_value"] == cap}
+
+
 def missing_months(con: duckdb.DuckDBPyConnection, policy: Policy, year: int) -> list[str]:
     """The months YYYY-MM of `year` without a done settle run of the policy."""
     sql = (f"SELECT DISTINCT period FROM runs WHERE run_id IN "
@@ -384,6 +402,7 @@ def run_clear(db: Path, policy: Policy, *, year: int, run_id: str | None = None,
             pools.append({**result.summary, "year": year})
             summary[pool] = {k: str(v) for k, v in result.summary.items()} | {
                 "conservation_gap": str(gap)}
+            summary[pool].update(clamps(result, policy, pool))
         pool_frame = pl.DataFrame(pools, infer_schema_length=None).with_columns(
             pl.col(c).cast(pl.Decimal(18, 2)) for c in pools[0]
             if isinstance(pools[0][c], Decimal) and c not in ("point_value", "points"))

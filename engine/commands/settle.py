@@ -132,6 +132,13 @@ def clear_command(policy_name: str, year: int, run_id: str | None, out_dir: Path
         click.echo(f"{pool}: budget {s['budget']}, reserve {s['risk_reserve']}, point value "
                    f"{s['point_value']}, paid {s['final_total']}, reserve left "
                    f"{s['reserve_left']}, conservation gap {s['conservation_gap']}")
+        if s.get("negative_payables"):
+            click.echo(f"warning: {pool}: negative payable (clamped: no share, no reserve) for "
+                       + ", ".join(f"{h} {v}" for h, v in s["negative_payables"].items())
+                       + " / 应偿付为负的医疗机构")
+        if s.get("point_value_cap_binding"):
+            click.echo(f"warning: {pool}: the point-value cap {s['point_value_cap']} bound / "
+                       f"结算点值触及上限")
 
 
 def print_clearing(frame: pl.DataFrame) -> None:

@@ -229,3 +229,21 @@ def test_goldens_hold_money_as_decimal_fen():
     assert frame.schema["fund_payable"] == pl.Decimal(18, 2)
     assert frame.schema["points"] == pl.Decimal(18, 4)
     assert isinstance(frame["fund_payable"][0], Decimal)
+
+
+def test_clearing_lists_negative_payables_and_the_binding_cap():
+    """payment-rules §4.3: a hospital with P < 0 (chaozhou's illustrative point values on the
+    fixture region) is listed, never clamped silently; so is a binding point-value cap."""
+    from engine.pipeline import clamps
+
+    policy = load_policy("chaozhou_dip_2025")
+    rows = clearing_inputs(pl.read_parquet(GOLDEN / "chaozhou_dip_2025.hospital_period.parquet"))
+    found = {}
+    for pool in sorted(set(rows["fund_pool"])):
+        result = clear_pool(rows.filter(pl.col("fund_pool") == pool), policy, pool)
+        found[pool] = clamps(result, policy, pool)
+        negative = result.hospitals.filter(pl.col("payable") < 0)["hospital_id"].to_list()
+        assert sorted(found[pool]["negative_payables"]) == negative
+        assert found[pool]["point_value_cap_binding"] == (
+            result.summary["point_value"] == Decimal(found[pool]["point_value_cap"]))
+    assert sum(len(f["negative_payables"]) for f in found.values()) == 1
