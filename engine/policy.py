@@ -59,6 +59,9 @@ class Meta(_Strict):
     points_per_weight: Decimal = Decimal(1)  # DRG: points per 1.0 RW (100 in point-method cities)
     unmatched_payment: Literal["ffs", "cost_points"] = "ffs"  # QY / 0000 / no weight
     fund_share_method: Literal["liability", "ratio"] = "liability"
+    # `drgdip settle` refuses a run holding more than this share of its cases (unless
+    # --allow-held): a misspelt money header holds every case and pays nothing.
+    max_held_share: Decimal = Field(default=Decimal("0.05"), ge=0, le=1)
 
 
 class Scope(_Strict):

@@ -59,10 +59,14 @@ def policies_command() -> None:
               help="Spark master URL with --engine spark (default local[*], or spark-submit's)")
 @click.option("--store/--no-store", "load_store", default=True, show_default=True,
               help="--engine spark: load the results into the store (else Parquet only)")
+@click.option("--allow-held", is_flag=True, default=False,
+              help="store the run even when more than the policy's max_held_share (default "
+                   "5 %) of the cases is held")
 def settle_command(policy_name: str, cases_path: Path, period: str, run_id: str,
                    weights_version: str | None, hospitals_path: Path | None,
                    reviews_path: Path | None, out_dir: Path | None, db: Path | None,
-                   engine_name: str, master: str | None, load_store: bool) -> None:
+                   engine_name: str, master: str | None, load_store: bool,
+                   allow_held: bool) -> None:
     """Settle a period's cases into the store (按病组/病种分值结算, idempotent by run id)."""
     from engine.pipeline import run_settle
 
@@ -88,7 +92,7 @@ def settle_command(policy_name: str, cases_path: Path, period: str, run_id: str,
         result = run_settle(store, policy, cases_path, period=period, run_id=run_id,
                             weights_version=weights_version, hospitals_path=hospitals_path,
                             reviews_path=reviews_path, out_dir=_out(store, out_dir),
-                            progress=progress)
+                            progress=progress, allow_held=allow_held)
     s = result.summary
     types = ", ".join(f"{k} {v:,}" for k, v in s["case_types"].items())
     click.echo(f"run {run_id}: settled {s['cases']:,} cases of {s['hospitals']} hospitals for "
@@ -106,19 +110,35 @@ def settle_command(policy_name: str, cases_path: Path, period: str, run_id: str,
 @click.option("--run-id", default=None, help="default clear-<policy>-<year>")
 @click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path))
 @click.option("--db", default=None, type=click.Path(path_type=Path), help=DB_HELP)
+@click.option("--partial", is_flag=True, default=False,
+              help="clear although months of the year have no settle run (they are named)")
 def clear_command(policy_name: str, year: int, run_id: str | None, out_dir: Path | None,
-                  db: Path | None) -> None:
+                  db: Path | None, partial: bool) -> None:
     """Annual clearing (年度清算) of every fund pool from the year's settle runs."""
     from engine.pipeline import run_clear
 
     policy = load_policy(policy_name)
     store = _db(db)
-    result = run_clear(store, policy, year=year, run_id=run_id, out_dir=_out(store, out_dir))
+    result = run_clear(store, policy, year=year, run_id=run_id, out_dir=_out(store, out_dir),
+                       partial=partial)
+    missing = result.summary.get("missing_months")
+    if missing:
+        click.echo(f"warning: partial clearing, no settle run for {', '.join(missing)} / "
+                   f"部分清算，未结算月份：{', '.join(missing)}")
     print_clearing(result.frames["clearing_results"])
     for pool, s in result.summary.items():
+        if pool == "missing_months":
+            continue
         click.echo(f"{pool}: budget {s['budget']}, reserve {s['risk_reserve']}, point value "
                    f"{s['point_value']}, paid {s['final_total']}, reserve left "
                    f"{s['reserve_left']}, conservation gap {s['conservation_gap']}")
+        if s.get("negative_payables"):
+            click.echo(f"warning: {pool}: negative payable (clamped: no share, no reserve) for "
+                       + ", ".join(f"{h} {v}" for h, v in s["negative_payables"].items())
+                       + " / 应偿付为负的医疗机构")
+        if s.get("point_value_cap_binding"):
+            click.echo(f"warning: {pool}: the point-value cap {s['point_value_cap']} bound / "
+                       f"结算点值触及上限")
 
 
 def print_clearing(frame: pl.DataFrame) -> None:
