@@ -426,12 +426,23 @@ def audit_command(entity: str | None, entity_key: str | None, limit: int,
 @click.option("--limit", type=int, default=200, show_default=True)
 @DB_OPTION
 def sql_command(statement: str, as_json: bool, limit: int, db: Path | None) -> None:
-    """Run a query over the store (opened read-only) and print the result as a table."""
-    con = _store(db, read_only=True)
-    try:
-        frame = query(con, statement)
-    except duckdb.Error as exc:
-        raise WeightTableError(f"sql: {str(exc).splitlines()[0]}") from exc
+    """Run a query over the store (opened read-only) and print the result as a table.
+
+    Sandboxed (engine.sql_sandbox, docs/store.md): one query, no files outside the store, no
+    extensions, api_keys not readable, at most DRGDIP_SQL_MAX_ROWS rows and
+    DRGDIP_SQL_TIMEOUT_SECONDS seconds."""
+    from engine.sql_sandbox import run_query
+
+    settings = get_settings()
+    result = run_query(db if db is not None else settings.db, statement,
+                       max_rows=settings.sql_max_rows,
+                       timeout_seconds=settings.sql_timeout_seconds,
+                       memory_limit=settings.sql_memory_limit)
+    frame = result.frame
+    if result.truncated:
+        click.echo(f"结果超过 {result.max_rows:,} 行，只取前 {result.max_rows:,} 行 / more than "
+                   f"{result.max_rows:,} rows: only the first {result.max_rows:,} were fetched "
+                   "(DRGDIP_SQL_MAX_ROWS)", err=True)
     if as_json:
         for row in frame.head(limit).iter_rows(named=True):
             click.echo(json.dumps(row, ensure_ascii=False, default=str))
