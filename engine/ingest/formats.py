@@ -61,7 +61,7 @@ def read_raw(path: Path) -> pl.DataFrame:
 def _read_parquet(path: Path) -> pl.DataFrame:
     try:
         return pl.read_parquet(path)
-    except Exception as exc:  # polars/arrow raise several types for corrupt files
+    except (Exception, pl.exceptions.PanicException) as exc:  # several types for corrupt files
         raise InputError(f"{path}: not a readable Parquet file ({_one_line(exc)})") from exc
 
 
@@ -106,7 +106,7 @@ def _read_csv(path: Path) -> pl.DataFrame:
             return _csv(Path(tmp.name), separator)
     except InputError:
         raise
-    except Exception as exc:
+    except (Exception, pl.exceptions.PanicException) as exc:
         raise InputError(f"{path}: not a readable CSV file ({_one_line(exc)})") from exc
 
 

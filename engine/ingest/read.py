@@ -25,6 +25,8 @@ from engine.ingest.fields import (
 from engine.ingest.formats import read_raw
 from grouper.errors import InputError
 
+PanicException = pl.exceptions.PanicException  # a BaseException, not an Exception
+
 PROBLEM_SCHEMA = {"case_id": pl.String, "_row": pl.UInt32, "field": pl.String,
                   "error_code": pl.String, "message": pl.String}
 MONEY_PARTS = ("fund_paid", "other_fund_paid", "patient_paid")
@@ -139,7 +141,27 @@ def read_cases(path_or_frame: Any, *, ruleset_needs: Iterable[str] | None = None
     if missing:
         raise InputError(f"{source}: missing required column(s): {', '.join(missing)}; "
                          f"got: {', '.join(raw.columns) or '(none)'}")
-    return _coerce(raw, needs)
+    try:
+        return _coerce(raw, needs)
+    except PanicException:
+        pass  # a polars internal assertion: retry once on a contiguous all-text copy
+    try:
+        return _coerce(_as_text(raw), needs)
+    except PanicException as exc:  # never let a BaseException out of ingestion
+        raise InputError(f"{source}: the file could not be read (internal reader error: "
+                         f"{_first_line(exc)}); please report it with the file") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _as_text(raw: pl.DataFrame) -> pl.DataFrame:
+    """Every column as text (lists as lists of text), each in one chunk."""
+    return raw.select(
+        pl.col(c).cast(pl.List(pl.String), strict=False) if isinstance(t, pl.List)
+        else pl.col(c).cast(pl.String, strict=False) for c, t in raw.schema.items()).rechunk()
 
 
 def _coerce(raw: pl.DataFrame, needs: tuple[str, ...]) -> IngestResult:
@@ -177,7 +199,6 @@ def _coerce(raw: pl.DataFrame, needs: tuple[str, ...]) -> IngestResult:
          (pl.col("age") == 0) & pl.col("age_days").is_null(), pl.lit("(空), age=0")),
         ("birth_weight", IngestCode.REQUIRED_MISSING,
          (pl.col("age") == 0) & (pl.col("age_days") <= 28) & pl.col("birth_weight").is_null(),
-         # concat_str, not pl.format: format over a filtered frame panics in polars 2.1 here
          pl.concat_str(pl.lit("(空), age_days="), pl.col("age_days").cast(pl.String))),
     ]
     checks += [(c, IngestCode.OUT_OF_RANGE, pl.col(c) < 0, pl.col(c).cast(pl.String))
@@ -188,36 +209,50 @@ def _coerce(raw: pl.DataFrame, needs: tuple[str, ...]) -> IngestResult:
                for c in money_cols]
     checks.append(("discharge_date", IngestCode.DISCHARGE_BEFORE_ADMISSION,
                    pl.col("discharge_date") < pl.col("admit_date"),
-                   pl.format("{} < {}", pl.col("discharge_date"), pl.col("admit_date"))))
+                   pl.concat_str(pl.col("discharge_date").cast(pl.String), pl.lit(" < "),
+                                 pl.col("admit_date").cast(pl.String))))
     if all(c in raw.columns for c in ("total_cost", *MONEY_PARTS)):
         gap = (pl.sum_horizontal(*MONEY_PARTS) - pl.col("total_cost")).abs()
         checks.append(("total_cost", IngestCode.PAYMENT_PARTS_MISMATCH,
                        gap > pl.lit(1).cast(pl.Decimal(18, 2)) / 100,
-                       pl.format("{}+{}+{}≠{}", *(pl.col(c) for c in MONEY_PARTS),
-                                 pl.col("total_cost"))))
+                       pl.concat_str(*(pl.col(c).cast(pl.String).fill_null("(空)")
+                                       for c in MONEY_PARTS), separator="+")
+                       + pl.lit("≠") + pl.col("total_cost").cast(pl.String).fill_null("(空)")))
     present_costs = [c for c in COST_COLUMNS if c in raw.columns]
     if present_costs and "total_cost" in raw.columns:
         tol = pl.lit(len(present_costs)).cast(pl.Decimal(18, 2)) / 100
         gap = (pl.sum_horizontal(*present_costs) - pl.col("total_cost")).abs()
         complete = pl.all_horizontal(pl.col(c).is_not_null() for c in present_costs)
         checks.append(("total_cost", IngestCode.COST_BREAKDOWN_MISMATCH, complete & (gap > tol),
-                       pl.format("Σcost_*={}", pl.sum_horizontal(*present_costs))))
+                       pl.lit("Σcost_*=") + pl.sum_horizontal(*present_costs).cast(pl.String)))
     work = work.with_columns(_repeated(work["case_id"]).alias("dup:case_id"))
     checks.append(("case_id", IngestCode.DUPLICATE_CASE_ID, pl.col("dup:case_id"),
                    pl.col("case_id")))
 
+    # One contiguous chunk per column: string expressions (pl.format/concat_str) over a frame
+    # whose columns are chunked differently (a parallel CSV read, then with_columns of new
+    # columns) panicked inside polars 2.1 (`assertion failed: i < self.len()`, issue 13).
+    work = work.rechunk()
     masks = work.select([m.fill_null(False).alias(f"m{i}") for i, (_, _, m, _) in
                          enumerate(checks)])
     parts = []
     for i, (name, code, _, value) in enumerate(checks):
-        if not masks[f"m{i}"].any():
+        rows = np.flatnonzero(masks[f"m{i}"].to_numpy())
+        if not len(rows):
             continue
-        parts.append(work.filter(masks[f"m{i}"]).select(
-            pl.col("case_id"), pl.col("_row").cast(pl.UInt32),
-            pl.lit(name).alias("field"), pl.lit(code.value).alias("error_code"),
-            pl.format("{}: {}={}", pl.lit(MESSAGES[code]), pl.lit(name),
-                      value.fill_null("(空)")).alias("message"),
-            pl.lit(i).alias("_check")))
+        # the problem rows are gathered first (a fresh contiguous frame), their value is
+        # rendered as text there, and the message is joined in Python: no string kernel
+        # ever runs over a filtered view of the whole file
+        hit = work[rows]
+        values = hit.select("_row", value.cast(pl.String, strict=False).fill_null("(空)")
+                            .alias("_value"))["_value"]  # `_row` broadcasts literal values
+        prefix = f"{MESSAGES[code]}: {name}="
+        parts.append(pl.DataFrame({
+            "case_id": hit["case_id"], "_row": hit["_row"].cast(pl.UInt32),
+            "field": pl.Series([name] * len(rows), dtype=pl.String),
+            "error_code": pl.Series([code.value] * len(rows), dtype=pl.String),
+            "message": pl.Series([prefix + v for v in values.to_list()], dtype=pl.String),
+            "_check": pl.Series([i] * len(rows), dtype=pl.Int32)}))
     problems = (pl.concat(parts).sort("_row", "_check").drop("_check") if parts
                 else pl.DataFrame(schema=PROBLEM_SCHEMA))
     first = problems.unique("_row", keep="first", maintain_order=True)
