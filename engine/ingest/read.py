@@ -22,7 +22,7 @@ from engine.ingest.fields import (
     WIDE_PATTERNS,
     header_key,
 )
-from engine.ingest.formats import read_raw
+from engine.ingest.formats import TYPE_ERRORS, read_raw
 from grouper.errors import InputError
 
 PanicException = pl.exceptions.PanicException  # a BaseException, not an Exception
@@ -182,7 +182,15 @@ def _coerce(raw: pl.DataFrame, needs: tuple[str, ...]) -> IngestResult:
     absent = [pl.lit(None, dtype=OUT_DTYPES[f.kind]).alias(f.name) for f in FIELDS
               if f.name not in raw.columns and f.name not in COST_COLUMNS]
     passthrough = [c for c in raw.columns if c not in BY_NAME and not c.startswith("_")]
-    work = raw.with_row_index("_row").select("_row", *exprs, *absent, *passthrough)
+    typed_errors = [TYPE_ERRORS] if TYPE_ERRORS in raw.columns else []
+    work = raw.with_row_index("_row").select("_row", *exprs, *absent, *passthrough,
+                                             *typed_errors)
+    if typed_errors:  # JSON lists/objects where one value belongs (formats._json_columns)
+        headers = sorted({h for v in work[TYPE_ERRORS].drop_nulls().to_list()
+                          for h in v.split("\t")})
+        checks[:0] = [(ALIASES.get(header_key(h), h), IngestCode.WRONG_CELL_TYPE,
+                       pl.col(TYPE_ERRORS).str.split("\t").list.contains(h),
+                       pl.lit("(列表/对象 list/object)")) for h in headers]
     if "los" not in raw.columns or work["los"].null_count() > 0:
         # same-day discharge counts one day (首页 convention, payment-rules §1)
         derived = (pl.col("discharge_date") - pl.col("admit_date")).dt.total_days()
@@ -262,7 +270,7 @@ def _coerce(raw: pl.DataFrame, needs: tuple[str, ...]) -> IngestResult:
     if first.height:
         code = code.scatter(first["_row"], first["error_code"])
         message = message.scatter(first["_row"], first["message"])
-    cases = (work.drop([c for c in work.columns if c.startswith(("raw:", "bad:", "dup:"))])
+    cases = (work.drop([c for c in work.columns if c.startswith(("raw:", "bad:", "dup:", TYPE_ERRORS))])
              .with_columns(pl.col("_row").cast(pl.UInt32), code, message)
              .with_columns(pl.when(pl.col("ingest_error_code").is_null()).then(pl.lit("ok"))
                            .otherwise(pl.lit("error")).alias("ingest_status")))
