@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,15 @@ class IngestResult:
     cases: pl.DataFrame
     problems: pl.DataFrame
     source: str = "<frame>"
+    # headers not recognised, with the closest known alias: (("医疗总费", "医疗总费用"), …)
+    unknown_headers: tuple[tuple[str, str], ...] = ()
+
+    def header_note(self) -> str | None:
+        """One line for the user, or None: `未识别的列 / unknown columns: 医疗总费 → 医疗总费用?`"""
+        if not self.unknown_headers:
+            return None
+        return ("未识别的列 / unknown columns (not read): "
+                + "; ".join(f"{h} → {a}?" for h, a in self.unknown_headers))
 
     @property
     def error_rows(self) -> int:
@@ -132,17 +141,23 @@ def read_cases(path_or_frame: Any, *, ruleset_needs: Iterable[str] | None = None
     ('a', 2, 30, ['O80.000', 'Z37.000'])
     """
     source = str(path_or_frame) if isinstance(path_or_frame, (str, Path)) else "<frame>"
-    raw = _wide_codes(_canonical(_to_frame(path_or_frame, source), source))
+    original = _to_frame(path_or_frame, source)
+    user_headers = [c for c in original.columns if not c.startswith("_")]
+    raw = _wide_codes(_canonical(original, source))
     needs = tuple(dict.fromkeys((*REQUIRED, *(ruleset_needs or ()))))
     unknown = [n for n in needs if n not in BY_NAME]
     if unknown:
         raise InputError(f"ruleset_needs names unknown field(s): {', '.join(unknown)}")
     missing = [n for n in needs if n not in raw.columns]
     if missing:
-        raise InputError(f"{source}: missing required column(s): {', '.join(missing)}; "
-                         f"got: {', '.join(raw.columns) or '(none)'}")
+        hints = [f"{h} → {a}?" for h, a in closest_aliases(user_headers)]
+        raise InputError(f"{source}: missing required column(s) 缺少必填列: "
+                         f"{', '.join(_label(m) for m in missing)}; "
+                         + (f"did you mean 是否应为: {'; '.join(hints)}; " if hints else "")
+                         + f"the file's headers 文件表头: {', '.join(user_headers) or '(none)'}")
+    unknown_headers = tuple(closest_aliases(user_headers))
     try:
-        return _coerce(raw, needs)
+        return replace(_coerce(raw, needs), unknown_headers=unknown_headers)
     except PanicException:
         pass  # a polars internal assertion: retry once on a contiguous all-text copy
     try:
@@ -150,6 +165,32 @@ def read_cases(path_or_frame: Any, *, ruleset_needs: Iterable[str] | None = None
     except PanicException as exc:  # never let a BaseException out of ingestion
         raise InputError(f"{source}: the file could not be read (internal reader error: "
                          f"{_first_line(exc)}); please report it with the file") from None
+
+
+def _label(name: str) -> str:
+    """`diagnoses (诊断编码)`: a field with its first Chinese alias."""
+    zh = next((a for a in BY_NAME[name].aliases if not a.isascii()), None)
+    if name == "diagnoses":
+        zh = "诊断编码 or 主要诊断编码"
+    return f"{name} ({zh})" if zh else name
+
+
+def closest_aliases(headers: Iterable[str]) -> list[tuple[str, str]]:
+    """(header, closest known alias) for each header ingestion does not recognise."""
+    import difflib
+
+    known = {header_key(a): a for f in FIELDS for a in (f.name, *f.aliases)}
+    for principal, _ in WIDE_PATTERNS.values():
+        known.update({header_key(a): a for a in principal})
+    out = []
+    for h in headers:
+        key = header_key(h)
+        if key in known or any(p.match(key) for _, p in WIDE_PATTERNS.values()):
+            continue
+        best = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+        if best:
+            out.append((h, known[best[0]]))
+    return out
 
 
 def _first_line(exc: BaseException) -> str:

@@ -34,3 +34,21 @@ def test_a_list_where_one_value_belongs_is_a_row_problem(tmp_path: Path) -> None
     run = subprocess.run([sys.executable, "-m", "engine.cli", "validate", str(src)],
                          capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == 0 and "I111" in run.stdout, run.stderr
+
+
+def test_unknown_header_listed_with_closest_alias_by_validate(tmp_path: Path) -> None:
+    src = tmp_path / "cases.csv"
+    src.write_text("病案号,性别,年龄,诊断编码,医疗总费\na,男,30,I10.x00,100\n", encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "engine.cli", "validate", str(src)],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr
+    assert "医疗总费 → 医疗总费用?" in run.stdout
+
+
+def test_missing_column_names_the_users_header_and_closest_alias(tmp_path: Path) -> None:
+    src = tmp_path / "cases.csv"
+    src.write_text("病案号,性别,年龄,主要诊断代码\na,男,30,I10.x00\n", encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "engine.cli", "validate", str(src)],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 3
+    assert "主要诊断代码 → 主要诊断编码?" in run.stderr and "got: case_id" not in run.stderr
