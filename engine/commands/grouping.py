@@ -23,7 +23,10 @@ def read_case_file(path: Path) -> pl.DataFrame:
     """Cases of a file through the project's ingestion (formats, aliases, per-row problems)."""
     from engine.ingest import read_cases  # ingestion owns file formats and header aliases
 
-    return read_cases(path).cases
+    result = read_cases(path)
+    if result.header_note():
+        click.echo(result.header_note(), err=True)
+    return result.cases
 
 
 @click.group("rulesets", invoke_without_command=True)

@@ -45,5 +45,7 @@ def validate_command(input_path: Path, problems_path: Path | None) -> None:
         write_table(result.problems, problems_path)
     counts = result.problems.group_by("error_code", "field").len().sort("len", descending=True)
     click.echo(f"{input_path}: {result.cases.height:,} rows, {result.error_rows:,} with problems")
+    if result.header_note():
+        click.echo(f"  {result.header_note()}")
     for code, field, n in counts.iter_rows():
         click.echo(f"  {code} {field}: {n:,}")
