@@ -154,10 +154,15 @@ def load_hospitals(con: duckdb.DuckDBPyConnection, path: Path | None) -> pl.Data
     return frame.with_columns(pl.col("hospital_id").cast(pl.String))
 
 
-def read_case_file(path: Path) -> pl.DataFrame:
+def read_case_file(path: Path, *, notes: Callable[[str], None] | None = None) -> pl.DataFrame:
+    """The case columns settlement reads; `notes` receives the file's header note (unknown
+    headers with the closest alias) when there is one."""
     from engine.ingest import read_cases
 
-    cases = read_cases(path).cases
+    result = read_cases(path)
+    if notes is not None and result.header_note():
+        notes(result.header_note())
+    cases = result.cases
     return cases.select([c for c in CASE_COLUMNS if c in cases.columns])
 
 

@@ -89,10 +89,14 @@ def settle_command(policy_name: str, cases_path: Path, period: str, run_id: str,
                 tasks[stage] = bar.add_task(stage, total=max(total, 1))
             bar.update(tasks[stage], completed=done)
 
+        from engine.pipeline import read_case_file
+
+        cases = (read_case_file(cases_path, notes=lambda note: click.echo(note, err=True))
+                 if cases_path.exists() else None)  # a missing file: run_settle says so
         result = run_settle(store, policy, cases_path, period=period, run_id=run_id,
                             weights_version=weights_version, hospitals_path=hospitals_path,
                             reviews_path=reviews_path, out_dir=_out(store, out_dir),
-                            progress=progress, allow_held=allow_held)
+                            progress=progress, allow_held=allow_held, cases=cases)
     s = result.summary
     types = ", ".join(f"{k} {v:,}" for k, v in s["case_types"].items())
     click.echo(f"run {run_id}: settled {s['cases']:,} cases of {s['hospitals']} hospitals for "

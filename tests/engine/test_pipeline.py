@@ -235,6 +235,7 @@ def test_settle_refuses_a_run_with_too_many_held_cases(region, tmp_path):
     assert table(region["db"], "SELECT * FROM runs WHERE run_id = 'held-05'").height == 0
     out = CliRunner().invoke(cli, [*args, "--allow-held"], catch_exceptions=False)
     assert out.exit_code == 0, out.output
+    assert "医疗总费 → 医疗总费用?" in out.output  # the unknown header and its closest alias
     assert table(region["db"], "SELECT * FROM runs WHERE run_id = 'held-05'").height == 1
     con = open_store(region["db"])
     try:
