@@ -13,6 +13,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from engine.case_output import output_format, write_table
+from engine.commands.table_output import BOM_OPTION
 from grouper import available_rulesets, explain, group_drg, load_ruleset
 from grouper.errors import InputError
 
@@ -83,11 +84,13 @@ def rulesets_import(source: Path, name: str, base: str | None, version: str, tit
               help="Spark master URL with --engine spark (default local[*], or spark-submit's)")
 @click.option("--partition-by", multiple=True,
               help="--engine spark: write OUTPUT partitioned by this column (repeatable)")
+@BOM_OPTION
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.argument("output_path", metavar="OUTPUT", type=click.Path(path_type=Path))
 def group_command(ruleset: str, translate_codes: bool, method: str, catalog: str | None,
                   db: Path | None, engine_name: str, master: str | None,
-                  partition_by: tuple[str, ...], input_path: Path, output_path: Path) -> None:
+                  partition_by: tuple[str, ...], bom: bool, input_path: Path,
+                  output_path: Path) -> None:
     """Group a case file (Parquet/CSV/JSONL/xlsx) into OUTPUT (.parquet/.csv/.jsonl)."""
     if engine_name == "spark":  # Spark adapter: engine/commands/spark_run.py (issue 9)
         if method != "drg":
@@ -102,7 +105,7 @@ def group_command(ruleset: str, translate_codes: bool, method: str, catalog: str
             raise click.UsageError("--method dip needs --catalog VERSION_OR_FILE")
         from engine.commands.dip import group_dip_file
 
-        group_dip_file(input_path, output_path, catalog, db)
+        group_dip_file(input_path, output_path, catalog, db, bom=bom)
         return
     output_format(output_path)  # fail before the work on a bad output name
     rs = load_ruleset(ruleset)
@@ -117,7 +120,7 @@ def group_command(ruleset: str, translate_codes: bool, method: str, catalog: str
             parts.append(group_drg(chunk, rs, translate_codes=translate_codes))
             progress.advance(task, chunk.height)
     result = pl.concat(parts)
-    write_table(result, output_path)
+    write_table(result, output_path, bom=bom)
     counts = result["status"].value_counts().sort("status")
     summary = ", ".join(f"{s} {n:,}" for s, n in counts.iter_rows())
     click.echo(f"grouped {result.height:,} cases with {ruleset} → {output_path} ({summary})")
