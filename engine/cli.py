@@ -7,6 +7,7 @@ import traceback
 
 import click
 
+from engine import __version__
 from engine.commands.demo import demo_command
 from engine.commands.grouping import explain_command, group_command, rulesets_command
 from engine.commands.keys import keys_command
@@ -15,7 +16,6 @@ from engine.commands.serve import serve_command
 from engine.commands.settle import clear_command, policies_command, settle_command
 from engine.commands.synth import synth_command, validate_command
 from engine.commands.weights import sql_command, weights_command
-from engine import __version__
 from grouper.errors import DrgDipError
 
 INTERNAL_ERROR = 1  # a bug: the traceback goes to stderr, then one line

@@ -24,7 +24,7 @@ SKIP = {"tests/data", ".git", "docs/contracts.md", "docs/payment-rules.md"}
 
 def _sections(doc: Path) -> set[str]:
     """Section numbers of a document's headings (`## 2. DRG`, `### 2.6 Per diem`)."""
-    heads = re.findall(rf"^#+\s+({SECTION})\.?\s", doc.read_text(encoding="utf-8"), re.M)
+    heads = re.findall(rf"^#+\s+({SECTION})\.?\s", doc.read_text(encoding="utf-8"), re.MULTILINE)
     return set(heads)
 
 

@@ -8,12 +8,10 @@ from pathlib import Path
 
 import click
 import polars as pl
-from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 
 from engine.case_output import output_format, write_table
-from engine.commands.table_output import BOM_OPTION
+from engine.commands.table_output import BOM_OPTION, print_table
 from grouper import available_rulesets, explain, group_drg, load_ruleset
 from grouper.errors import InputError
 
@@ -33,13 +31,14 @@ def rulesets_command(ctx: click.Context) -> None:
     """List the DRG rulesets with versions and sources (分组方案列表)."""
     if ctx.invoked_subcommand is not None:
         return
-    table = Table("name", "version", "title", "base", "effective", "MDC/ADRG/DRG", "source")
+    rows = []
     for name in available_rulesets():
         s = load_ruleset(name).summary()
-        table.add_row(s["name"], s["version"], s["title"], s["base"] or "-",
-                      f"{s['effective_from']}…{s['effective_to']}",
-                      f"{s['mdc']}/{s['adrg']}/{s['drg']}", s["source"])
-    Console(width=200).print(table)
+        rows.append([s["name"], s["version"], s["title"], s["base"] or "-",
+                     f"{s['effective_from']}…{s['effective_to']}",
+                     f"{s['mdc']}/{s['adrg']}/{s['drg']}", s["source"]])
+    print_table(pl.DataFrame(rows, schema=["name", "version", "title", "base", "effective",
+                                           "MDC/ADRG/DRG", "source"], orient="row"))
 
 
 @rulesets_command.command("check")
