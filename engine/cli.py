@@ -14,6 +14,7 @@ from engine.commands.keys import keys_command
 from engine.commands.report import report_command
 from engine.commands.serve import serve_command
 from engine.commands.settle import clear_command, policies_command, settle_command
+from engine.commands.simulate import simulate_command
 from engine.commands.synth import synth_command, validate_command
 from engine.commands.weights import sql_command, weights_command
 from grouper.errors import DrgDipError
@@ -59,6 +60,7 @@ cli.add_command(settle_command)
 cli.add_command(clear_command)
 cli.add_command(policies_command)
 cli.add_command(demo_command)
+cli.add_command(simulate_command)
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ import tomllib
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -356,6 +356,13 @@ def parse_policy(text: str, *, name: str = "policy", source: str = "<text>") -> 
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{source}: not valid TOML: {exc}") from exc
+    return validate_policy(raw, name=name, source=source,
+                           checksum=hashlib.sha256(text.encode()).hexdigest()[:16])
+
+
+def validate_policy(raw: dict[str, Any], *, name: str, source: str, checksum: str) -> Policy:
+    """Validate a policy's parsed TOML (a file, or a file with overrides: engine.simulate);
+    raises PolicyError with one line naming the bad field."""
     try:
         policy = Policy.model_validate(raw)
     except ValidationError as exc:
@@ -364,8 +371,16 @@ def parse_policy(text: str, *, name: str = "policy", source: str = "<text>") -> 
         value = err.get("input")
         shown = "" if isinstance(value, dict) else f" (value {value!r})"
         raise PolicyError(f"{source}: {where}: {err['msg']}{shown}") from exc
-    checksum = hashlib.sha256(text.encode()).hexdigest()[:16]
     return policy.model_copy(update={"name": name, "checksum": checksum})
+
+
+def policy_source(name_or_path: str | Path) -> tuple[Path, str]:
+    """(path, TOML text) of a shipped policy name or a policy file."""
+    path = _locate(name_or_path)
+    try:
+        return path, path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"policy file {path}: unreadable: {exc}") from exc
 
 
 def load_policy(name_or_path: str | Path) -> Policy:
@@ -374,9 +389,5 @@ def load_policy(name_or_path: str | Path) -> Policy:
     >>> load_policy("foshan_drg_2025").method
     'drg'
     """
-    path = _locate(name_or_path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"policy file {path}: unreadable: {exc}") from exc
+    path, text = policy_source(name_or_path)
     return parse_policy(text, name=path.stem, source=str(path))
