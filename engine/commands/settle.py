@@ -6,11 +6,10 @@ from pathlib import Path
 
 import click
 import polars as pl
-from rich.console import Console
 from rich.progress import Progress, TaskID
-from rich.table import Table
 
 import engine.views  # noqa: F401  (settlement tables and views join the store schema)
+from engine.commands.table_output import emit, format_options, print_table
 from engine.policy import load_policy, shipped_policies
 from engine.settings import get_settings
 
@@ -26,15 +25,22 @@ def _out(db: Path, out: Path | None) -> Path:
 
 
 @click.command("policies")
-def policies_command() -> None:
-    """List the shipped settlement policies (结算政策, illustrative values)."""
-    table = Table("name", "region", "year", "method", "basis", "version", "pools", "title")
+@format_options
+def policies_command(fmt: str | None, out_path: Path | None) -> None:
+    """List the shipped settlement policies (结算政策, illustrative values), as a table, CSV,
+    JSON lines or .xlsx."""
+    rows = []
     for name in shipped_policies():
         p = load_policy(name)
-        table.add_row(name, p.policy.region, str(p.year), p.method,
-                      "points" if p.method == "dip" else p.policy.payment_basis,
-                      p.policy.version, ",".join(p.pool), p.policy.title)
-    Console(width=200).print(table)
+        rows.append({"name": name, "region": p.policy.region, "year": p.year,
+                     "method": p.method,
+                     "basis": "points" if p.method == "dip" else p.policy.payment_basis,
+                     "version": p.policy.version, "pools": ",".join(p.pool),
+                     "title": p.policy.title})
+    emit(pl.DataFrame(rows, schema={"name": pl.String, "region": pl.String, "year": pl.Int64,
+                                    "method": pl.String, "basis": pl.String,
+                                    "version": pl.String, "pools": pl.String,
+                                    "title": pl.String}), fmt, out_path, sheet="policies")
 
 
 @click.command("settle")
@@ -146,12 +152,13 @@ def clear_command(policy_name: str, year: int, run_id: str | None, out_dir: Path
 
 
 def print_clearing(frame: pl.DataFrame) -> None:
-    table = Table("pool", "hospital", "payable 应偿付", "FFS 记账", "surplus(+)/overspend(−)",
-                  "retained 留用", "shared 分担", "final 清算支付", "prepaid 预付", "net 净额")
+    rows = []
     for r in frame.sort("fund_pool", "hospital_id").iter_rows(named=True):
         gap = r["payable"] - r["ffs_fund_amount"]
-        table.add_row(r["fund_pool"], r["hospital_id"], f"{r['payable']:,}",
-                      f"{r['ffs_fund_amount']:,}", f"{gap:+,}", f"{r['surplus_retained']:,}",
-                      f"{r['overspend_shared']:,}", f"{r['final_payment']:,}",
-                      f"{r['prepaid']:,}", f"{r['net_clearing']:,}")
-    Console(width=220).print(table)
+        rows.append([r["fund_pool"], r["hospital_id"], f"{r['payable']:,}",
+                     f"{r['ffs_fund_amount']:,}", f"{gap:+,}", f"{r['surplus_retained']:,}",
+                     f"{r['overspend_shared']:,}", f"{r['final_payment']:,}",
+                     f"{r['prepaid']:,}", f"{r['net_clearing']:,}"])
+    print_table(pl.DataFrame(rows, orient="row", schema=[
+        "pool", "hospital", "payable 应偿付", "FFS 记账", "surplus(+)/overspend(−)",
+        "retained 留用", "shared 分担", "final 清算支付", "prepaid 预付", "net 净额"]))
