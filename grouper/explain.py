@@ -273,6 +273,7 @@ def explain(case: dict[str, Any], ruleset: str | Ruleset = "chs_drg_11", *,
     for m in lk.mdcs:
         ok, codes = _mdc_holds(m, c, lk)
         rows = [r for r in lk.rules_by_mdc.get(m["mdc"], ()) if r.not_entered != ok]
+        entry_ok = ok
         if not ok and not rows:
             continue
         if ok:
@@ -321,6 +322,8 @@ def explain(case: dict[str, Any], ruleset: str | Ruleset = "chs_drg_11", *,
             steps.append(Step("adrg", label, False, (),
                               f"{label} 无细分组成立，视为未匹配，继续下一条规则",
                               f"{label} yields no DRG (next_rule): trying the next rule"))
+        if not entry_ok:  # only its not-entered rows were tried, none held
+            continue
         steps.append(Step("mdc", m["mdc"], False, (),
                           f"{m['mdc']} 内无 ADRG 产生 DRG，继续下一个 MDC",
                           f"no ADRG of {m['mdc']} produced a DRG; continuing with the next MDC"))
