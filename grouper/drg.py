@@ -269,8 +269,12 @@ def best_keys(dx: pl.DataFrame, px: pl.DataFrame, rs: Ruleset, n: int,
     entered_part = entries.join(codeless_rules.filter(~pl.col("not_entered")), on="mdc_rank")
     outside = codeless_rules.filter("not_entered")
     if outside.height:  # not-entered rules without code atoms: every valid case not entered
-        rest = (pl.DataFrame({"_row": valid_rows.cast(pl.Int64)}).join(outside, how="cross")
-                .filter(considered))
+        ages = rs.rules.filter("not_entered")["age_years"]
+        rows = pl.DataFrame({"_row": valid_rows.cast(pl.Int64)})
+        if ages.null_count() == 0:  # cheap pre-filter: those rules all fix the age in years
+            age = features_of["age"].to_numpy()[valid_rows.to_numpy()]
+            rows = rows.filter(pl.Series(np.isin(age, ages.to_numpy())))
+        rest = rows.join(outside, how="cross").filter(considered)
         entered_part = pl.concat([entered_part, rest.select(entered_part.columns)])
     codeless = entered_part.select("_row", "rule_id", "need_not")
     if codeless.filter(pl.col("need_not") > 0).height:  # negative code atoms need the hits
