@@ -70,7 +70,8 @@ def rulesets_import(source: Path, name: str, base: str | None, version: str, tit
 
 
 @click.command("group")
-@click.option("--ruleset", default="chs_drg_11", show_default=True, help="DRG ruleset name")
+@click.option("--ruleset", default="chs_drg_11", show_default=True,
+              help="DRG ruleset name, or auto: per case the ruleset in force on its discharge_date")
 @click.option("--translate-codes", is_flag=True,
               help="translate incoming codes through the ruleset's code maps first")
 @click.option("--method", type=click.Choice(["drg", "dip"]), default="drg", show_default=True)
@@ -105,7 +106,8 @@ def group_command(ruleset: str, translate_codes: bool, method: str, catalog: str
         group_dip_file(input_path, output_path, catalog, db)
         return
     output_format(output_path)  # fail before the work on a bad output name
-    rs = load_ruleset(ruleset)
+    auto = ruleset == "auto"
+    rs = None if auto else load_ruleset(ruleset)
     if not input_path.exists():
         raise InputError(f"{input_path}: no such file")
     cases = read_case_file(input_path)
@@ -114,7 +116,12 @@ def group_command(ruleset: str, translate_codes: bool, method: str, catalog: str
         task = progress.add_task("grouping 分组", total=cases.height)
         for start in range(0, max(cases.height, 1), CHUNK_ROWS):
             chunk = cases.slice(start, CHUNK_ROWS)
-            parts.append(group_drg(chunk, rs, translate_codes=translate_codes))
+            if auto:
+                from grouper.by_date import group_drg_auto
+
+                parts.append(group_drg_auto(chunk, translate_codes=translate_codes))
+            else:
+                parts.append(group_drg(chunk, rs, translate_codes=translate_codes))
             progress.advance(task, chunk.height)
     result = pl.concat(parts)
     write_table(result, output_path)

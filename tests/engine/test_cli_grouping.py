@@ -86,3 +86,20 @@ def test_rulesets_lists_both_with_versions() -> None:
     run = drgdip("rulesets")
     assert run.returncode == 0
     assert "chs_drg_11" in run.stdout and "foshan_2022" in run.stdout and "1.1" in run.stdout
+
+
+def test_group_ruleset_auto_groups_each_case_under_its_discharge_dates_scheme(
+        tmp_path: Path, oracle: dict[str, pl.DataFrame]) -> None:
+    old = oracle["chs_drg_11"].head(200).drop(EXPECTED).with_columns(
+        pl.lit("2024-12-31").alias("discharge_date"))
+    new = oracle["chs_drg_20"].head(200).drop(EXPECTED).with_columns(
+        pl.lit("2025-01-01").alias("discharge_date"))
+    src, out = tmp_path / "mixed.parquet", tmp_path / "groups.parquet"
+    pl.concat([old, new]).write_parquet(src)
+    run = drgdip("group", "--ruleset", "auto", str(src), str(out))
+    assert run.returncode == 0, run.stderr
+    got = pl.read_parquet(out)
+    assert got["ruleset"].to_list() == ["chs_drg_11"] * 200 + ["chs_drg_20"] * 200
+    want = pl.concat([group_drg(old, "chs_drg_11"), group_drg(new, "chs_drg_20")])
+    assert got.select("status", "mdc", "adrg", "drg").to_dicts() == \
+        want.select("status", "mdc", "adrg", "drg").to_dicts()
