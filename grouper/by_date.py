@@ -104,3 +104,21 @@ def group_drg_auto(cases: pl.DataFrame, calendar=None, *,
     if not parts:
         return group_drg(cases, "chs_drg_11").with_columns(pl.lit(None, pl.String).alias("ruleset"))
     return pl.concat(parts, how="vertical_relaxed").sort("_i").select(*OUTPUT_COLUMNS, "ruleset")
+
+
+def ruleset_on(day: object, calendar: Sequence[tuple[dt.date, dt.date | None, str]]
+               | None = None) -> str | None:
+    """The ruleset in force on one discharge date (date or "YYYY-MM-DD…"); None when unknown."""
+    if day is None:
+        return None
+    if isinstance(day, dt.datetime):
+        day = day.date()
+    if not isinstance(day, dt.date):
+        try:
+            day = dt.date.fromisoformat(str(day).strip()[:10])
+        except ValueError:
+            return None
+    for start, end, name in (national_calendar() if calendar is None else calendar):
+        if start <= day and (end is None or day <= end):
+            return name
+    return None
