@@ -433,7 +433,8 @@ class Ruleset:
         return {"name": m.name, "title": m.title, "version": m.version, "base": m.base or "",
                 "source": m.source, "effective_from": m.effective_from,
                 "effective_to": m.effective_to, "mdc": self.mdc.height,
-                "adrg": self.tables["adrg"]["adrg"].n_unique(), "drg": self.drgs.height}
+                "adrg": self.tables["adrg"].filter(~pl.col("adrg").str.ends_with(QY))["adrg"]
+                .n_unique(), "drg": self.drgs.height}
 
 
 def _feature_flags(col: str) -> list[pl.Expr]:

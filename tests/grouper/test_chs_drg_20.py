@@ -68,3 +68,8 @@ def test_validation_names_file_row_and_value() -> None:
         _with_adrg(lambda f: f.with_columns(
             pl.when(pl.int_range(pl.len()) == 1).then(pl.lit("nope"))
             .otherwise(pl.col("section")).alias("section")))
+
+
+def test_summary_counts_match_the_published_scheme() -> None:
+    s = RS.summary()
+    assert (s["mdc"], s["adrg"], s["drg"], s["effective_from"]) == (26, 409, 634, "2025-01-01")
