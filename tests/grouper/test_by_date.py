@@ -43,3 +43,16 @@ def test_region_calendar_overrides(oracle) -> None:
     out = group_drg_auto(cases, calendar_from([("2022-01-01", "foshan_2022")]))
     assert set(out["ruleset"]) == {"foshan_2022"}
     assert out.drop("ruleset").to_dicts() == group_drg(cases, "foshan_2022").to_dicts()
+
+
+def test_policy_names_a_regional_calendar() -> None:
+    from engine.policy import parse_policy
+    from tests.engine.test_settle_cases import DRG_POLICY
+
+    text = DRG_POLICY.replace('method = "drg"',
+                              'method = "drg"\nruleset_calendar = { "2022-01-01" = "foshan_2022", '
+                              '"2026-01-01" = "chs_drg_20" }', 1)
+    policy = parse_policy(text)
+    cal = calendar_from(sorted(policy.policy.ruleset_calendar.items()))
+    assert [(str(a), str(b) if b else None, n) for a, b, n in cal] == [
+        ("2022-01-01", "2025-12-31", "foshan_2022"), ("2026-01-01", None, "chs_drg_20")]
