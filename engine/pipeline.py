@@ -98,6 +98,13 @@ def load_weights(con: duckdb.DuckDBPyConnection, policy: Policy,
         if info["kind"] != kind:
             raise RunError(f"weights version {version!r} is {info['kind']}, the policy pays "
                            f"{kind}")
+        built_for = info.get("ruleset")
+        if kind == "drg" and built_for and built_for != policy.policy.ruleset:
+            from grouper.errors import RefusedError
+
+            raise RefusedError(f"weights version {version!r} were built for ruleset {built_for}, "
+                               f"the cases are grouped with {policy.policy.ruleset}: refused "
+                               f"(权重与分组方案不一致)")
     rows = _with_level_costs(con, kind, version, version_rows(con, version).drop("version"))
     rows = _with_hospital_costs(con, kind, version, rows)
     if kind == "drg":

@@ -53,6 +53,9 @@ class Meta(_Strict):
     source: str = ""
     illustrative: bool = True
     ruleset: str = "chs_drg_11"
+    # a region's own calendar for `--ruleset auto`: {"YYYY-MM-DD": ruleset in force from then};
+    # empty: the national calendar of the manifests (grouper.by_date)
+    ruleset_calendar: dict[str, str] = Field(default_factory=dict)
     # DRG: "rate" (费率法, points are RW-equivalents paid at base_rate) or "points" (点数法,
     # point value fixed after the year). DIP is always points.
     payment_basis: Literal["rate", "points"] = "points"

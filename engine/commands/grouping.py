@@ -52,6 +52,38 @@ def rulesets_check(name: str) -> None:
     click.echo(f"{name}: ok ({s['mdc']} MDC, {s['adrg']} ADRG, {s['drg']} DRG)")
 
 
+@rulesets_command.command("diff")
+@click.argument("a")
+@click.argument("b")
+@click.argument("cases_path", metavar="[CASES]", required=False, type=click.Path(path_type=Path))
+@click.option("--output", "output_path", type=click.Path(path_type=Path), default=None,
+              help="write the rows (.csv/.parquet): code changes, or per-case moves with CASES")
+def rulesets_diff(a: str, b: str, cases_path: Path | None, output_path: Path | None) -> None:
+    """ADRGs/DRGs added, removed, renamed from A to B; with CASES, which cases move group
+    (分组方案差异与病例迁移)."""
+    from grouper.ruleset_diff import case_moves, code_changes, move_summary
+
+    changes = code_changes(a, b)
+    counts = changes.group_by("level", "change").len().sort("level", "change")
+    click.echo(f"{a} → {b}: " + ", ".join(f"{lv} {ch} {n}" for lv, ch, n in counts.iter_rows()))
+    if cases_path is None:
+        with pl.Config(tbl_rows=40, fmt_str_lengths=40):
+            click.echo(str(changes.head(40)))
+    rows = changes
+    if cases_path is not None:
+        if not cases_path.exists():
+            raise InputError(f"{cases_path}: no such file")
+        moves = case_moves(read_case_file(cases_path), a, b)
+        by_hospital, pairs = move_summary(moves)
+        click.echo(f"cases {moves.height:,}, moved group 换组 {int(moves['moved'].sum()):,}")
+        click.echo(f"by hospital 按医院:\n{by_hospital.head(20)}")
+        click.echo(f"by DRG 按 DRG (A → B):\n{pairs.head(20)}")
+        rows = moves
+    if output_path is not None:
+        write_table(rows, output_path)
+        click.echo(f"wrote {rows.height:,} rows → {output_path}")
+
+
 @rulesets_command.command("import")
 @click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--name", required=True, help="name of the new ruleset")
@@ -73,7 +105,8 @@ def rulesets_import(source: Path, name: str, base: str | None, version: str, tit
 
 
 @click.command("group")
-@click.option("--ruleset", default="chs_drg_11", show_default=True, help="DRG ruleset name")
+@click.option("--ruleset", default="chs_drg_11", show_default=True,
+              help="DRG ruleset name, or auto: per case the ruleset in force on its discharge_date")
 @click.option("--translate-codes", is_flag=True,
               help="translate incoming codes through the ruleset's code maps first")
 @click.option("--method", type=click.Choice(["drg", "dip"]), default="drg", show_default=True)
@@ -110,7 +143,8 @@ def group_command(ruleset: str, translate_codes: bool, method: str, catalog: str
         group_dip_file(input_path, output_path, catalog, db, bom=bom)
         return
     output_format(output_path)  # fail before the work on a bad output name
-    rs = load_ruleset(ruleset)
+    auto = ruleset == "auto"
+    rs = None if auto else load_ruleset(ruleset)
     if not input_path.exists():
         raise InputError(f"{input_path}: no such file")
     cases = read_case_file(input_path)
@@ -119,7 +153,12 @@ def group_command(ruleset: str, translate_codes: bool, method: str, catalog: str
         task = progress.add_task("grouping 分组", total=cases.height)
         for start in range(0, max(cases.height, 1), CHUNK_ROWS):
             chunk = cases.slice(start, CHUNK_ROWS)
-            parts.append(group_drg(chunk, rs, translate_codes=translate_codes))
+            if auto:
+                from grouper.by_date import group_drg_auto
+
+                parts.append(group_drg_auto(chunk, translate_codes=translate_codes))
+            else:
+                parts.append(group_drg(chunk, rs, translate_codes=translate_codes))
             progress.advance(task, chunk.height)
     result = pl.concat(parts)
     write_table(result, output_path, bom=bom)

@@ -147,3 +147,19 @@ def test_file_spellings_are_read_over_http_as_in_files(live: Live,
     r = live.client.post("/v1/drg/group", headers=live.h("h1"),
                          json={"case": {**spelled, "sex": "unknown-word"}})
     assert r.status_code == 422 and r.json()["field"] == "body.case.sex"
+
+
+def test_drg_group_ruleset_auto_picks_by_discharge_date(live: Live) -> None:
+    from grouper import group_one
+
+    case = {"case_id": "a", "sex": 1, "age": 40, "diagnoses": ["I63.900"], "procedures": []}
+    for day, name in (("2024-12-31", "chs_drg_11"), ("2025-01-01", "chs_drg_20")):
+        r = live.client.post("/v1/drg/group", headers=live.h("h1"),
+                             json={"case": {**case, "discharge_date": day}, "ruleset": "auto"})
+        assert r.status_code == 200, r.text
+        got = r.json()
+        assert got["ruleset"] == name
+        assert {k: got[k] for k in SECTION_2} == group_one(case, name)
+    r = live.client.post("/v1/drg/group", headers=live.h("h1"),
+                         json={"case": case, "ruleset": "auto"})
+    assert r.status_code == 422 and "discharge_date" in r.text
