@@ -129,10 +129,15 @@ def _hidden(name: str) -> RefusedError:
 
 
 def duckdb_error(exc: duckdb.Error) -> StoreError:
-    """DuckDB's message (its first line, and a "Did you mean" hint when it gives one)."""
-    lines = [ln for ln in str(exc).splitlines() if ln.strip()]
-    hint = [ln.strip() for ln in lines[1:] if "did you mean" in ln.lower()]
-    return StoreError("sql: " + " ".join([lines[0] if lines else type(exc).__name__, *hint]))
+    """DuckDB's message on one line, with its hints ("Did you mean …", candidate bindings) and
+    without the caret drawing under the statement."""
+    kept = []
+    for line in str(exc).splitlines():
+        if line.strip().startswith("LINE "):
+            break
+        if line.strip():
+            kept.append(line.strip())
+    return StoreError("sql: " + " ".join(kept or [type(exc).__name__]))
 
 
 def run_query(db: Path, statement: str, *, max_rows: int, timeout_seconds: float,
