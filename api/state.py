@@ -11,8 +11,6 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-import polars as pl
-
 from api.auth import KeyTable, read_keys
 from api.errors import ApiError
 from api.estimate import Estimator
@@ -25,8 +23,6 @@ from grouper import (
     available_rulesets,
     explain,
     explain_dip,
-    group_dip,
-    group_drg,
     load_ruleset,
 )
 from grouper.dip_lookup import dip_lookups
@@ -81,7 +77,8 @@ class ServiceState:
         state.load_estimator()
         root = settings.job_root()
         root.mkdir(parents=True, exist_ok=True)
-        state.runner = JobRunner(store, root, state.group_batch)
+        state.runner = JobRunner(store, root, lambda name: state.catalog(name)[1],
+                                 settings.job_limits())
         if settings.run_jobs:
             state.runner.start()
         state.ready = True
@@ -147,10 +144,3 @@ class ServiceState:
                    category=ex.category, procedure_classes=ex.procedure_classes,
                    candidates=ex.candidates, steps=ex.steps)
         return out
-
-    # -- batches ----------------------------------------------------------------------------
-    def group_batch(self, kind: str, params: dict[str, str], cases: pl.DataFrame) -> pl.DataFrame:
-        if kind == "dip":
-            return group_dip(cases, self.catalog(params.get("catalog"))[1])
-        return group_drg(cases, self.ruleset(params.get("ruleset")),
-                         translate_codes=params.get("translate_codes") == "true")

@@ -53,6 +53,13 @@ def main() -> None:
     except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
         click.echo(f"drgdip: error: {exc}", err=True)
         sys.exit(3)
+    except BaseException as exc:  # pyo3_runtime.PanicException is a BaseException
+        if type(exc).__name__ != "PanicException":
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "panic"
+        click.echo(f"drgdip: error: internal error in the data library (polars panic: {first}); "
+                   f"nothing was written — please report it with the input file", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
