@@ -36,6 +36,7 @@ import polars as pl
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from api import job_worker
+from api.errors import ApiError
 from api.store_access import Store
 from engine.case_output import flatten_lists
 from weights.schema import Migration, register_migration
@@ -188,7 +189,11 @@ class Slot:
         """Run one job on the worker: ('done', (path, counts, rows)) or ('failed', reason)."""
         assert self.conn is not None and self.proc is not None
         self.ready = False
-        self.conn.send(spec)
+        try:
+            self.conn.send(spec)
+            sent = True
+        except (OSError, ValueError):  # the worker died just before the job
+            sent = False
         limit = self.runner.limits.time_limit_seconds
         deadline = time.monotonic() + limit
         while True:
@@ -201,8 +206,8 @@ class Slot:
                 return "failed", (f"超过时间上限 / the job ran longer than its time limit of "
                                   f"{limit:g} s (DRGDIP_JOB_TIME_LIMIT_SECONDS) and was stopped")
             try:
-                has = self.conn.poll(min(remaining, POLL_SECONDS))
-                msg = self.conn.recv() if has else None
+                has = not sent or self.conn.poll(min(remaining, POLL_SECONDS))
+                msg = self.conn.recv() if has and sent else None
             except (EOFError, OSError):
                 msg, has = None, True
             if msg is None:
@@ -291,19 +296,35 @@ class JobRunner:
     def queued(self) -> int:
         return self.pending.qsize()
 
-    def _update(self, job_id: str, **cols: Any) -> None:
-        sets = ", ".join(f"{c} = ?" for c in cols)
-        self.store.execute(f"UPDATE jobs SET {sets} WHERE job_id = ?", [*cols.values(), job_id])
+    def _update(self, job_id: str, *, wait: bool = True, **cols: Any) -> None:
+        """Record new values (in memory at once, in the store as soon as it is free: a store
+        held by another writer, e.g. a long `drgdip settle`, is waited for, not given up)."""
         with self._cache_lock:
-            if job_id in self._cache:
-                self._cache[job_id] = {**self._cache[job_id], **cols}
+            row = self._cache.get(job_id)
+            if row is None:
+                row = self.store.query(f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs "
+                                       f"WHERE job_id = ?", [job_id])[0]
+            self._cache[job_id] = {**row, **cols}
+        sets = ", ".join(f"{c} = ?" for c in cols)
+        while True:
+            try:
+                self.store.execute(f"UPDATE jobs SET {sets} WHERE job_id = ?",
+                                   [*cols.values(), job_id])
+                return
+            except ApiError as exc:
+                if exc.code != "STORE_BUSY" or not wait or self.stopping.is_set():
+                    raise
+                log.warning("job %s: store busy, waiting to record %s", job_id, sorted(cols))
 
     def _finish(self, job_id: str, state: str, **cols: Any) -> None:
         self._update(job_id, state=state, finished_at=utc_now(), **cols)
         log.info("job %s %s", job_id, state)
 
     def progress(self, job_id: str, rows_done: int, rows_total: int) -> None:
-        self._update(job_id, rows_done=rows_done, rows_total=rows_total)
+        try:  # progress is best effort: a busy store does not hold the job up
+            self._update(job_id, wait=False, rows_done=rows_done, rows_total=rows_total)
+        except ApiError:
+            pass
 
     # -- workers ----------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
@@ -372,15 +393,15 @@ class JobRunner:
             log.info("job %s interrupted by the service stopping; queued for the next start",
                      job_id)
             return
+        if self.limits.upload_retention_seconds == 0:  # before the job is seen as finished
+            self._remove_input(job_id)
         if outcome[0] == "done":
             path, counts, rows = outcome[1]
             self._finish(job_id, "done", result_path=path, counts=json.dumps(counts),
                          rows_done=rows, rows_total=rows, error=None)
         else:
             self._finish(job_id, "failed", error=str(outcome[1]))
-        if self.limits.upload_retention_seconds == 0:
-            self._remove_input(job_id)
-        else:
+        if self.limits.upload_retention_seconds > 0:
             self.remove_old_inputs()
 
     # -- files ------------------------------------------------------------------------------
@@ -397,8 +418,11 @@ class JobRunner:
         if keep < 0:
             return 0
         cutoff = utc_now() - timedelta(seconds=keep)
-        rows = self.store.query("SELECT job_id FROM jobs WHERE state IN ('done', 'failed') "
-                                "AND finished_at <= ?", [cutoff])
+        rows = self.store.query("SELECT job_id, state, finished_at FROM jobs WHERE state IN "
+                                "('done', 'failed') AND finished_at <= ?", [cutoff])
+        with self._cache_lock:  # this process's jobs, newer than the read replica
+            rows += [r for r in self._cache.values() if r["state"] in ("done", "failed")
+                     and r["finished_at"] is not None and r["finished_at"] <= cutoff]
         n = 0
         for r in rows:
             if any((self.root / r["job_id"]).glob("input.*")):

@@ -25,6 +25,9 @@ class ApiSettings(BaseSettings):
     key_refresh_seconds: float = 5.0  # an unknown key id reloads the keys at most this often
     key_reload_seconds: float = 30.0  # keys are reloaded this often (revocations take effect)
     store_retry_seconds: float = 10.0  # wait this long for a store lock held by another process
+    # reads are served from a read-only copy of the store, refreshed when the store changed
+    replica_dir: Path | None = None  # default: <db>.replica/
+    replica_refresh_seconds: float = 2.0
     run_jobs: bool = True  # start the batch job workers
     # batch jobs (docs/operations.md): worker processes, and what one job may use
     job_workers: int = 2  # worker processes, each running one job at a time

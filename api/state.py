@@ -48,15 +48,20 @@ class ServiceState:
     # -- start-up ---------------------------------------------------------------------------
     @classmethod
     def start(cls, settings: ApiSettings) -> ServiceState:
-        store = Store(settings.db, retry_seconds=settings.store_retry_seconds)
+        store = Store(settings.db, retry_seconds=settings.store_retry_seconds,
+                      replica_dir=settings.replica_dir,
+                      refresh_seconds=settings.replica_refresh_seconds)
         store.init()
 
         def load_keys() -> dict[str, Any]:
-            with store.connect() as con:
+            store.refresh()  # keys made or revoked by `drgdip keys` since the last copy
+            with store.read() as con:
                 return read_keys(con)
 
         state = cls(settings, store, KeyTable(load_keys, settings.key_refresh_seconds))
         state.keys.reload()
+        threading.Thread(target=store.refresh_forever, args=(state._stop,),
+                         name="drgdip-replica", daemon=True).start()
         threading.Thread(target=state.keys.refresh_forever,
                          args=(state._stop, settings.key_reload_seconds),
                          name="drgdip-keys", daemon=True).start()
@@ -92,8 +97,7 @@ class ServiceState:
                                     "AND status = 'published' ORDER BY published_at")
         for row in versions:
             if row["version"] not in self.catalogs:
-                with self.store._lock:  # load_catalog opens the store itself
-                    catalog = load_catalog(self.settings.db, row["version"])
+                catalog = load_catalog(self.store.replica_path(), row["version"])
                 if catalog.ruleset not in self.rulesets:
                     self.rulesets[catalog.ruleset] = load_ruleset(catalog.ruleset)
                 dip_lookups(catalog)  # the per-case lookups, before the catalogue is served
@@ -108,6 +112,7 @@ class ServiceState:
         self._stop.set()
         if self.runner is not None:
             self.runner.stop()
+        self.store.close()
 
     # -- lookups ----------------------------------------------------------------------------
     def ruleset(self, name: str | None, field_path: str = "body.ruleset") -> Ruleset:

@@ -318,7 +318,7 @@ def run_clear(db: Path, policy: Policy, *, year: int, run_id: str | None = None,
         raise RunError(f"year {year} is not the policy year {policy.year}")
     run_id = run_id or f"clear-{policy.name}-{year}"
     started = datetime.now()
-    con = open_store(db)
+    con = open_store(db, create=False)  # clearing needs the settle runs of a store
     try:
         inputs = year_inputs(con, policy, year)
         if inputs.height == 0:
