@@ -18,16 +18,16 @@ from grouper.errors import DrgDipError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--wait", "wait_seconds", type=click.FloatRange(min=0), default=None,
-              metavar="SECONDS", envvar="DRGDIP_WAIT", show_envvar=True,
-              help="wait up to SECONDS for a store locked by another process (default 0)")
+@click.option("--wait", "wait_seconds", type=click.FloatRange(min=0), default=30.0,
+              metavar="SECONDS", envvar="DRGDIP_WAIT", show_envvar=True, show_default=True,
+              help="wait up to SECONDS for a store locked by another process (0: fail at once)")
 @click.option("--create", "create_store", is_flag=True,
               help="let a command create a missing store (demo, weights build-*, settle always do)")
 def cli(wait_seconds: float | None, create_store: bool) -> None:
     """DRG/DIP grouping and payment engine (医保 DRG/DIP 分组与支付引擎)."""
     from weights.store import OPTIONS
 
-    OPTIONS.wait = wait_seconds or 0.0
+    OPTIONS.wait = wait_seconds
     OPTIONS.create = create_store
 
 

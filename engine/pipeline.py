@@ -36,7 +36,7 @@ from engine.settle_tables import LATEST_SETTLE_RUNS
 from grouper import group_drg, load_ruleset
 from grouper.dip_catalog import DipCatalog
 from grouper.errors import DrgDipError, InputError
-from weights.errors import WeightTableError
+from weights.errors import StoreBusyError, StoreError, WeightTableError
 from weights.store import open_store, query, transaction
 from weights.versions import VERSIONED_TABLES, active_version, version_info, version_rows
 
@@ -252,6 +252,18 @@ def settle_summary(results: pl.DataFrame, period_rows: pl.DataFrame) -> dict[str
             "prepayment": str(period_rows["prepayment"].sum())}
 
 
+def _open_for_reading(db: Path) -> duckdb.DuckDBPyConnection:
+    """The store read-only when it exists and is migrated, else read-write (created/migrated)."""
+    if db.is_file():
+        try:
+            return open_store(db, read_only=True)
+        except StoreBusyError:
+            raise
+        except StoreError:  # migrations pending: the read-write open applies them
+            pass
+    return open_store(db)
+
+
 def run_settle(db: Path, policy: Policy, cases_path: Path, *, period: str, run_id: str,
                weights_version: str | None = None, hospitals_path: Path | None = None,
                reviews_path: Path | None = None, out_dir: Path | None = None,
@@ -268,20 +280,25 @@ def run_settle(db: Path, policy: Policy, cases_path: Path, *, period: str, run_i
     if progress:
         progress("read 读取", cases.height, cases.height)
     reviews = read_reviews(reviews_path) if reviews_path is not None else None
-    con = open_store(db)
+    # the store is read through a read-only connection (beside the service and other readers)
+    # and locked for writing only while the results are written (docs/operations.md)
+    con = _open_for_reading(db)
     try:
         weights = load_weights(con, policy, weights_version)
         hospitals = with_year_quota_used(con, load_hospitals(con, hospitals_path), policy,
                                          period=period, run_id=run_id)
         earlier = earlier_episodes(con, policy, period=period, run_id=run_id, cases=cases)
-        results, period_rows = settle_frame(cases, policy, weights, hospitals, period,
-                                            reviews=reviews, earlier=earlier,
-                                            progress=progress)
-        results = results.with_columns(pl.lit(period).alias("period"))
-        summary = settle_summary(results, period_rows)
-        run = _run_row(run_id, "settle", policy, period, input_name=str(cases_path),
-                       weights_version=weights.version, n_cases=results.height, started=started,
-                       summary=summary)
+    finally:
+        con.close()
+    results, period_rows = settle_frame(cases, policy, weights, hospitals, period,
+                                        reviews=reviews, earlier=earlier, progress=progress)
+    results = results.with_columns(pl.lit(period).alias("period"))
+    summary = settle_summary(results, period_rows)
+    run = _run_row(run_id, "settle", policy, period, input_name=str(cases_path),
+                   weights_version=weights.version, n_cases=results.height, started=started,
+                   summary=summary)
+    con = open_store(db)
+    try:
         write_run(con, run, {"case_results": results, "hospital_period_results": period_rows})
     finally:
         con.close()
