@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_locust import free_port, report, wait_ready  # noqa: E402
+from run_locust import free_port, report, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSPITAL = "H0001"
