@@ -5,6 +5,7 @@ hospital key of `DRGDIP_LOAD_HOSPITAL`."""
 from __future__ import annotations
 
 import os
+from typing import ClassVar
 
 from locust import task
 from locust.contrib.fasthttp import FastHttpUser
@@ -14,7 +15,7 @@ HOSPITAL = os.environ.get("DRGDIP_LOAD_HOSPITAL", "H0001")
 
 
 class StoreReader(FastHttpUser):
-    headers = {"X-API-Key": KEY}
+    headers: ClassVar[dict[str, str]] = {"X-API-Key": KEY}
 
     @task(3)
     def case_results(self) -> None:
