@@ -8,11 +8,10 @@ from pathlib import Path
 
 import click
 import polars as pl
-from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 
 from engine.case_output import output_format, write_table
+from engine.commands.table_output import BOM_OPTION, print_table
 from grouper import available_rulesets, explain, group_drg, load_ruleset
 from grouper.errors import InputError
 
@@ -23,7 +22,10 @@ def read_case_file(path: Path) -> pl.DataFrame:
     """Cases of a file through the project's ingestion (formats, aliases, per-row problems)."""
     from engine.ingest import read_cases  # ingestion owns file formats and header aliases
 
-    return read_cases(path).cases
+    result = read_cases(path)
+    if result.header_note():
+        click.echo(result.header_note(), err=True)
+    return result.cases
 
 
 @click.group("rulesets", invoke_without_command=True)
@@ -32,13 +34,14 @@ def rulesets_command(ctx: click.Context) -> None:
     """List the DRG rulesets with versions and sources (分组方案列表)."""
     if ctx.invoked_subcommand is not None:
         return
-    table = Table("name", "version", "title", "base", "effective", "MDC/ADRG/DRG", "source")
+    rows = []
     for name in available_rulesets():
         s = load_ruleset(name).summary()
-        table.add_row(s["name"], s["version"], s["title"], s["base"] or "-",
-                      f"{s['effective_from']}…{s['effective_to']}",
-                      f"{s['mdc']}/{s['adrg']}/{s['drg']}", s["source"])
-    Console(width=200).print(table)
+        rows.append([s["name"], s["version"], s["title"], s["base"] or "-",
+                     f"{s['effective_from']}…{s['effective_to']}",
+                     f"{s['mdc']}/{s['adrg']}/{s['drg']}", s["source"]])
+    print_table(pl.DataFrame(rows, schema=["name", "version", "title", "base", "effective",
+                                           "MDC/ADRG/DRG", "source"], orient="row"))
 
 
 @rulesets_command.command("check")
@@ -83,11 +86,13 @@ def rulesets_import(source: Path, name: str, base: str | None, version: str, tit
               help="Spark master URL with --engine spark (default local[*], or spark-submit's)")
 @click.option("--partition-by", multiple=True,
               help="--engine spark: write OUTPUT partitioned by this column (repeatable)")
+@BOM_OPTION
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.argument("output_path", metavar="OUTPUT", type=click.Path(path_type=Path))
 def group_command(ruleset: str, translate_codes: bool, method: str, catalog: str | None,
                   db: Path | None, engine_name: str, master: str | None,
-                  partition_by: tuple[str, ...], input_path: Path, output_path: Path) -> None:
+                  partition_by: tuple[str, ...], bom: bool, input_path: Path,
+                  output_path: Path) -> None:
     """Group a case file (Parquet/CSV/JSONL/xlsx) into OUTPUT (.parquet/.csv/.jsonl)."""
     if engine_name == "spark":  # Spark adapter: engine/commands/spark_run.py (issue 9)
         if method != "drg":
@@ -102,7 +107,7 @@ def group_command(ruleset: str, translate_codes: bool, method: str, catalog: str
             raise click.UsageError("--method dip needs --catalog VERSION_OR_FILE")
         from engine.commands.dip import group_dip_file
 
-        group_dip_file(input_path, output_path, catalog, db)
+        group_dip_file(input_path, output_path, catalog, db, bom=bom)
         return
     output_format(output_path)  # fail before the work on a bad output name
     rs = load_ruleset(ruleset)
@@ -117,7 +122,7 @@ def group_command(ruleset: str, translate_codes: bool, method: str, catalog: str
             parts.append(group_drg(chunk, rs, translate_codes=translate_codes))
             progress.advance(task, chunk.height)
     result = pl.concat(parts)
-    write_table(result, output_path)
+    write_table(result, output_path, bom=bom)
     counts = result["status"].value_counts().sort("status")
     summary = ", ".join(f"{s} {n:,}" for s, n in counts.iter_rows())
     click.echo(f"grouped {result.height:,} cases with {ruleset} → {output_path} ({summary})")
