@@ -84,7 +84,7 @@ class Estimator:
     def load(cls, store: Store, rulesets: dict[str, Ruleset],
              catalogs: dict[str, DipCatalog]) -> Estimator:
         est = cls()
-        with store.connect() as con:
+        with store.read() as con:
             tables = {r[0] for r in con.execute(
                 "SELECT table_name FROM information_schema.tables").fetchall()}
             if "hospitals" in tables:

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    field_validator,
+)
 
 from engine.ingest.coerce import DATE_COMPACT, DATE_PARTS, INSURANCE_WORDS, SEX_WORDS
 
@@ -267,8 +275,8 @@ class JobOut(BaseModel):
         "state": "done", "hospital_id": "H0001", "filename": "cases.parquet",
         "rows_total": 120000, "rows_done": 120000,
         "counts": {"ok": 119020, "ambiguous": 310, "ungroupable": 120, "invalid": 550},
-        "error": None, "created_at": "2024-07-01T08:00:00", "started_at": "2024-07-01T08:00:01",
-        "finished_at": "2024-07-01T08:00:03",
+        "error": None, "attempts": 1, "created_at": "2024-07-01T08:00:00Z",
+        "started_at": "2024-07-01T08:00:01Z", "finished_at": "2024-07-01T08:00:03Z",
         "results_url": "/v1/batches/j_3f9c2a1b7d4e/results"}]})
 
     job_id: str
@@ -281,9 +289,12 @@ class JobOut(BaseModel):
     rows_done: int
     counts: dict[str, int] | None
     error: str | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    attempts: int = Field(0, description="starts of the job (a job interrupted by a service "
+                                         "stop runs again up to DRGDIP_JOB_MAX_ATTEMPTS times)")
+    # RFC 3339 with zone (UTC)
+    created_at: AwareDatetime
+    started_at: AwareDatetime | None
+    finished_at: AwareDatetime | None
     results_url: str | None
 
 
@@ -337,6 +348,9 @@ class ReadyOut(BaseModel):
     rulesets: list[str]
     dip_catalogs: list[str]
     jobs_queued: int
+    jobs_running: int = 0
+    jobs_workers: int = 0  # worker processes configured (0: jobs not run by this service)
+    jobs_workers_up: int = 0  # of which alive and ready
 
 
 class ErrorOut(BaseModel):

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.jobs import JobLimits
+
 
 class ApiSettings(BaseSettings):
     """`DRGDIP_DB` is the store; jobs keep their uploaded and result files beside it."""
@@ -23,7 +25,23 @@ class ApiSettings(BaseSettings):
     key_refresh_seconds: float = 5.0  # an unknown key id reloads the keys at most this often
     key_reload_seconds: float = 30.0  # keys are reloaded this often (revocations take effect)
     store_retry_seconds: float = 10.0  # wait this long for a store lock held by another process
-    run_jobs: bool = True  # start the batch job runner thread
+    # reads are served from a read-only copy of the store, refreshed when the store changed
+    replica_dir: Path | None = None  # default: <db>.replica/
+    replica_refresh_seconds: float = 2.0
+    run_jobs: bool = True  # start the batch job workers
+    # batch jobs (docs/operations.md): worker processes, and what one job may use
+    job_workers: int = 2  # worker processes, each running one job at a time
+    job_time_limit_seconds: float = 3600.0  # a job running longer is stopped and failed
+    job_max_rows: int = 5_000_000  # a file with more rows fails (0: no limit)
+    job_max_attempts: int = 2  # starts of a job interrupted by a service stop, then failed
+    job_memory_mb: int = 0  # address-space limit of a worker process (0: none)
+    upload_retention_seconds: float = 0.0  # uploads deleted this long after the job ends (<0 keep)
+
+    def job_limits(self) -> JobLimits:
+        return JobLimits(workers=self.job_workers, time_limit_seconds=self.job_time_limit_seconds,
+                         max_rows=self.job_max_rows, max_attempts=self.job_max_attempts,
+                         memory_mb=self.job_memory_mb,
+                         upload_retention_seconds=self.upload_retention_seconds)
 
     def job_root(self) -> Path:
         return self.jobs_dir or self.db.with_name(self.db.name + ".jobs")

@@ -11,8 +11,6 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-import polars as pl
-
 from api.auth import KeyTable, read_keys
 from api.errors import ApiError
 from api.estimate import Estimator
@@ -25,8 +23,6 @@ from grouper import (
     available_rulesets,
     explain,
     explain_dip,
-    group_dip,
-    group_drg,
     load_ruleset,
 )
 from grouper.dip_lookup import dip_lookups
@@ -52,15 +48,20 @@ class ServiceState:
     # -- start-up ---------------------------------------------------------------------------
     @classmethod
     def start(cls, settings: ApiSettings) -> ServiceState:
-        store = Store(settings.db, retry_seconds=settings.store_retry_seconds)
+        store = Store(settings.db, retry_seconds=settings.store_retry_seconds,
+                      replica_dir=settings.replica_dir,
+                      refresh_seconds=settings.replica_refresh_seconds)
         store.init()
 
         def load_keys() -> dict[str, Any]:
-            with store.connect() as con:
+            store.refresh()  # keys made or revoked by `drgdip keys` since the last copy
+            with store.read() as con:
                 return read_keys(con)
 
         state = cls(settings, store, KeyTable(load_keys, settings.key_refresh_seconds))
         state.keys.reload()
+        threading.Thread(target=store.refresh_forever, args=(state._stop,),
+                         name="drgdip-replica", daemon=True).start()
         threading.Thread(target=state.keys.refresh_forever,
                          args=(state._stop, settings.key_reload_seconds),
                          name="drgdip-keys", daemon=True).start()
@@ -81,7 +82,8 @@ class ServiceState:
         state.load_estimator()
         root = settings.job_root()
         root.mkdir(parents=True, exist_ok=True)
-        state.runner = JobRunner(store, root, state.group_batch)
+        state.runner = JobRunner(store, root, lambda name: state.catalog(name)[1],
+                                 settings.job_limits())
         if settings.run_jobs:
             state.runner.start()
         state.ready = True
@@ -95,8 +97,7 @@ class ServiceState:
                                     "AND status = 'published' ORDER BY published_at")
         for row in versions:
             if row["version"] not in self.catalogs:
-                with self.store._lock:  # load_catalog opens the store itself
-                    catalog = load_catalog(self.settings.db, row["version"])
+                catalog = load_catalog(self.store.replica_path(), row["version"])
                 if catalog.ruleset not in self.rulesets:
                     self.rulesets[catalog.ruleset] = load_ruleset(catalog.ruleset)
                 dip_lookups(catalog)  # the per-case lookups, before the catalogue is served
@@ -111,6 +112,7 @@ class ServiceState:
         self._stop.set()
         if self.runner is not None:
             self.runner.stop()
+        self.store.close()
 
     # -- lookups ----------------------------------------------------------------------------
     def ruleset(self, name: str | None, field_path: str = "body.ruleset") -> Ruleset:
@@ -156,14 +158,3 @@ class ServiceState:
                    category=ex.category, procedure_classes=ex.procedure_classes,
                    candidates=ex.candidates, steps=ex.steps)
         return out
-
-    # -- batches ----------------------------------------------------------------------------
-    def group_batch(self, kind: str, params: dict[str, str], cases: pl.DataFrame) -> pl.DataFrame:
-        if kind == "dip":
-            return group_dip(cases, self.catalog(params.get("catalog"))[1])
-        if (params.get("ruleset") or self.settings.default_ruleset) == "auto":
-            from grouper.by_date import group_drg_auto
-
-            return group_drg_auto(cases, translate_codes=params.get("translate_codes") == "true")
-        return group_drg(cases, self.ruleset(params.get("ruleset")),
-                         translate_codes=params.get("translate_codes") == "true")

@@ -40,10 +40,19 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--wait", "wait_seconds", type=click.FloatRange(min=0), default=30.0,
+              metavar="SECONDS", envvar="DRGDIP_WAIT", show_envvar=True, show_default=True,
+              help="wait up to SECONDS for a store locked by another process (0: fail at once)")
+@click.option("--create", "create_store", is_flag=True,
+              help="let a command create a missing store (demo, weights build-*, settle always do)")
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True,
               callback=_print_version, help="print the version (版本) and exit")
-def cli() -> None:
+def cli(wait_seconds: float | None, create_store: bool) -> None:
     """DRG/DIP grouping and payment engine (医保 DRG/DIP 分组与支付引擎)."""
+    from weights.store import OPTIONS
+
+    OPTIONS.wait = wait_seconds
+    OPTIONS.create = create_store
 
 
 cli.add_command(rulesets_command)
@@ -82,6 +91,12 @@ def main() -> None:
     except (SystemExit, KeyboardInterrupt):
         raise
     except BaseException as exc:  # noqa: BLE001  a bug, incl. a Rust panic (BaseException)
+        if type(exc).__name__ == "PanicException":  # pyo3_runtime: a polars panic on a file
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "panic"
+            click.echo(f"drgdip: error: internal error in the data library (polars panic: "
+                       f"{first}); nothing was written — please report it with the input file "
+                       f"and `drgdip --version`", err=True)
+            sys.exit(INTERNAL_ERROR)
         traceback.print_exc()
         click.echo(f"drgdip: internal error (内部错误, please report it with `drgdip --version` "
                    f"and the traceback above): {type(exc).__name__}: {exc}", err=True)

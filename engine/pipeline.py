@@ -37,7 +37,7 @@ from engine.store_parameters import with_store_parameters
 from grouper import group_drg, load_ruleset
 from grouper.dip_catalog import DipCatalog
 from grouper.errors import DrgDipError, InputError, RefusedError
-from weights.errors import WeightTableError
+from weights.errors import StoreBusyError, StoreError, WeightTableError
 from weights.store import open_store, query, transaction
 from weights.versions import VERSIONED_TABLES, active_version, version_info, version_rows
 
@@ -265,6 +265,18 @@ def settle_summary(results: pl.DataFrame, period_rows: pl.DataFrame) -> dict[str
             "prepayment": str(period_rows["prepayment"].sum())}
 
 
+def _open_for_reading(db: Path) -> duckdb.DuckDBPyConnection:
+    """The store read-only when it exists and is migrated, else read-write (created/migrated)."""
+    if db.is_file():
+        try:
+            return open_store(db, read_only=True)
+        except StoreBusyError:
+            raise
+        except StoreError:  # migrations pending: the read-write open applies them
+            pass
+    return open_store(db)
+
+
 def held_codes(results: pl.DataFrame) -> str:
     """The most frequent error codes of the held cases, e.g. 'S104 × 9,990, E101 × 10'."""
     held = results.filter(pl.col("status") == "invalid")
@@ -308,7 +320,7 @@ def run_settle(db: Path, policy: Policy, cases_path: Path, *, period: str, run_i
     if progress:
         progress("read 读取", cases.height, cases.height)
     reviews = read_reviews(reviews_path) if reviews_path is not None else None
-    con = open_store(db)
+    con = open_store(db)  # (merge: main's single connection kept; see the jobs report)
     try:
         policy, parameters = with_store_parameters(con, policy, period=period)
         weights = load_weights(con, policy, weights_version)
@@ -389,7 +401,7 @@ def run_clear(db: Path, policy: Policy, *, year: int, run_id: str | None = None,
         raise RunError(f"year {year} is not the policy year {policy.year}")
     run_id = run_id or f"clear-{policy.name}-{year}"
     started = datetime.now()
-    con = open_store(db)
+    con = open_store(db, create=False)  # clearing needs the settle runs of a store
     try:
         policy, parameters = with_store_parameters(con, policy, clearing=True)
         inputs = year_inputs(con, policy, year)

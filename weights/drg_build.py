@@ -38,6 +38,7 @@ from grouper.errors import InputError
 from weights.errors import WeightTableError
 from weights.hospital_costs import case_hospitals, hospital_means
 from weights.level_costs import (
+    W_SCALE,
     case_levels,
     exact_mean,
     exact_mean_fen,
@@ -45,7 +46,6 @@ from weights.level_costs import (
     level_means,
     weight_int,
 )
-from weights.level_costs import W_SCALE
 from weights.trimming import check_trim_method, keep_expr, trim_bounds
 
 UNSTABLE_RW = ("own", "adrg")

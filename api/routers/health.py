@@ -22,6 +22,14 @@ def readyz(request: Request) -> ReadyOut:
     if state is None or not state.ready:
         raise ApiError(503, "STARTING", "服务正在启动 / service is starting")
     state.store.tables()  # the store answers (503 when locked past the retry time)
+    jobs = state.runner.health() if state.runner else {"workers": 0, "workers_up": 0,
+                                                        "queued": 0, "running": 0}
+    if jobs["workers_up"] < jobs["workers"]:
+        raise ApiError(503, "JOBS_DOWN",
+                       f"批处理任务进程未就绪 / {jobs['workers'] - jobs['workers_up']} of "
+                       f"{jobs['workers']} batch job worker(s) down or (re)starting; "
+                       f"{jobs['queued']} job(s) waiting")
     return ReadyOut(status="ready", rulesets=sorted(state.rulesets),
-                    dip_catalogs=sorted(state.catalogs),
-                    jobs_queued=state.runner.queued() if state.runner else 0)
+                    dip_catalogs=sorted(state.catalogs), jobs_queued=jobs["queued"],
+                    jobs_running=jobs["running"], jobs_workers=jobs["workers"],
+                    jobs_workers_up=jobs["workers_up"])

@@ -22,6 +22,7 @@ def create(body: KeyCreateIn, request: Request, state: State, p: AdminKey) -> Ke
     except ApiKeyError as exc:
         raise ApiError(422, "BAD_KEY_REQUEST", f"密钥参数无效 / {exc}", "body.hospital_id") from exc
     key_id = key.split("_")[1]
+    state.store.refresh(force=True)
     state.keys.reload()
     audit.record(state.store, p, request, "create", "api_keys", key_id,
                  {"new_role": body.role, "new_hospital": body.hospital_id})

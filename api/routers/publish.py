@@ -24,6 +24,7 @@ router = APIRouter(prefix="/v1/weights", tags=["admin"], responses=ERROR_RESPONS
                         409: {"model": ErrorOut, "description": "not publishable"}})
 def publish_version(body: PublishIn, request: Request, state: State, p: AdminKey,
                     version: Annotated[str, Path(min_length=1, max_length=64)]) -> RowsOut:
+    state.store.refresh()  # a version saved moments ago by `drgdip weights …`
     if not state.store.query("SELECT version FROM weight_versions WHERE version = ?", [version]):
         raise not_found("权重版本 / weight version", "path.version")
     try:
@@ -32,6 +33,7 @@ def publish_version(body: PublishIn, request: Request, state: State, p: AdminKey
     except WeightTableError as exc:
         raise ApiError(409, "NOT_PUBLISHABLE", f"无法发布 / cannot publish: {exc}",
                        "path.version") from exc
+    state.store.refresh(force=True)  # reads (and the catalogues below) see the new version
     state.load_published_catalogs()
     state.load_estimator()
     return RowsOut(table="weight_versions", total=1, limit=1, offset=0, rows=[info])

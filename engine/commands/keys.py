@@ -10,25 +10,27 @@ from pathlib import Path
 import click
 import duckdb
 
-from grouper.errors import DrgDipError, RefusedError
+from grouper.errors import DrgDipError
 
 DB_OPTION = click.option("--db", type=click.Path(path_type=Path), default=None,
                          help="store file (default: DRGDIP_DB, else ./drgdip.duckdb)")
 
 
 @contextmanager
-def _store(db: Path | None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The store (api_keys is migration 300 of weights.schema), waiting up to 10 s for a lock
-    held by a running service (it opens the store briefly to reload keys and record jobs)."""
-    from api.errors import ApiError
-    from api.store_access import Store
+def _store(db: Path | None, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An existing store (api_keys is migration 300 of weights.schema), waiting at least 10 s
+    for a lock held by a running service (it opens the store briefly to record jobs and to copy
+    its read replica)."""
+    import api.jobs  # noqa: F401  (the service's migrations, so a read-only open sees them)
     from engine.settings import get_settings
+    from weights.store import OPTIONS, open_store
 
+    con = open_store(db or get_settings().db, read_only=read_only, create=False,
+                     wait=max(10.0, OPTIONS.wait))
     try:
-        with Store(db or get_settings().db, retry_seconds=10).connect() as con:
-            yield con
-    except ApiError as exc:
-        raise RefusedError(exc.message) from exc  # e.g. the store stays locked (exit 4)
+        yield con
+    finally:
+        con.close()
 
 
 @click.group("keys")
@@ -57,7 +59,7 @@ def keys_create(role: str, hospital_id: str | None, label: str | None, db: Path 
 @DB_OPTION
 def keys_list(db: Path | None) -> None:
     """List keys (ids, roles, hospitals; never secrets)."""
-    with _store(db) as con:
+    with _store(db, read_only=True) as con:
         rows = con.execute("SELECT key_id, role, hospital_id, label, created_at, revoked_at "
                            "FROM api_keys ORDER BY created_at").fetchall()
     for key_id, role, hosp, label, created, revoked in rows:

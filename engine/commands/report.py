@@ -85,7 +85,9 @@ def report_command(out_dir: Path, run_id: str | None, hospital: str | None,
     """Supervision indicators and flags (stored in the store) and an offline HTML report in
     Chinese with charts, plus the same numbers as CSV and Excel (监管指标与报告)."""
     settings = get_settings()
-    con = open_store(db if db is not None else settings.db)
+    # supervising a case file writes its results into the store (made if needed, like settle);
+    # reporting on stored runs needs an existing store
+    con = open_store(db if db is not None else settings.db, create=cases_path is not None)
     hospitals = read_hospitals(hospitals_path)
     groups: pl.DataFrame | None = None
     if cases_path is not None and (run_id is None or not _settled(con, run_id)):

@@ -27,8 +27,12 @@ DB_OPTION = click.option("--db", type=click.Path(path_type=Path), default=None,
 WHO_OPTION = click.option("--who", default=None, help="who makes the change (default: OS user)")
 
 
-def _store(db: Path | None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    return open_store(db if db is not None else get_settings().db, read_only=read_only)
+def _store(db: Path | None, *, read_only: bool = False,
+           create: bool = False) -> duckdb.DuckDBPyConnection:
+    """Read verbs open read-only; writes need an existing store unless `create` (build-*) or
+    `drgdip --create`."""
+    return open_store(db if db is not None else get_settings().db, read_only=read_only,
+                      create=create)
 
 
 def print_frame(frame: pl.DataFrame, *, limit: int | None = 50, title: str | None = None) -> None:
@@ -134,7 +138,7 @@ def build_drg_command(history_path: Path, ruleset: str, version: str, year: int 
                             cost_growth=_cost_growth(cost_growth), target_year=target_year,
                             min_cases=min_cases, max_cv=max_cv,
                             adjustments=_adjustments(adjust_path), unstable_rw=unstable_rw)
-    con = _store(db)  # fail on a locked store before the long build
+    con = _store(db, create=True)  # fail on a locked store before the long build
     if not history_path.is_file():
         raise InputError(f"{history_path}: no such file")
     levels = None
@@ -164,7 +168,7 @@ def build_drg_command(history_path: Path, ruleset: str, version: str, year: int 
 def list_command(kind: str | None, fmt: str | None, out_path: Path | None,
                  db: Path | None) -> None:
     """Weight versions with their status (as a table, CSV, JSON lines or .xlsx)."""
-    frame = versions.list_versions(_store(db), kind)
+    frame = versions.list_versions(_store(db, read_only=True), kind)
     if (fmt or "table") == "table" and out_path is None:  # files keep every column whole
         frame = frame.with_columns(pl.col("checksum").str.slice(0, 12)).drop(
             "published_by", "created_by")
@@ -177,7 +181,7 @@ def list_command(kind: str | None, fmt: str | None, out_path: Path | None,
 @DB_OPTION
 def show_command(version: str, limit: int, db: Path | None) -> None:
     """Rows of one version."""
-    con = _store(db, read_only=False)
+    con = _store(db, read_only=True)
     info = versions.version_info(con, version)
     click.echo(f"{version}: {info['kind']} {info['ruleset']} {info['region'] or '-'} "
                f"{info['year']} {info['status']} ({info['n_rows']} rows, {info['source']})")
@@ -195,7 +199,7 @@ def show_command(version: str, limit: int, db: Path | None) -> None:
 def diff_command(v1: str, v2: str, csv_path: Path | None, include_unchanged: bool, limit: int,
                  db: Path | None) -> None:
     """Groups added, retired and re-scored from V1 to V2 (old/new value, relative change)."""
-    out = versions.diff(_store(db), v1, v2, include_unchanged=include_unchanged)
+    out = versions.diff(_store(db, read_only=True), v1, v2, include_unchanged=include_unchanged)
     counts = dict(out.group_by("change").len().iter_rows())
     print_frame(out, limit=limit, title=f"{v1} → {v2}")
     click.echo(f"{v1} → {v2}: " + ", ".join(f"{counts.get(k, 0)} {k}"
@@ -245,7 +249,7 @@ def copy_command(source: str, version: str, why: str, who: str | None, db: Path 
 @DB_OPTION
 def verify_command(version: str, db: Path | None) -> None:
     """Check that a version's rows still match its checksum."""
-    if not versions.verify(_store(db), version):
+    if not versions.verify(_store(db, read_only=True), version):
         raise WeightTableError(f"version {version!r}: rows do not match the checksum")
     click.echo(f"{version}: checksum ok")
 
@@ -286,7 +290,7 @@ def import_command(file: Path, version: str, ruleset: str, year: int, region: st
 @DB_OPTION
 def export_command(version: str, file: Path, layout: str, db: Path | None) -> None:
     """Write a version's table as CSV or .xlsx."""
-    con = _store(db)
+    con = _store(db, read_only=True)
     info = versions.version_info(con, version)
     rows = versions.version_rows(con, version).drop("version")
     if info["kind"] == "drg":
@@ -331,7 +335,8 @@ def import_hospitals_command(file: Path, effective_from: Any, reason: str, skip_
 @DB_OPTION
 def export_hospitals_command(file: Path, on: Any, layout: str, db: Path | None) -> None:
     """Write hospitals with their coefficients in force on a date."""
-    rows = hospitals.coefficients_on(_store(db), on.date() if on else date.today())
+    rows = hospitals.coefficients_on(_store(db, read_only=True),
+                                     on.date() if on else date.today())
     if layout == "bureau":
         rows = io.bureau_headers(rows, io.HOSPITAL_HEADERS)
     io.export_table(rows, file)
@@ -412,8 +417,8 @@ def set_budget_command(region: str, fund_pool: str, year: int, period: str, sche
 def audit_command(entity: str | None, entity_key: str | None, limit: int,
                   db: Path | None) -> None:
     """The audit log (who, when, what, why), newest first."""
-    print_frame(audit_log(_store(db), entity=entity, entity_key=entity_key, limit=limit),
-                limit=None)
+    print_frame(audit_log(_store(db, read_only=True), entity=entity, entity_key=entity_key,
+                          limit=limit), limit=None)
 
 
 @click.command("sql")

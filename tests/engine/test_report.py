@@ -92,8 +92,13 @@ def test_rerun_replaces_and_hospital_report_sees_only_its_own(report_dir: Path) 
 
 
 def test_unknown_run_is_one_line_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["report", "--out", str(tmp_path / "o"), "--db",
-                                      str(tmp_path / "e.duckdb"), "--run-id", "nope"])
+    db = tmp_path / "e.duckdb"
+    result = CliRunner().invoke(cli, ["report", "--out", str(tmp_path / "o"), "--db", str(db),
+                                      "--run-id", "nope"])
+    assert result.exit_code != 0
+    assert "store not found" in str(result.exception) and not db.exists()  # issue 13
+    result = CliRunner().invoke(cli, ["--create", "report", "--out", str(tmp_path / "o"),
+                                      "--db", str(db), "--run-id", "nope"])
     assert result.exit_code != 0
     assert "nope" in str(result.exception)
 

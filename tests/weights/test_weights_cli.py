@@ -65,8 +65,8 @@ def test_hospitals_and_rates(tmp_path: Path) -> None:
     path = tmp_path / "h.csv"
     path.write_text("医疗机构编码,医疗机构名称,医院等级,系数\nH1,甲院,三级,1.0\nH2,中医院,二级,0.88\n",
                     encoding="utf-8")
-    run("weights", "import-hospitals", str(path), "--effective-from", "2024-01-01",
-        "--reason", "年度核定", "--db", db)
+    run("--create", "weights", "import-hospitals", str(path), "--effective-from", "2024-01-01",
+        "--reason", "年度核定", "--db", db)  # a new store: created only when asked (issue 13)
     run("weights", "set-coefficient", "H2", "0.9", "--from", "2024-07-01", "--reason", "上调",
         "--db", db)
     run("weights", "set-rate", "--fund-pool", "employee", "--year", "2024", "--scheme", "dip",
