@@ -32,7 +32,7 @@ import duckdb
 import polars as pl
 
 from grouper.errors import RefusedError
-from weights.errors import StoreError
+from weights.errors import StoreError, StoreMissingError
 from weights.store import open_store
 
 HIDDEN_TABLES = frozenset({"api_keys"})
@@ -65,7 +65,7 @@ def open_sandbox(db: Path, *, memory_limit: str = "1GB") -> duckdb.DuckDBPyConne
     """The store read-only, external access off, configuration locked."""
     path = Path(db)
     if not path.is_file():
-        raise StoreError(f"store not found: {path}")
+        raise StoreMissingError(f"store not found: {path} / 数据库文件不存在")
     # migrations checked by the ordinary read-only open first (a clear message if behind)
     open_store(path, read_only=True).close()
     try:

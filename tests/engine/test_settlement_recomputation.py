@@ -7,7 +7,7 @@ Written apart from engine/settle_*.py: it shares no code with them."""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from fractions import Fraction as F
 from pathlib import Path
 

@@ -32,7 +32,7 @@ def sql(store: Path, statement: str, **env: str) -> subprocess.CompletedProcess[
     return subprocess.run(
         [sys.executable, "-m", "engine.cli", "sql", statement, "--db", str(store)],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "DRGDIP_DB": str(store), **env})
+        env={**os.environ, "DRGDIP_DB": str(store), **env}, check=False)
 
 
 def refused(result: subprocess.CompletedProcess[str]) -> str:
