@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from weights.exact_means import exact_sums, half_up, weighted_mean_yuan
 from weights.hospitals import LEVELS, normalise_level
 
 LEVEL_COST_COLUMNS = ("level", "mean_cost", "n_cases", "n_kept")
@@ -50,9 +51,11 @@ def split_means(usable: pl.DataFrame, kept: pl.DataFrame, code: str, key: str,
     if key not in kept.columns:
         return pl.DataFrame(schema=schema)
     counts = usable.filter(known).group_by(code, key).agg(pl.len().alias("n_cases"))
-    w, c = pl.col("w"), pl.col("cost")
-    means = kept.filter(known).group_by(code, key).agg(
-        ((w * c).sum() / w.sum()).round(2).alias("mean_cost"), pl.len().alias("n_kept"))
+    sums = exact_sums(kept.filter(known), [code, key])  # order-independent (exact_means)
+    means = sums.select(code, key, pl.Series("mean_cost", [
+        half_up(weighted_mean_yuan(a, b), 2) for a, b in zip(sums["swc"].to_list(),
+                                                             sums["sw"].to_list(), strict=True)],
+        dtype=pl.Decimal(18, 2)), pl.col("n").alias("n_kept"))
     out = means.join(counts, on=[code, key], how="left")
     return out.select(
         pl.col(code).cast(pl.String), pl.col(key).cast(pl.String),
