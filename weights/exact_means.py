@@ -49,3 +49,8 @@ def cv_of(n: int, s1: int, s2: int) -> Decimal | None:
 
 def half_up(value: Decimal | None, dp: int) -> Decimal | None:
     return None if value is None else value.quantize(Decimal(1).scaleb(-dp), ROUND_HALF_UP)
+
+
+def half_up_float(value: Decimal, dp: int) -> float:
+    """`value` rounded half-up to `dp` places, as the float of that decimal."""
+    return float(value.quantize(Decimal(1).scaleb(-dp), ROUND_HALF_UP))
