@@ -22,7 +22,7 @@ from enum import StrEnum
 import duckdb
 
 from api.errors import ApiError, forbidden, unauthenticated
-from grouper.errors import DrgDipError
+from grouper.errors import DrgDipError, RefusedError
 
 log = logging.getLogger("drgdip.api")
 PREFIX = "ddk"
@@ -72,6 +72,11 @@ def create_key(con: duckdb.DuckDBPyConnection, role: str, hospital_id: str | Non
         raise ApiKeyError("role=hospital needs --hospital ID")
     if r != Role.HOSPITAL and hospital_id:
         raise ApiKeyError(f"--hospital is only for role=hospital, not role={r.value}")
+    if r == Role.HOSPITAL and not con.execute(
+            "SELECT count(*) FROM hospital_master WHERE hospital_id = ?",
+            [hospital_id]).fetchone()[0]:  # type: ignore[index]
+        raise RefusedError(f"hospital {hospital_id!r} is not in the hospital master; load it "
+                           f"first (`drgdip weights hospitals import FILE`) / 医院不在医院目录中")
     key_id, secret, salt = secrets.token_hex(6), secrets.token_hex(24), secrets.token_bytes(16)
     con.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
                 [key_id, salt.hex(), _hash(salt, secret).hex(), r.value, hospital_id, label,

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -62,8 +63,19 @@ def body(status: int, code: str, message: str, field: str | None,
                         headers=headers)
 
 
+# pydantic names the member of a union that failed (`constrained-int`, `literal['男',…]`, `str`);
+# the field path the client knows stops before it.
+_UNION_MEMBER = re.compile(r"^(constrained-|function-|literal\[|list\[|(int|str|float|bool|"
+                           r"decimal|date|none)$)")
+
+
 def _field(loc: Sequence[Any]) -> str:
-    return ".".join(str(p) for p in loc)
+    parts = []
+    for part in loc:
+        if isinstance(part, str) and _UNION_MEMBER.match(part):
+            break
+        parts.append(str(part))
+    return ".".join(parts)
 
 
 async def _api_error(_: Request, exc: Exception) -> JSONResponse:
@@ -75,6 +87,9 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid"}
+    if first.get("type") == "json_invalid":  # docs/api.md: an unparsable body is 400
+        return body(400, "BAD_REQUEST", f"请求体不是有效的 JSON / the request body is not valid "
+                    f"JSON: {first.get('ctx', {}).get('error', first.get('msg'))}", "body")
     msg = f"请求字段无效 / invalid request field: {first.get('msg', 'invalid')}"
     if len(errors) > 1:
         msg += f" (+{len(errors) - 1} more)"

@@ -2,23 +2,55 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, field_validator
+
+from engine.ingest.coerce import DATE_COMPACT, DATE_PARTS, INSURANCE_WORDS, SEX_WORDS
 
 CODES_MAX = 100
 
 
 def _iso_text(value: object) -> object:
-    """Dates come as ISO text (JSON has no date type); numbers are not dates."""
-    if not isinstance(value, (str, date)):
-        raise ValueError("a date must be ISO text, e.g. 2025-03-09")  # noqa: TRY004 - pydantic
+    """Dates come as text (JSON has no date type) in the spellings case files accept
+    (engine.ingest.coerce: 2025-03-09, 2025/3/9, 2025.03.09, 2025年3月9日, 20250309, with an
+    optional time); numbers are not dates."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("a date must be text, e.g. 2025-03-09")  # noqa: TRY004 - pydantic
+    text = value.strip()
+    match = re.match(DATE_PARTS, text) or re.match(DATE_COMPACT, text)
+    if match is None:
+        return value  # pydantic says why it is not a date
+    y, m, d = match.groups()
+    return f"{y}-{int(m):02d}-{int(d):02d}"
+
+
+def _word(words: dict[str, Any]) -> Any:
+    """Text spellings case files accept (男/女, 职工/居民 …) mapped as files map them."""
+    def read(value: object) -> object:
+        if isinstance(value, str):  # exactly the spellings the OpenAPI lists
+            return words.get(value, value)
+        return value
+    return read
+
+
+def _money_text(value: object) -> object:
+    """Money as files write it: "48,210.35" reads as 48210.35 (thousands separators)."""
+    if isinstance(value, str):
+        return value.strip().replace(",", "")
     return value
 
 
 IsoDate = Annotated[date, BeforeValidator(_iso_text)]
+# The spellings files accept, also shown in the OpenAPI (read to 1/2 and employee/resident).
+StrictSex = Annotated[int, Strict(), Field(ge=-1000, le=1000)]
+SexWord = Literal[tuple(SEX_WORDS)]  # type: ignore[misc]
+InsuranceWord = Literal[tuple(INSURANCE_WORDS)]  # type: ignore[misc]
 
 CASE_EXAMPLE: dict[str, Any] = {
     "case_id": "ZY2024000123", "hospital_id": "H0001", "insurance_type": "employee", "sex": 1,
@@ -34,8 +66,11 @@ class CaseIn(BaseModel):
 
     case_id: str = Field(min_length=1, max_length=64)
     hospital_id: str | None = Field(None, max_length=64)
-    insurance_type: Literal["employee", "resident"] | None = None
-    sex: int | None = Field(None, strict=True, ge=-1000, le=1000, description="1 male, 2 female; else invalid")
+    insurance_type: Annotated[InsuranceWord | None,  # type: ignore[valid-type]
+                              BeforeValidator(_word(INSURANCE_WORDS))] = None
+    sex: Annotated[StrictSex | SexWord | None,  # type: ignore[valid-type]
+                   BeforeValidator(_word(SEX_WORDS))] = Field(
+        None, description="1 male, 2 female (男/女/male/female accepted); else invalid")
     age: int | None = Field(None, strict=True, ge=0, le=150)
     age_days: int | None = Field(None, strict=True, ge=0, le=60000)
     birth_weight: int | None = Field(None, strict=True, ge=0, le=10000, description="grams")
@@ -55,6 +90,9 @@ class CaseIn(BaseModel):
     patient_paid: Decimal | None = Field(None, ge=0, le=Decimal("1e10"), decimal_places=2)
     tcm_treatment: bool | None = Field(None, strict=True, description="DIP: treated with TCM methods")
     day_surgery: bool | None = Field(None, strict=True, description="DIP: day surgery")
+
+    _money = field_validator("total_cost", "fund_paid", "other_fund_paid", "patient_paid",
+                             mode="before")(_money_text)
 
 
 class DrgGroupIn(BaseModel):

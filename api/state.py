@@ -69,7 +69,7 @@ class ServiceState:
             rs = load_ruleset(name)
             lookups(rs)  # build the per-case lookups now, not on the first request
             state.rulesets[name] = rs
-        if settings.default_ruleset not in state.rulesets:
+        if settings.default_ruleset != "auto" and settings.default_ruleset not in state.rulesets:
             state.rulesets[settings.default_ruleset] = load_ruleset(settings.default_ruleset)
         state.load_published_catalogs()
         for name, path in settings.dip_catalog_files.items():
@@ -136,6 +136,15 @@ class ServiceState:
     # -- per case ---------------------------------------------------------------------------
     def group_drg_case(self, case: dict[str, Any], ruleset: str | None,
                        translate_codes: bool) -> dict[str, Any]:
+        if (ruleset or self.settings.default_ruleset) == "auto":
+            from grouper.by_date import ruleset_on
+
+            picked = ruleset_on(case.get("discharge_date"))
+            if picked is None:
+                raise ApiError(422, "NO_DISCHARGE_DATE",
+                               "ruleset auto 需要出院日期 / ruleset auto needs a discharge_date "
+                               "within a ruleset's effective dates", "body.case.discharge_date")
+            ruleset = picked
         rs = self.ruleset(ruleset)
         return explain(case, rs, translate_codes=translate_codes).to_dict()
 
@@ -152,5 +161,9 @@ class ServiceState:
     def group_batch(self, kind: str, params: dict[str, str], cases: pl.DataFrame) -> pl.DataFrame:
         if kind == "dip":
             return group_dip(cases, self.catalog(params.get("catalog"))[1])
+        if (params.get("ruleset") or self.settings.default_ruleset) == "auto":
+            from grouper.by_date import group_drg_auto
+
+            return group_drg_auto(cases, translate_codes=params.get("translate_codes") == "true")
         return group_drg(cases, self.ruleset(params.get("ruleset")),
                          translate_codes=params.get("translate_codes") == "true")

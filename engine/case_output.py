@@ -1,4 +1,9 @@
-"""Write result tables in the format named by the file extension (.parquet, .csv, .jsonl)."""
+"""Write result tables in the format named by the file extension (.parquet, .csv, .jsonl).
+
+CSV starts with a UTF-8 byte-order mark by default: Excel (the tool bureaus and hospitals open
+CSVs with) reads a BOM-less UTF-8 file as the local code page and garbles Chinese. Programs and
+pipes that do not expect a BOM get `bom=False` (the commands' `--no-bom`).
+"""
 
 from __future__ import annotations
 
@@ -26,12 +31,12 @@ def flatten_lists(frame: pl.DataFrame) -> pl.DataFrame:
         if isinstance(t, pl.List) and t.inner == pl.String)
 
 
-def write_table(frame: pl.DataFrame, path: Path) -> None:
+def write_table(frame: pl.DataFrame, path: Path, *, bom: bool = True) -> None:
     fmt = output_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == ".parquet":
         frame.write_parquet(path)
     elif fmt == ".csv":
-        flatten_lists(frame).write_csv(path)
+        flatten_lists(frame).write_csv(path, include_bom=bom)
     else:
         frame.write_ndjson(path)

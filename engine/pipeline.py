@@ -33,9 +33,10 @@ from engine.settle_case import settle_cases
 from engine.settle_cost_coef import attach_hospital_costs
 from engine.settle_inputs import attach_level_costs
 from engine.settle_tables import LATEST_SETTLE_RUNS
+from engine.store_parameters import with_store_parameters
 from grouper import group_drg, load_ruleset
 from grouper.dip_catalog import DipCatalog
-from grouper.errors import DrgDipError, InputError
+from grouper.errors import DrgDipError, InputError, RefusedError
 from weights.errors import WeightTableError
 from weights.store import open_store, query, transaction
 from weights.versions import VERSIONED_TABLES, active_version, version_info, version_rows
@@ -97,6 +98,13 @@ def load_weights(con: duckdb.DuckDBPyConnection, policy: Policy,
         if info["kind"] != kind:
             raise RunError(f"weights version {version!r} is {info['kind']}, the policy pays "
                            f"{kind}")
+        built_for = info.get("ruleset")
+        if kind == "drg" and built_for and built_for != policy.policy.ruleset:
+            from grouper.errors import RefusedError
+
+            raise RefusedError(f"weights version {version!r} were built for ruleset {built_for}, "
+                               f"the cases are grouped with {policy.policy.ruleset}: refused "
+                               f"(权重与分组方案不一致)")
     rows = _with_level_costs(con, kind, version, version_rows(con, version).drop("version"))
     rows = _with_hospital_costs(con, kind, version, rows)
     if kind == "drg":
@@ -153,10 +161,15 @@ def load_hospitals(con: duckdb.DuckDBPyConnection, path: Path | None) -> pl.Data
     return frame.with_columns(pl.col("hospital_id").cast(pl.String))
 
 
-def read_case_file(path: Path) -> pl.DataFrame:
+def read_case_file(path: Path, *, notes: Callable[[str], None] | None = None) -> pl.DataFrame:
+    """The case columns settlement reads; `notes` receives the file's header note (unknown
+    headers with the closest alias) when there is one."""
     from engine.ingest import read_cases
 
-    cases = read_cases(path).cases
+    result = read_cases(path)
+    if notes is not None and result.header_note():
+        notes(result.header_note())
+    cases = result.cases
     return cases.select([c for c in CASE_COLUMNS if c in cases.columns])
 
 
@@ -252,11 +265,38 @@ def settle_summary(results: pl.DataFrame, period_rows: pl.DataFrame) -> dict[str
             "prepayment": str(period_rows["prepayment"].sum())}
 
 
+def held_codes(results: pl.DataFrame) -> str:
+    """The most frequent error codes of the held cases, e.g. 'S104 × 9,990, E101 × 10'."""
+    held = results.filter(pl.col("status") == "invalid")
+    counts = (held.group_by("error_code").len().sort(["len", "error_code"],
+                                                      descending=[True, False]).head(3))
+    return ", ".join(f"{code} × {n:,}" for code, n in counts.iter_rows())
+
+
+def check_held_share(results: pl.DataFrame, policy: Policy, *, allow_held: bool) -> None:
+    """RefusedError when the held share of the run exceeds the policy's max_held_share."""
+    n = results.height
+    held = int((results["status"] == "invalid").sum())
+    limit = policy.policy.max_held_share
+    if allow_held or n == 0 or Decimal(held) <= limit * n:
+        return
+    share = f"{Decimal(held * 100) / n:.1f}"
+    raise RefusedError(
+        f"{held:,} of {n:,} cases ({share} %) are held, more than the policy's "
+        f"{limit * 100:.1f} % ({held_codes(results)}); nothing was stored — fix the file, or "
+        f"pass --allow-held to settle anyway / 被挂起病例 {held:,}/{n:,}（{share}%）超过政策上限 "
+        f"{limit * 100:.1f}%，未入库；请修正文件，或加 --allow-held 仍然结算")
+
+
 def run_settle(db: Path, policy: Policy, cases_path: Path, *, period: str, run_id: str,
                weights_version: str | None = None, hospitals_path: Path | None = None,
                reviews_path: Path | None = None, out_dir: Path | None = None,
-               progress: Progress | None = None, cases: pl.DataFrame | None = None) -> RunResult:
-    """Settle one period's case file into the store (and Parquet under `out_dir`)."""
+               progress: Progress | None = None, cases: pl.DataFrame | None = None,
+               allow_held: bool = False) -> RunResult:
+    """Settle one period's case file into the store (and Parquet under `out_dir`).
+
+    Refused (RefusedError, nothing written) when more than the policy's `max_held_share` of
+    the cases is held (invalid), unless `allow_held`."""
     year = check_period(period)
     if year != policy.year:
         raise RunError(f"period {period} is outside the policy year {policy.year}")
@@ -270,6 +310,7 @@ def run_settle(db: Path, policy: Policy, cases_path: Path, *, period: str, run_i
     reviews = read_reviews(reviews_path) if reviews_path is not None else None
     con = open_store(db)
     try:
+        policy, parameters = with_store_parameters(con, policy, period=period)
         weights = load_weights(con, policy, weights_version)
         hospitals = with_year_quota_used(con, load_hospitals(con, hospitals_path), policy,
                                          period=period, run_id=run_id)
@@ -278,7 +319,8 @@ def run_settle(db: Path, policy: Policy, cases_path: Path, *, period: str, run_i
                                             reviews=reviews, earlier=earlier,
                                             progress=progress)
         results = results.with_columns(pl.lit(period).alias("period"))
-        summary = settle_summary(results, period_rows)
+        summary = settle_summary(results, period_rows) | {"parameters": parameters}
+        check_held_share(results, policy, allow_held=allow_held)
         run = _run_row(run_id, "settle", policy, period, input_name=str(cases_path),
                        weights_version=weights.version, n_cases=results.height, started=started,
                        summary=summary)
@@ -311,19 +353,56 @@ def year_inputs(con: duckdb.DuckDBPyConnection, policy: Policy, year: int) -> pl
     return query(con, sql, [policy.name, year])
 
 
+def clamps(result: Any, policy: Policy, pool: str) -> dict[str, Any]:
+    """What the clearing of a pool clamped or capped (payment-rules §4.3 'each such clamp is
+    listed in the run's summary and stored'): hospitals whose payable P is negative (no
+    overspend share, no ratio, no redistributed reserve) and whether the point-value cap
+    against last year bound."""
+    from engine.settle_money import round4
+
+    rows = result.hospitals
+    negative = rows.filter(pl.col("payable") < 0).select("hospital_id", "payable")
+    params = policy.pool_params(pool)
+    cap = (round4(params.pv_prev_year * params.pv_cap_ratio)
+           if params.pv_prev_year is not None and params.pv_cap_ratio is not None else None)
+    return {"negative_payables": {h: str(v) for h, v in negative.iter_rows()},
+            "point_value_cap": None if cap is None else str(cap),
+            "point_value_cap_binding": cap is not None and not policy.fixed_point_value
+            and result.summary["point_value"] == cap}
+
+
+def missing_months(con: duckdb.DuckDBPyConnection, policy: Policy, year: int) -> list[str]:
+    """The months YYYY-MM of `year` without a done settle run of the policy."""
+    sql = (f"SELECT DISTINCT period FROM runs WHERE run_id IN "
+           f"({LATEST_SETTLE_RUNS.format(exclude='')})")
+    done = set(query(con, sql, [policy.name, year])["period"].to_list())
+    return [m for m in (f"{year}-{i:02d}" for i in range(1, 13)) if m not in done]
+
+
 def run_clear(db: Path, policy: Policy, *, year: int, run_id: str | None = None,
-              out_dir: Path | None = None) -> RunResult:
-    """Annual clearing of every fund pool of the policy from the year's settle runs."""
+              out_dir: Path | None = None, partial: bool = False) -> RunResult:
+    """Annual clearing of every fund pool of the policy from the year's settle runs.
+
+    Refused (RefusedError) while months of the year have no settle run, naming them, unless
+    `partial`; a partial clearing records the missing months in its summary."""
     if year != policy.year:
         raise RunError(f"year {year} is not the policy year {policy.year}")
     run_id = run_id or f"clear-{policy.name}-{year}"
     started = datetime.now()
     con = open_store(db)
     try:
+        policy, parameters = with_store_parameters(con, policy, clearing=True)
         inputs = year_inputs(con, policy, year)
         if inputs.height == 0:
             raise RunError(f"no settle runs for policy {policy.name} in {year}; run "
                            f"`drgdip settle` for its periods first")
+        missing = missing_months(con, policy, year)
+        if missing and not partial:
+            raise RefusedError(
+                f"{len(missing)} month(s) of {year} have no settle run under {policy.name}: "
+                f"{', '.join(missing)}; settle them, or pass --partial to clear what is there "
+                f"/ {year} 年有 {len(missing)} 个月未结算：{', '.join(missing)}；请先结算，"
+                f"或加 --partial 按已结算月份清算")
         hospitals, pools, summary = [], [], {}
         for pool in sorted(set(inputs["fund_pool"])):
             if pool not in policy.pool:
@@ -335,10 +414,16 @@ def run_clear(db: Path, policy: Policy, *, year: int, run_id: str | None = None,
             pools.append({**result.summary, "year": year})
             summary[pool] = {k: str(v) for k, v in result.summary.items()} | {
                 "conservation_gap": str(gap)}
+            summary[pool].update(clamps(result, policy, pool))
         pool_frame = pl.DataFrame(pools, infer_schema_length=None).with_columns(
             pl.col(c).cast(pl.Decimal(18, 2)) for c in pools[0]
             if isinstance(pools[0][c], Decimal) and c not in ("point_value", "points"))
         tables = {"clearing_results": pl.concat(hospitals), "clearing_pools": pool_frame}
+        if missing:
+            summary["missing_months"] = missing
+        for pool, used in parameters.items():
+            if pool in summary:
+                summary[pool]["parameters"] = used
         run = _run_row(run_id, "clear", policy, str(year), input_name="settle runs",
                        weights_version=None, n_cases=int(inputs.height), started=started,
                        summary=summary)

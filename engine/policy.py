@@ -16,7 +16,7 @@ import tomllib
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -53,12 +53,18 @@ class Meta(_Strict):
     source: str = ""
     illustrative: bool = True
     ruleset: str = "chs_drg_11"
+    # a region's own calendar for `--ruleset auto`: {"YYYY-MM-DD": ruleset in force from then};
+    # empty: the national calendar of the manifests (grouper.by_date)
+    ruleset_calendar: dict[str, str] = Field(default_factory=dict)
     # DRG: "rate" (费率法, points are RW-equivalents paid at base_rate) or "points" (点数法,
     # point value fixed after the year). DIP is always points.
     payment_basis: Literal["rate", "points"] = "points"
     points_per_weight: Decimal = Decimal(1)  # DRG: points per 1.0 RW (100 in point-method cities)
     unmatched_payment: Literal["ffs", "cost_points"] = "ffs"  # QY / 0000 / no weight
     fund_share_method: Literal["liability", "ratio"] = "liability"
+    # `drgdip settle` refuses a run holding more than this share of its cases (unless
+    # --allow-held): a misspelt money header holds every case and pays nothing.
+    max_held_share: Decimal = Field(default=Decimal("0.05"), ge=0, le=1)
 
 
 class Scope(_Strict):
@@ -356,6 +362,13 @@ def parse_policy(text: str, *, name: str = "policy", source: str = "<text>") -> 
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{source}: not valid TOML: {exc}") from exc
+    return validate_policy(raw, name=name, source=source,
+                           checksum=hashlib.sha256(text.encode()).hexdigest()[:16])
+
+
+def validate_policy(raw: dict[str, Any], *, name: str, source: str, checksum: str) -> Policy:
+    """Validate a policy's parsed TOML (a file, or a file with overrides: engine.simulate);
+    raises PolicyError with one line naming the bad field."""
     try:
         policy = Policy.model_validate(raw)
     except ValidationError as exc:
@@ -364,8 +377,16 @@ def parse_policy(text: str, *, name: str = "policy", source: str = "<text>") -> 
         value = err.get("input")
         shown = "" if isinstance(value, dict) else f" (value {value!r})"
         raise PolicyError(f"{source}: {where}: {err['msg']}{shown}") from exc
-    checksum = hashlib.sha256(text.encode()).hexdigest()[:16]
     return policy.model_copy(update={"name": name, "checksum": checksum})
+
+
+def policy_source(name_or_path: str | Path) -> tuple[Path, str]:
+    """(path, TOML text) of a shipped policy name or a policy file."""
+    path = _locate(name_or_path)
+    try:
+        return path, path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"policy file {path}: unreadable: {exc}") from exc
 
 
 def load_policy(name_or_path: str | Path) -> Policy:
@@ -374,9 +395,5 @@ def load_policy(name_or_path: str | Path) -> Policy:
     >>> load_policy("foshan_drg_2025").method
     'drg'
     """
-    path = _locate(name_or_path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"policy file {path}: unreadable: {exc}") from exc
+    path, text = policy_source(name_or_path)
     return parse_policy(text, name=path.stem, source=str(path))

@@ -15,6 +15,10 @@ class Settings(BaseSettings):
 
     db: Path = Path("drgdip.duckdb")
     default_ruleset: str = "chs_drg_11"
+    # `drgdip sql` sandbox (engine.sql_sandbox): rows fetched at most, seconds, DuckDB memory
+    sql_max_rows: int = 100_000
+    sql_timeout_seconds: float = 30.0
+    sql_memory_limit: str = "1GB"
 
 
 @lru_cache

@@ -16,8 +16,11 @@ an episode of the same run or of the year's earlier runs (`earlier_episodes`).
 
 Money is `Decimal(18, 2)` yuan; points are `Decimal(18, 4)`; every amount is computed in integers
 and rounded once, half-up. `payment_standard = round(points × point_value) + fixed_amount` where
-`point_value` is the policy's provisional value of the case's fund pool (the DRG base rate under
-the rate method, else pv_budget) and `fixed_amount` is what is paid outside points (FFS, per diem).
+`point_value` is the policy's provisional value of the case's fund pool (pv_budget) and
+`fixed_amount` is what is paid outside points (FFS, per diem). Under the DRG rate method there are
+no points to round: `payment_standard = round(RW × rate_L …) + fixed_amount`, the outlier formula
+evaluated exactly in money (`_rate_std`); `points` (RW × points per weight × factor, 4 dp) is
+shown for information and `point_value` is base rate / points per weight.
 `fund_payable = max(0, payment_standard − patient_paid − other_fund_paid)` (or the `ratio` form).
 Invalid cases are held: a row with status `invalid`, an error code and nothing payable.
 """
@@ -152,6 +155,43 @@ def _points(policy: Policy, ratio: tuple[int, int]) -> pl.Expr:
             .otherwise(lit(0))).cast(pl.Int64)
 
 
+def _rate_std(policy: Policy, ratio: tuple[int, int]) -> pl.Expr:
+    """DRG rate method (费率法, payment-rules §2.4): the payment standard's points part in fen,
+    RW × rate_L (and every amount built on it) as one exact fraction rounded once to the fen —
+    no 4-dp points in between. rate_L = the pool's base rate × the case's coefficient (level
+    factor, × c_{h,g} when on), rounded to 4 dp as a rate; `dev_rate` the same with the
+    deviation coefficient. The outlier formulas are the points formulas with base = RW,
+    inst = rate_L and a point value of 1 yuan, so their value is yuan ×10⁴."""
+    c = pl.col
+    w, cost, avg, rate, dev = c("weight4"), c("total_cost"), c("avg_fen"), c("rate4"), c(
+        "dev_rate4")
+    unit = pl.lit(SCALE4, pl.Int64)  # 1 yuan per "point" ×10⁴
+    method = policy.outliers.high_outlier_method
+    zero: o.Frac = (lit(0), lit(1))
+    if method == "points_excess":
+        high = o.high_points_excess_frac(w, rate, dev, cost, avg, c("k_high4"))
+    elif method == "cost_excess_share":
+        high = o.high_cost_excess_share_frac(w, rate, cost, avg, c("k_high4"),
+                                             scaled(policy.outliers.excess_share), unit)
+    else:
+        high = zero
+    unmatched = ((cost.cast(I128) * ratio[0] * c("pv4").cast(I128), lit(ratio[1] * SCALE4))
+                 if policy.policy.unmatched_payment == "cost_points" else zero)
+    t = c("case_type")
+    branches = [("normal", o.normal_frac(w, rate)), ("high_outlier", high),
+                ("low_outlier", o.low_frac(w, dev, cost, avg)),
+                ("incomplete", o.incomplete_frac(w, rate, cost, avg)),
+                ("review_uplift", o.uplift_frac(w, rate, cost, scaled(policy.review.uplift_share),
+                                                unit)),
+                ("unmatched", unmatched)]
+    num: pl.Expr = zero[0]
+    den: pl.Expr = zero[1]
+    for name, (n, d) in reversed(branches):
+        num = pl.when(t == name).then(n).otherwise(num)
+        den = pl.when(t == name).then(d).otherwise(den)
+    return div_half_up(num, den * 100).cast(pl.Int64)
+
+
 def _fixed(policy: Policy) -> pl.Expr:
     c, t = pl.col, pl.col("case_type")
     ffs_types = ["review_ffs", "ffs_short_stay"]
@@ -245,9 +285,19 @@ def settle_cases(cases: pl.DataFrame, grouped: pl.DataFrame, weights: pl.DataFra
     frame = frame.with_columns(_case_type(policy).alias("case_type"))
     frame = frame.with_columns(_points(policy, ratio).alias("points4"),
                                _fixed(policy).alias("fixed_fen"))
-    frame = frame.with_columns(
-        (div_half_up(c("points4").cast(I128) * c("pv4").fill_null(0).cast(I128), 10**6)
-         .cast(pl.Int64) + c("fixed_fen")).alias("std_fen"))
+    if policy.fixed_point_value:  # rate method: RW × rate_L, rounded once to the fen
+        rates = {pool: scaled(p.base_rate) for pool, p in policy.pool.items()
+                 if p.base_rate is not None}
+        base_rate = c("fund_pool").replace_strict(rates, default=None, return_dtype=pl.Int64)
+        scale = STD_SCALE[policy.drg.cost_coefficient]
+        frame = frame.with_columns(
+            div_half_up(base_rate.cast(I128) * c("std_coef").cast(I128), scale).alias("rate4"),
+            div_half_up(base_rate.cast(I128) * c("dev4").cast(I128), SCALE4).alias("dev_rate4"))
+        points_fen = _rate_std(policy, ratio)
+    else:  # point methods: points (4 dp) × point value
+        points_fen = div_half_up(c("points4").cast(I128) * c("pv4").fill_null(0).cast(I128),
+                                 10**6).cast(pl.Int64)
+    frame = frame.with_columns((points_fen + c("fixed_fen")).alias("std_fen"))
     frame = frame.with_columns(
         pl.when(c("case_type") == "invalid").then(pl.lit(0, pl.Int64)).otherwise(c("std_fen"))
         .alias("std_fen"))

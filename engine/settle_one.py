@@ -373,7 +373,11 @@ def settle_one(case: dict[str, Any], grouped: dict[str, Any], hospital: Hospital
     points4 = _points(policy, case_type, base4, std_coef, dev4, cost, avg, k4, pv4, scale,
                       tables.ratio)
     fixed = _fixed(policy, case_type, cost, los, rate)
-    std = _add(_div(_mul(points4, pv4 if pv4 is not None else 0), 10**6), fixed)
+    if policy.fixed_point_value:  # rate method: RW × rate_L rounded once
+        std = _add(_rate_std(policy, case_type, pool, weight4, std_coef, dev4, cost, avg, k4,
+                             pv4, scale, tables.ratio), fixed)
+    else:
+        std = _add(_div(_mul(points4, pv4 if pv4 is not None else 0), 10**6), fixed)
     if case_type == "invalid":
         std = 0
     held = case_type in ("invalid", "violation")
@@ -444,35 +448,66 @@ def _case_type(policy: Policy, error_code: str | None, rate: int | None, los: in
     return "normal"
 
 
-def _points(policy: Policy, case_type: str, base: int | None, inst: int | None,
-            dev: int | None, cost: int | None, avg: int | None, k4: int, pv4: int | None,
-            scale: int, ratio: tuple[int, int]) -> int | None:
+def _points_frac(policy: Policy, case_type: str, base: int | None, inst: int | None,
+                 dev: int | None, cost: int | None, avg: int | None, k4: int, pv4: int | None,
+                 scale: int, ratio: tuple[int, int]) -> tuple[int | None, int | None]:
+    """The case type's points ×10⁴ as an exact fraction (engine.outliers' `*_frac`)."""
     o = policy.outliers
     if case_type == "normal":
-        return _div(_mul(base, inst), scale)
+        return _mul(base, inst), scale
     if case_type == "high_outlier":
         if o.high_outlier_method == "points_excess":
             if None in (base, inst, dev, cost, avg):
-                return None
+                return None, None
             num = (base * inst * avg * S  # type: ignore[operator]
                    + base * dev * (cost * S - k4 * avg) * (scale // S))  # type: ignore[operator]
-            return _div(num, avg * (S * scale))  # type: ignore[operator]
+            return num, avg * (S * scale)  # type: ignore[operator]
         if o.high_outlier_method == "cost_excess_share":
             if None in (base, inst, cost, avg, pv4):
-                return None
+                return None, None
             t1 = base * inst * pv4 * 100  # type: ignore[operator]
             t2 = (cost * S - k4 * avg) * scaled(o.excess_share) * scale  # type: ignore[operator]
-            return _div(t1 + t2, pv4 * (scale * 100))  # type: ignore[operator]
-        return 0
+            return t1 + t2, pv4 * (scale * 100)  # type: ignore[operator]
+        return 0, 1
     if case_type == "low_outlier":
-        return _div(_mul(base, dev, cost), _mul(avg, S))
+        return _mul(base, dev, cost), _mul(avg, S)
     if case_type == "incomplete":
-        return _div(_mul(base, inst, _hmin(cost, avg)), _mul(avg, scale))
+        return _mul(base, inst, _hmin(cost, avg)), _mul(avg, scale)
+    if case_type == "review_uplift":
+        if None in (base, inst, cost, pv4):
+            return None, None
+        bi = base * inst  # type: ignore[operator]
+        excess = max(cost * (10**6 * scale) - bi * pv4, 0)  # type: ignore[operator]
+        share = scaled(policy.review.uplift_share)
+        return bi * pv4 * S + excess * share, pv4 * (S * scale)  # type: ignore[operator]
     if case_type == "unmatched":
         if policy.policy.unmatched_payment == "cost_points":
-            return _div(_mul(cost, ratio[0]), ratio[1])
-        return 0
-    return 0
+            return _mul(cost, ratio[0]), ratio[1]
+        return 0, 1
+    return 0, 1
+
+
+def _points(policy: Policy, case_type: str, base: int | None, inst: int | None,
+            dev: int | None, cost: int | None, avg: int | None, k4: int, pv4: int | None,
+            scale: int, ratio: tuple[int, int]) -> int | None:
+    return _div(*_points_frac(policy, case_type, base, inst, dev, cost, avg, k4, pv4, scale,
+                              ratio))
+
+
+def _rate_std(policy: Policy, case_type: str, pool: str | None, weight4: int | None,
+              std_coef: int | None, dev4: int | None, cost: int | None, avg: int | None,
+              k4: int, pv4: int | None, scale: int, ratio: tuple[int, int]) -> int | None:
+    """engine.settle_case._rate_std of one case: RW × rate_L … in fen, rounded once."""
+    params = policy.pool.get(pool) if pool is not None else None
+    base_rate = scaled(params.base_rate) if params is not None and params.base_rate else None
+    rate = _div(_mul(base_rate, std_coef), scale)
+    dev_rate = _div(_mul(base_rate, dev4), S)
+    if case_type == "unmatched" and policy.policy.unmatched_payment == "cost_points":
+        num, den = _mul(cost, ratio[0], pv4), ratio[1] * S
+    else:
+        num, den = _points_frac(policy, case_type, weight4, rate, dev_rate, cost, avg, k4, S,
+                                S, ratio)
+    return _div(num, _mul(den, 100))
 
 
 def _fixed(policy: Policy, case_type: str, cost: int | None, los: int | None,

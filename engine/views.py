@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import engine.settle_tables  # noqa: F401  (migration 200 must precede the views)
+from engine.simulate.tables import SIMULATION_MIGRATION
 from weights.schema import Migration, register_migration
 
 PAID = "status = 'ok' AND case_type NOT IN ('invalid', 'violation') AND weight IS NOT NULL"
@@ -73,3 +74,4 @@ VIEWS = Migration(201, "settlement analyst views", (
 ))
 
 register_migration(VIEWS)
+register_migration(SIMULATION_MIGRATION)

@@ -18,6 +18,7 @@ ANY_PX2 = 1 << 6
 SECONDARY_PX = 1 << 7
 PX_GROUP_SHIFT = 8  # px_gN sets bit PX_GROUP_SHIFT + N - 1, N = 1..8
 MAX_PX_GROUPS = 8
+PRINCIPAL_DX_IN_DX2 = 1 << 16  # a hit that makes the negative atom principal_dx_not_dx2 fail
 
 CODE_ATOMS: dict[str, int] = {
     "principal_dx": PRINCIPAL_DX,
@@ -50,11 +51,14 @@ FEATURE_BITS: dict[str, int] = {
     "has_or_px": 32, "never": 64,
 }
 
-RULE_ATOMS = frozenset(CODE_ATOMS) | frozenset(FEATURE_ATOMS)
+# negative code atoms: hold when the case has NO hit setting their bit
+NEG_CODE_ATOMS: dict[str, int] = {"principal_dx_not_dx2": PRINCIPAL_DX_IN_DX2}
+
+RULE_ATOMS = frozenset(CODE_ATOMS) | frozenset(FEATURE_ATOMS) | frozenset(NEG_CODE_ATOMS)
 
 MDC_ATOMS = frozenset(
-    {"principal_dx", "any_dx", "principal_px_is_or", "principal_px_is_or_or_listed",
-     "multi_trauma"}
+    {"always", "principal_dx", "any_dx", "principal_px_is_or", "principal_px_is_or_or_listed",
+     "multi_trauma", "principal_dx_or_dx_prefix"}
 )
 
 # Which bits a hit on list L at the principal position (0) / a later position sets for an atom.
@@ -63,6 +67,7 @@ DX_LIST_BITS: dict[tuple[str, str], tuple[int, int]] = {
     ("dx", "principal_dx"): (PRINCIPAL_DX, 0),
     ("dx", "any_dx"): (ANY_DX, ANY_DX),
     ("dx1", "secondary_dx"): (0, SECONDARY_DX),
+    ("dx2", "principal_dx_not_dx2"): (PRINCIPAL_DX_IN_DX2, 0),
 }
 PX_LIST_BITS: dict[tuple[str, str], tuple[int, int]] = {
     ("px", "principal_px"): (PRINCIPAL_PX, 0),
@@ -71,7 +76,7 @@ PX_LIST_BITS: dict[tuple[str, str], tuple[int, int]] = {
     ("px1", "any_px1"): (ANY_PX1, ANY_PX1),
     ("px2", "any_px2"): (ANY_PX2, ANY_PX2),
 }
-DX_LISTS = frozenset({"dx", "dx1"})
+DX_LISTS = frozenset({"dx", "dx1", "dx2"})
 PX_LISTS = frozenset({"px", "px1", "px2"} | {f"px_g{n}" for n in range(1, MAX_PX_GROUPS + 1)})
 
 

@@ -110,11 +110,18 @@ def _features(cases: pl.DataFrame, c: Codes, rs: Ruleset) -> pl.DataFrame:
     ).with_columns(pl.Series("fbits", fbits), pl.Series("px0_is_or", px0_or))
 
 
-def _mdc_entries(features: pl.DataFrame, c: Codes, rs: Ruleset) -> pl.DataFrame:
+def _mdc_entries(features: pl.DataFrame, c: Codes, rs: Ruleset, valid_rows: pl.Series,
+                 prefix_hits: pl.DataFrame | None) -> pl.DataFrame:
     """(_row, mdc_rank) for every MDC whose entry rule holds."""
     mdc = rs.mdc
     parts = [c.dx0.join(rs.mdc_dx0_i, on="cid").select(
         "_row", "mdc_rank", "bits")]
+    always = mdc.filter(pl.col("need") == 0).select(pl.col("mdc_rank").cast(pl.Int64))
+    if always.height:  # `always`: every valid case enters (sex/age columns still apply)
+        parts.append(pl.DataFrame({"_row": valid_rows}).join(always, how="cross")
+                     .with_columns(pl.lit(0, pl.Int64).alias("bits")))
+    if prefix_hits is not None and prefix_hits.height:
+        parts.append(prefix_hits.select("_row", "mdc_rank", pl.lit(32, pl.Int64).alias("bits")))
     if rs.mdc_dxn_i.height:
         parts.append(c.dxn.join(rs.mdc_dxn_i, on="cid").select(
             "_row", "mdc_rank", "bits"))
@@ -179,6 +186,8 @@ def _param(col: str, test: pl.Expr) -> pl.Expr:
 def _adrg_params() -> pl.Expr:
     bw = pl.col("birth_weight")
     return (_param("age_days_max", pl.col("age_days") <= pl.col("age_days_max"))
+            & _param("age_days_min", pl.col("age_days") >= pl.col("age_days_min"))
+            & _param("rule_age_years", pl.col("age") == pl.col("rule_age_years"))
             & _param("weight_min_g", (bw != 0) & (bw >= pl.col("weight_min_g")))
             & _param("weight_max_g", (bw != 0) & (bw < pl.col("weight_max_g"))))
 
@@ -207,39 +216,77 @@ def _with(frame: pl.DataFrame, attrs: pl.DataFrame, idx: str) -> pl.DataFrame:
     return frame.hstack(attrs[frame[idx]])
 
 
+def prefix_entries(dx_raw: pl.DataFrame, rs: Ruleset) -> pl.DataFrame | None:
+    """(_row, mdc_rank) where some diagnosis code (as given, any position) starts with one of
+    an MDC's prefixes (`mdc_dx_prefix.csv`); None when the ruleset has no prefixes."""
+    if rs.mdc_prefixes.height == 0:
+        return None
+    parts = [dx_raw.filter(pl.col("code").str.starts_with(prefix)).select(
+        "_row", pl.lit(rank, pl.Int64).alias("mdc_rank"))
+        for rank, prefix in rs.mdc_prefixes.iter_rows()]
+    return pl.concat(parts).unique(maintain_order=True)
+
+
 def best_keys(dx: pl.DataFrame, px: pl.DataFrame, rs: Ruleset, n: int,
-              features_of: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+              features_of: pl.DataFrame, valid_rows: pl.Series | None = None,
+              prefix_hits: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.Series]:
     """(_row, key) of the winning outcome per grouped case, and the rows that entered an MDC.
 
     `dx`/`px` are the exploded codes of the valid cases; `features_of` holds the demographic
-    columns of all n rows (row i = `_row` i).
+    columns of all n rows (row i = `_row` i); `valid_rows` the rows that passed validation
+    (default: all); `prefix_hits` the `prefix_entries` of the valid rows.
     """
+    if valid_rows is None:
+        valid_rows = pl.int_range(n, dtype=pl.UInt32, eager=True)
     codes = Codes.split(dx, px)
     features = _features(features_of, codes, rs)
-    entries = _mdc_entries(features, codes, rs)
+    entries = _mdc_entries(features, codes, rs, valid_rows, prefix_hits)
     entry_keys = (entries["_row"] * ROW_MDC + entries["mdc_rank"]).implode()
+    # A rule is considered when its MDC was entered, a `not_entered` rule only when it was not.
+    considered = (pl.col("_row") * ROW_MDC + pl.col("mdc_rank")).is_in(entry_keys) \
+        != pl.col("not_entered")
 
     rule_attrs = rs.rules.select(
-        pl.col("mdc_rank").cast(pl.Int64), "need_code", "need_feat", "need_px_groups",
-        "age_days_max", "weight_min_g", "weight_max_g", "if_no_drg",
+        pl.col("mdc_rank").cast(pl.Int64), "need_code", "need_not", "need_feat",
+        "need_px_groups", "not_entered", "age_days_max", "weight_min_g", "weight_max_g",
+        "age_days_min", pl.col("age_years").alias("rule_age_years"), "if_no_drg",
         *[c for c in rs.rules.columns if c.startswith("px_alt")])
-    coded = _code_hits(codes, (rs.rule_dx0, rs.rule_dxn, rs.rule_px0, rs.rule_pxn), "rule_id",
-                       ROW_RULE)
+    all_hits = _code_hits(codes, (rs.rule_dx0, rs.rule_dxn, rs.rule_px0, rs.rule_pxn),
+                          "rule_id", ROW_RULE)
     # cheap filter first (code atoms and MDC entry), then attach the other rule attributes
-    coded = _with(coded, rule_attrs.select("mdc_rank", "need_code", "need_px_groups"),
+    coded = _with(all_hits, rule_attrs.select("mdc_rank", "need_code", "need_not",
+                                              "need_px_groups", "not_entered"),
                   "rule_id").filter(
         ((pl.col("need_code") > 0) | pl.col("need_px_groups"))
         & ((pl.col("bits") & pl.col("need_code")) == pl.col("need_code"))
-        & (pl.col("_row") * ROW_MDC + pl.col("mdc_rank")).is_in(entry_keys)
+        & ((pl.col("bits") & pl.col("need_not")) == 0)
+        & considered
     ).select("_row", "rule_id", "bits")
     coded = _with(coded, rule_attrs, "rule_id")
     codeless_rules = rs.rules.filter((pl.col("need_code") == 0) & ~pl.col("need_px_groups")
-                                     ).select(pl.col("mdc_rank").cast(pl.Int64), "rule_id")
-    codeless = entries.join(codeless_rules, on="mdc_rank").select(
-        "_row", "rule_id", pl.lit(0, pl.Int64).alias("bits"))
-    codeless = _with(codeless, rule_attrs, "rule_id")
+                                     ).select(pl.col("mdc_rank").cast(pl.Int64), "rule_id",
+                                              "need_not", "not_entered")
+    entered_part = entries.join(codeless_rules.filter(~pl.col("not_entered")), on="mdc_rank")
+    outside = codeless_rules.filter("not_entered")
+    if outside.height:  # not-entered rules without code atoms: every valid case not entered
+        ages = rs.rules.filter("not_entered")["age_years"]
+        rows = pl.DataFrame({"_row": valid_rows.cast(pl.Int64)})
+        if ages.null_count() == 0:  # cheap pre-filter: those rules all fix the age in years
+            age = features_of["age"].to_numpy()[valid_rows.to_numpy()]
+            rows = rows.filter(pl.Series(np.isin(age, ages.to_numpy())))
+        rest = rows.join(outside, how="cross").filter(considered)
+        entered_part = pl.concat([entered_part, rest.select(entered_part.columns)])
+    codeless = entered_part.select("_row", "rule_id", "need_not")
+    if codeless.filter(pl.col("need_not") > 0).height:  # negative code atoms need the hits
+        codeless = codeless.join(all_hits.with_columns(pl.col("_row").cast(pl.Int64)),
+                                 on=["_row", "rule_id"], how="left").with_columns(
+            pl.col("bits").fill_null(0)).filter((pl.col("bits") & pl.col("need_not")) == 0)
+    else:
+        codeless = codeless.with_columns(pl.lit(0, pl.Int64).alias("bits"))
+    codeless = _with(codeless.select("_row", "rule_id", "bits"), rule_attrs, "rule_id")
     candidates = pl.concat([coded, codeless.select(coded.columns)])
-    held = (_with(candidates, features.select("fbits", "age_days", "birth_weight"), "_row")
+    held = (_with(candidates, features.select("fbits", "age", "age_days", "birth_weight"),
+                  "_row")
             .filter(_atoms_hold() & _adrg_params() & _px_groups_hold(rs))
             .select("_row", "rule_id", "if_no_drg"))
 
@@ -295,7 +342,12 @@ def group_drg(cases: CaseTable, ruleset: str | Ruleset = "chs_drg_11", *,
     dx = dx.join(rs.code_ids, on="code").select("_row", "cid", "pos")
     px = px.join(rs.code_ids, on="code").select("_row", "cid", "pos")
     n = cases_n.height
-    best, entered = best_keys(dx, px, rs, n, cases_n)
+    valid_rows = pl.Series(np.flatnonzero(valid).astype(np.uint32))
+    prefix_hits = None
+    if rs.mdc_prefixes.height:
+        raw = explode_codes(cases_n, "diagnoses")
+        prefix_hits = prefix_entries(raw.filter(pl.Series(valid[raw["_row"].to_numpy()])), rs)
+    best, entered = best_keys(dx, px, rs, n, cases_n, valid_rows, prefix_hits)
     # outcome row per case by gather; the extra last row of `padded` is all-null (no group)
     padded = pl.concat([rs.outcomes.drop("key"),
                         pl.DataFrame(schema=rs.outcomes.drop("key").schema, data=[[None]] * 5)])

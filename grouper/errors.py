@@ -49,6 +49,7 @@ class ErrorCode(StrEnum):
     PX_UNMAPPED = "E107"
     NO_MDC = "E301"
     NO_ADRG = "E302"
+    DISCHARGE_DATE_MISSING = "E108"  # --ruleset auto: no (readable) discharge date
 
 
 ERROR_MESSAGES: dict[ErrorCode, str] = {
@@ -61,6 +62,10 @@ ERROR_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.DIAGNOSIS_MISSING: "缺少诊断编码 / no diagnosis code",
     ErrorCode.DX_UNMAPPED: "诊断编码无法映射 / diagnosis code cannot be mapped",
     ErrorCode.PX_UNMAPPED: "手术操作编码无法映射 / procedure code cannot be mapped",
+    ErrorCode.DISCHARGE_DATE_MISSING: (
+        "缺少出院日期或不在任何分组方案生效期内，无法按日期选择分组方案 / no usable discharge_date: "
+        "--ruleset auto cannot pick the ruleset in force"
+    ),
     ErrorCode.NO_MDC: "无法入组：不符合任何 MDC 的入组条件 / ungroupable (0000): fits no MDC",
     ErrorCode.NO_ADRG: (
         "无法入组：进入 MDC 但未匹配任何 ADRG / ungroupable (0000): an MDC fitted but no ADRG"

@@ -132,6 +132,8 @@ def _atom(atom: str, c: _Case, lists: dict[str, frozenset[str]], alts: tuple[int
         hit = in_list(c.px[1:], "px")
     elif atom == "principal_px_is_or":
         hit = c.px[:1] if c.px and c.px[0] in c.or_px else []
+    elif atom == "principal_dx_not_dx2":
+        return not in_list(c.dx[:1], "dx2"), []
     elif atom == "no_or_px":
         return not c.or_px, []
     elif atom == "has_or_px":
@@ -161,6 +163,10 @@ def _params_hold(params: dict[str, Any], c: _Case) -> tuple[bool, list[str]]:
     for key, v in params.items():
         if key == "age_days_max":
             ok = c.age_days is not None and c.age_days <= v
+        elif key == "age_days_min":
+            ok = c.age_days is not None and c.age_days >= v
+        elif key == "age_years":
+            ok = c.age is not None and c.age == v
         elif key == "weight_min_g":
             ok = c.bw is not None and c.bw != 0 and c.bw >= v
         elif key == "weight_max_g":
@@ -200,7 +206,13 @@ def _mdc_holds(m: dict[str, Any], c: _Case, lk: CaseLookups) -> tuple[bool, list
     ok = True
     listed = lk.mdc_dx.get(m["mdc"], frozenset())
     for atom in m["atoms"]:
-        if atom == "principal_dx":
+        if atom == "always":
+            continue
+        if atom == "principal_dx_or_dx_prefix":
+            prefixes = lk.mdc_prefixes.get(m["mdc"], ())
+            hit = [x for x in c.dx[:1] if x in listed] or [
+                x for x in c.dx if any(x.startswith(p) for p in prefixes)]
+        elif atom == "principal_dx":
             hit = [x for x in c.dx[:1] if x in listed]
         elif atom == "any_dx":
             hit = [x for x in c.dx if x in listed]
@@ -260,13 +272,16 @@ def explain(case: dict[str, Any], ruleset: str | Ruleset = "chs_drg_11", *,
     entered = False
     for m in lk.mdcs:
         ok, codes = _mdc_holds(m, c, lk)
-        if not ok:
+        rows = [r for r in lk.rules_by_mdc.get(m["mdc"], ()) if r.not_entered != ok]
+        entry_ok = ok
+        if not ok and not rows:
             continue
-        entered = True
-        steps.append(Step("mdc", m["mdc"], True, tuple(codes),
-                          f"进入 {m['mdc']} {m['name']}：入组规则 {m['rule_kind']} 成立",
-                          f"entered {m['mdc']}: entry rule {m['rule_kind']} holds"))
-        for rule in lk.rules_by_mdc.get(m["mdc"], ()):
+        if ok:
+            entered = True
+            steps.append(Step("mdc", m["mdc"], True, tuple(codes),
+                              f"进入 {m['mdc']} {m['name']}：入组规则 {m['rule_kind']} 成立",
+                              f"entered {m['mdc']}: entry rule {m['rule_kind']} holds"))
+        for rule in rows:
             ok, codes, _ = _holds(rule, c)
             if not ok:
                 continue
@@ -286,6 +301,16 @@ def explain(case: dict[str, Any], ruleset: str | Ruleset = "chs_drg_11", *,
                 steps.append(Step("drg", d.drg, False, (),
                                   f"{d.drg} 条件 {cond} 不成立（{', '.join(failed)}）",
                                   f"{d.drg}: condition {cond} fails on {', '.join(failed)}"))
+            if rule.is_qy:
+                fb = rule.fallback_drg
+                ex.mdc, ex.adrg, ex.drg, ex.drg_name = f"MDC{fb[:1]}", "QY", fb, rule.name
+                where = ("未进入" if rule.not_entered else "") + m["mdc"]
+                steps.append(Step("result", fb, True, tuple(codes),
+                                  f"歧义病案 {fb}：{where} 的歧义规则成立，病案需人工核查",
+                                  f"ambiguous case {fb}: an ambiguity rule of {m['mdc']}"
+                                  f"{' (not entered)' if rule.not_entered else ''} holds; "
+                                  "the record needs review"))
+                return finish("ambiguous")
             if rule.if_no_drg == "adrg_code":
                 ex.mdc, ex.adrg, ex.drg = m["mdc"], rule.adrg, rule.fallback_drg
                 ex.drg_name = rule.name
@@ -297,6 +322,8 @@ def explain(case: dict[str, Any], ruleset: str | Ruleset = "chs_drg_11", *,
             steps.append(Step("adrg", label, False, (),
                               f"{label} 无细分组成立，视为未匹配，继续下一条规则",
                               f"{label} yields no DRG (next_rule): trying the next rule"))
+        if not entry_ok:  # only its not-entered rows were tried, none held
+            continue
         steps.append(Step("mdc", m["mdc"], False, (),
                           f"{m['mdc']} 内无 ADRG 产生 DRG，继续下一个 MDC",
                           f"no ADRG of {m['mdc']} produced a DRG; continuing with the next MDC"))

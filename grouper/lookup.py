@@ -28,6 +28,8 @@ class RuleEntry:
     fallback_drg: str
     name: str
     lists: dict[str, frozenset[str]]
+    not_entered: bool = False
+    is_qy: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class CaseLookups:
     sex_of_dx: dict[str, int]
     dx_map: dict[str, str]
     px_map: dict[str, str]
+    mdc_prefixes: dict[str, tuple[str, ...]] = None  # type: ignore[assignment]
 
 
 def _lists(frame: pl.DataFrame, key_cols: list[str]) -> dict[tuple[Any, ...], dict[str, set[str]]]:
@@ -95,11 +98,12 @@ def _build(rs: Ruleset) -> CaseLookups:
         rules[r["mdc"]].append(RuleEntry(
             rule_id=r["rule_id"], adrg=r["adrg"], variant=r["variant"], mdc=r["mdc"],
             atoms=tuple(r["atoms"]),
-            params={k: r[k] for k in ("age_days_max", "weight_min_g", "weight_max_g")
-                    if r[k] is not None},
+            params={k: r[k] for k in ("age_days_max", "weight_min_g", "weight_max_g",
+                                      "age_days_min", "age_years") if r[k] is not None},
             px_alts=tuple(r[c] for c in alt_cols if r[c] is not None),
             if_no_drg=r["if_no_drg"], fallback_drg=r["fallback_drg"], name=r["name"] or "",
             lists=_frozen(adrg_lists.get((r["adrg"], r["variant"]))),
+            not_entered=bool(r["not_entered"]), is_qy=bool(r["is_qy"]),
         ))
     drg_lists = _lists(t["drg_codes"], ["drg"])
     drgs: dict[str, list[DrgEntry]] = defaultdict(list)
@@ -124,6 +128,8 @@ def _build(rs: Ruleset) -> CaseLookups:
         known_dx=frozenset(rs.known_dx.to_list()), known_px=frozenset(rs.known_px.to_list()),
         sex_of_dx=dict(rs.sex_specific_dx.iter_rows()),
         dx_map=dict(t["dx_code_map"].iter_rows()), px_map=dict(t["px_code_map"].iter_rows()),
+        mdc_prefixes={m: tuple(t["mdc_dx_prefix"].filter(pl.col("mdc") == m)["prefix"])
+                      for m in t["mdc_dx_prefix"]["mdc"].unique().to_list()},
     )
 
 

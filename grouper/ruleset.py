@@ -26,8 +26,10 @@ from grouper.ruleset_files import (
     read_table,
 )
 
-MDC_BITS = {"principal_dx": 1, "any_dx": 2, "principal_px_is_or": 4,
-            "principal_px_is_or_or_listed": 8, "multi_trauma": 16}
+MDC_BITS = {"always": 0, "principal_dx": 1, "any_dx": 2, "principal_px_is_or": 4,
+            "principal_px_is_or_or_listed": 8, "multi_trauma": 16,
+            "principal_dx_or_dx_prefix": 32}
+SECTIONS = frozenset({"surgical", "medical", "qy", "not_entered"})
 NO_DRG_ORDER = 1023  # order of the `adrg_code` fallback inside an ADRG rule
 KEY_STRIDE = 1024
 IF_NO_DRG = frozenset({"adrg_code", "next_rule"})
@@ -35,7 +37,8 @@ QY = "QY"
 
 _INT_COLUMNS: dict[str, tuple[str, ...]] = {
     "mdc": ("eval_order", "sex", "age_years", "min_trauma_regions"),
-    "adrg": ("variant", "order_in_mdc", "age_days_max", "weight_min_g", "weight_max_g"),
+    "adrg": ("variant", "order_in_mdc", "age_days_max", "weight_min_g", "weight_max_g",
+             "age_days_min", "age_years"),
     "adrg_codes": ("variant",),
     "drg": ("order_in_adrg", "age_lt", "los_gt", "age_days_max"),
 }
@@ -108,6 +111,18 @@ def _mask_of(atoms: list[str]) -> int:
     for atom in atoms:
         mask |= A.CODE_ATOMS.get(atom, 0)
     return mask
+
+
+def _neg_mask_of(atoms: list[str]) -> int:
+    mask = 0
+    for atom in atoms:
+        mask |= A.NEG_CODE_ATOMS.get(atom, 0)
+    return mask
+
+
+def is_qy(code: str) -> bool:
+    """An ambiguity row (its code ends in QY)."""
+    return code.endswith(QY)
 
 
 def _lookups(codes: pl.DataFrame, owners: pl.DataFrame, owner: str, kind: str) -> tuple[
@@ -190,7 +205,21 @@ class Ruleset:
         _check_in("mdc_principal_dx", t["mdc_principal_dx"], "mdc", mdc["mdc"], "MDC")
         _check_in("mdc_entry_px", t["mdc_entry_px"], "mdc", mdc["mdc"], "MDC")
         _check_in("adrg", adrg, "mdc", mdc["mdc"], "MDC")
-        _check_in("adrg", adrg, "if_no_drg", pl.Series(sorted(IF_NO_DRG)), "if_no_drg value")
+        _check_in("adrg", adrg, "section", pl.Series(sorted(SECTIONS)), "section")
+        qy_row = pl.col("adrg").str.ends_with(QY)
+        hit = _first_bad(adrg, ~qy_row & ~pl.col("if_no_drg").is_in(sorted(IF_NO_DRG)))
+        if hit:
+            raise _fail("adrg", hit[0], f"if_no_drg={hit[1]['if_no_drg']!r} is not a known "
+                                        "if_no_drg value")
+        hit = _first_bad(adrg, qy_row & pl.col("if_no_drg").is_not_null()
+                         & (pl.col("if_no_drg") != "adrg_code"))
+        if hit:
+            raise _fail("adrg", hit[0], f"if_no_drg={hit[1]['if_no_drg']!r}: an ambiguity row "
+                                        "(xQY) ends grouping; leave it empty")
+        hit = _first_bad(t["mdc_dx_prefix"], pl.col("prefix").is_null())
+        if hit:
+            raise _fail("mdc_dx_prefix", hit[0], "prefix is empty")
+        _check_in("mdc_dx_prefix", t["mdc_dx_prefix"], "mdc", mdc["mdc"], "MDC")
         hit = _first_bad(adrg, pl.struct("mdc", "order_in_mdc").is_duplicated()
                          | pl.col("order_in_mdc").is_null())
         if hit:
@@ -211,6 +240,9 @@ class Ruleset:
         _check_in("adrg_codes", t["adrg_codes"], "list",
                   pl.Series(sorted(A.DX_LISTS | A.PX_LISTS)), "code list")
         _check_in("drg", drg, "adrg", adrg["adrg"], "ADRG")
+        hit = _first_bad(drg, pl.col("adrg").str.ends_with(QY))
+        if hit:
+            raise _fail("drg", hit[0], f"adrg={hit[1]['adrg']!r}: an ambiguity row has no DRGs")
         hit = _first_bad(drg, pl.struct("adrg", "order_in_adrg").is_duplicated()
                          | pl.col("order_in_adrg").is_null()
                          | (pl.col("order_in_adrg") >= NO_DRG_ORDER))
@@ -244,15 +276,21 @@ class Ruleset:
         # The QY ambiguity point: a synthetic rule after the MDC's last surgical rule, reached
         # only when no surgical rule matched, holding when the case has an OR procedure.
         qy_rows = []
+        explicit = set(adrg.filter(pl.col("section") == "qy")["mdc"].to_list())
         for m, letter in adrg.filter(pl.col("ambiguity_check") == "yes").select(
                 "mdc", "letter").unique().iter_rows():
+            if m in explicit:  # the ruleset states its ambiguity rows itself
+                continue
             surgical = adrg.filter((pl.col("mdc") == m) & (pl.col("section") == "surgical"))
             pos = (surgical["order_in_mdc"].max() or 0) + 0.5
             qy_rows.append({"adrg": QY, "variant": 1, "mdc": m, "order": pos,
                             "rule_kind": "has_or_px", "if_no_drg": "adrg_code",
                             "name": "歧义病案", "fallback_drg": f"{letter}{QY}"})
-        rules = adrg.with_columns(pl.col("order_in_mdc").cast(pl.Float64).alias("order"),
-                                  pl.col("adrg").alias("fallback_drg"))
+        rules = adrg.with_columns(
+            pl.col("order_in_mdc").cast(pl.Float64).alias("order"),
+            pl.col("adrg").alias("fallback_drg"),
+            pl.when(pl.col("adrg").str.ends_with(QY)).then(pl.lit("adrg_code"))
+            .otherwise(pl.col("if_no_drg")).alias("if_no_drg"))
         if qy_rows:
             rules = pl.concat([rules, pl.DataFrame(qy_rows).join(
                 mdc.select("mdc", "mdc_rank"), on="mdc")], how="diagonal_relaxed")
@@ -263,6 +301,9 @@ class Ruleset:
         )
         rules = rules.with_columns(
             pl.col("atoms").map_elements(_mask_of, return_dtype=pl.Int64).alias("need_code"),
+            pl.col("atoms").map_elements(_neg_mask_of, return_dtype=pl.Int64).alias("need_not"),
+            (pl.col("section").fill_null("") == "not_entered").alias("not_entered"),
+            pl.col("adrg").str.ends_with(QY).alias("is_qy"),
             *_feature_flags("atoms"),
             *_px_group_alts(rules),
         )
@@ -296,8 +337,12 @@ class Ruleset:
         ok_pairs = pairs.select(
             (pl.col("rule_id") * KEY_STRIDE + pl.col("order_in_adrg")).alias("key"),
             "mdc", "adrg", "drg", "drg_name")
+        # an ambiguity row's result: mdc from the first letter of its code, adrg QY, drg the code
         fallback = rules.filter(pl.col("if_no_drg") == "adrg_code").select(
-            (pl.col("rule_id") * KEY_STRIDE + NO_DRG_ORDER).alias("key"), "mdc", "adrg",
+            (pl.col("rule_id") * KEY_STRIDE + NO_DRG_ORDER).alias("key"),
+            pl.when("is_qy").then(pl.concat_str(pl.lit("MDC"), pl.col("fallback_drg").str.head(1)))
+            .otherwise(pl.col("mdc")).alias("mdc"),
+            pl.when("is_qy").then(pl.lit(QY)).otherwise(pl.col("adrg")).alias("adrg"),
             pl.col("fallback_drg").alias("drg"), pl.col("name").alias("drg_name"))
         self.outcomes = pl.concat([ok_pairs, fallback]).with_columns(
             pl.when(pl.col("adrg") == QY).then(pl.lit("ambiguous")).otherwise(pl.lit("ok"))
@@ -305,9 +350,12 @@ class Ruleset:
 
         # MDC entry lookups
         pdx = t["mdc_principal_dx"].join(mdc.select("mdc", "need"), on="mdc")
-        self.mdc_dx0 = pdx.filter((pl.col("need") & 3) > 0).select(
-            pl.col("dx_code").alias("code"), "mdc",
-            ((pl.col("need") & 1) | (pl.col("need") & 2)).alias("bits"))
+        self.mdc_dx0 = pdx.filter((pl.col("need") & 35) > 0).select(
+            pl.col("dx_code").alias("code"), "mdc", (pl.col("need") & 35).alias("bits"))
+        # (mdc_rank, prefix): diagnosis-code prefixes that open an MDC (any position)
+        self.mdc_prefixes = t["mdc_dx_prefix"].join(
+            mdc.select("mdc", pl.col("mdc_rank").cast(pl.Int64)), on="mdc").select(
+            "mdc_rank", "prefix")
         self.mdc_dxn = pdx.filter((pl.col("need") & 2) > 0).select(
             pl.col("dx_code").alias("code"), "mdc", pl.lit(2, pl.Int64).alias("bits"))
         self.mdc_px_listed = t["mdc_entry_px"].select(pl.col("px_code").alias("code"), "mdc")
@@ -385,7 +433,8 @@ class Ruleset:
         return {"name": m.name, "title": m.title, "version": m.version, "base": m.base or "",
                 "source": m.source, "effective_from": m.effective_from,
                 "effective_to": m.effective_to, "mdc": self.mdc.height,
-                "adrg": self.tables["adrg"]["adrg"].n_unique(), "drg": self.drgs.height}
+                "adrg": self.tables["adrg"].filter(~pl.col("adrg").str.ends_with(QY))["adrg"]
+                .n_unique(), "drg": self.drgs.height}
 
 
 def _feature_flags(col: str) -> list[pl.Expr]:

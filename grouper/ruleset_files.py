@@ -27,9 +27,11 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
             "ambiguity_check", "name"),
     "mdc_principal_dx": ("mdc", "dx_code"),
     "mdc_entry_px": ("mdc", "px_code"),
+    "mdc_dx_prefix": ("mdc", "prefix"),
     "trauma_region_dx": ("dx_code", "region"),
     "adrg": ("adrg", "variant", "mdc", "order_in_mdc", "section", "rule_kind", "age_days_max",
-             "weight_min_g", "weight_max_g", "px_group_expr", "if_no_drg", "name"),
+             "weight_min_g", "weight_max_g", "px_group_expr", "if_no_drg", "name", "age_days_min",
+             "age_years"),
     "adrg_codes": ("adrg", "variant", "list", "code"),
     "drg": ("drg", "adrg", "order_in_adrg", "condition", "age_lt", "los_gt", "icu_hours_gt",
             "icu_hours_ge", "icu_hours_le", "age_days_max", "name"),
@@ -43,6 +45,11 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "dx_code_map": ("from_code", "to_code"),
     "px_code_map": ("from_code", "to_code"),
 }
+
+# Columns a table may lack at its end (added by a later scheme; empty = no constraint).
+OPTIONAL_TRAILING: dict[str, tuple[str, ...]] = {"adrg": ("age_days_min", "age_years")}
+# Tables a ruleset may leave out of its manifest (then empty).
+OPTIONAL_TABLES = frozenset({"mdc_dx_prefix"})
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,11 @@ def _read_csv_bytes(data: bytes, file: Path, columns: tuple[str, ...]) -> pl.Dat
         frame = pl.read_csv(io.BytesIO(data), infer_schema=False, quote_char='"')
     except pl.exceptions.PolarsError as exc:
         raise RulesetError(f"{file}: unreadable CSV: {exc}") from exc
+    optional = {c for cols in OPTIONAL_TRAILING.values() for c in cols}
+    missing = columns[len(frame.columns):]
+    if (missing and set(missing) <= optional
+            and tuple(frame.columns) == columns[:len(frame.columns)]):
+        frame = frame.with_columns(pl.lit(None, pl.String).alias(c) for c in missing)
     if tuple(frame.columns) != columns:
         raise RulesetError(f"{file}: columns {frame.columns} != expected {list(columns)}")
     return frame
@@ -107,6 +119,8 @@ def read_table(manifest: Manifest, table: str) -> pl.DataFrame:
     """Read one table of a ruleset (following `base` for inherited tables and deltas)."""
     columns = TABLE_COLUMNS[table]
     entry = manifest.tables.get(table)
+    if entry is None and table in OPTIONAL_TABLES and manifest.base is None:
+        return pl.DataFrame(schema={c: pl.String for c in columns})
     if entry is None or entry.get("inherit"):
         if manifest.base is None:
             raise RulesetError(f"{manifest.path}/manifest.toml: table {table!r} missing")

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 DATA = Path(__file__).parent / "data"
-RULESETS = ("chs_drg_11", "foshan_2022")
+RULESETS = ("chs_drg_11", "foshan_2022", "chs_drg_20")
 EXPECTED = ("expected_status", "expected_mdc", "expected_adrg", "expected_drg")
 
 

@@ -37,7 +37,15 @@ from grouper.case_input import CaseTable, to_frame
 from grouper.errors import InputError
 from weights.errors import WeightTableError
 from weights.hospital_costs import case_hospitals, hospital_means
-from weights.level_costs import case_levels, level_means
+from weights.level_costs import (
+    case_levels,
+    exact_mean,
+    exact_mean_fen,
+    fen,
+    level_means,
+    weight_int,
+)
+from weights.level_costs import W_SCALE
 from weights.trimming import check_trim_method, keep_expr, trim_bounds
 
 UNSTABLE_RW = ("own", "adrg")
@@ -182,13 +190,21 @@ def _prepare(history: pl.DataFrame, grouped: pl.DataFrame, params: DrgBuildParam
 
 
 def _group_means(kept: pl.DataFrame, by: str) -> pl.DataFrame:
-    w, c = pl.col("w"), pl.col("cost")
+    """Per group: weighted mean cost (exact in fen), mean LOS, kept cases, cv — all from
+    integer sums (costs in fen, weights ×10⁶), so they do not depend on summation order."""
+    wi, ci = weight_int(), fen()
+    los = pl.col("los").cast(pl.Int128, strict=False)
+    n = pl.len().cast(pl.Float64)
+    sum_c, sum_c2 = ci.sum().cast(pl.Float64), (ci * ci).sum().cast(pl.Float64)  # ×10⁶, ×10¹²
+    var = (sum_c2 - sum_c * sum_c / n) / (n - 1)
     return kept.group_by(by).agg(
-        ((w * c).sum() / w.sum()).alias("mean_cost"),
-        ((w * pl.col("los")).sum() / w.filter(pl.col("los").is_not_null()).sum()).alias("mean_los"),
+        exact_mean().alias("mean_cost"),
+        exact_mean_fen().alias("mean_fen"),
+        ((wi * los).sum().cast(pl.Float64)
+         / wi.filter(los.is_not_null()).sum().cast(pl.Float64)).alias("mean_los"),
         pl.len().alias("n_kept"),
-        (c.std() / c.mean()).alias("cv"),
-        w.sum().alias("w_sum"))
+        (pl.when(n > 1).then(var.clip(lower_bound=0).sqrt() / (sum_c / n))).alias("cv"),
+        (wi.sum().cast(pl.Float64) / W_SCALE).alias("w_sum")).sort(by)
 
 
 def _adjustment(groups: pl.DataFrame, adjustments: Mapping[str, float]) -> pl.Expr:
@@ -219,10 +235,9 @@ def _weights_and_kept(cases: pl.DataFrame, params: DrgBuildParams
     lazy = cases.lazy()
     bounds = trim_bounds(lazy, "drg", "cost", params.trim_method)
     kept = lazy.join(bounds, on="drg").filter(keep_expr("cost")).drop("lo", "hi").collect()
-    w_all = kept["w"].sum()
-    mean_all = float((kept["w"] * kept["cost"]).sum() / w_all)
-    names = cases.group_by("drg").agg(pl.col("adrg", "mdc", "drg_name").first(),
-                                      pl.len().alias("n_cases"))
+    mean_all = float(kept.select(exact_mean()).item())
+    names = cases.group_by("drg", maintain_order=True).agg(
+        pl.col("adrg", "mdc", "drg_name").first(), pl.len().alias("n_cases")).sort("drg")
     per_drg = names.join(_group_means(kept, "drg"), on="drg", how="left")
     per_adrg = _group_means(kept, "adrg").select(
         "adrg", (pl.col("mean_cost") / mean_all).alias("rw_adrg"))
@@ -235,7 +250,8 @@ def _weights_and_kept(cases: pl.DataFrame, params: DrgBuildParams
                   pl.when(borrow).then(pl.col("rw_adrg"))
                   .otherwise(pl.col("mean_cost") / mean_all).alias("rw_base"),
                   pl.when(borrow).then(pl.lit("adrg")).otherwise(pl.lit("own")).alias("rw_source")))
-    groups = groups.with_columns(_adjustment(groups, params.adjustments).alias("adj"))
+    groups = groups.sort("drg").with_columns(
+        _adjustment(groups, params.adjustments).alias("adj"))
     total = (groups["n_cases"] * groups["rw_base"]).sum()
     adjusted = (groups["n_cases"] * groups["rw_base"] * groups["adj"]).sum()
     renorm = float(total / adjusted)
@@ -247,7 +263,8 @@ def _weights_and_kept(cases: pl.DataFrame, params: DrgBuildParams
     ).with_columns(
         (pl.col("rw") * pl.lit(Decimal(str(params.base_points_scale))))
         .cast(pl.Decimal(14, 4)).alias("base_points"),
-        pl.col("mean_cost").round(2), pl.col("mean_los").round(4), pl.col("cv").round(4),
+        (pl.col("mean_fen").cast(pl.Float64) / 100).alias("mean_cost"),  # half-up to the fen
+        pl.col("mean_los").round(4), pl.col("cv").round(4),
         pl.col("n_kept").fill_null(0),
     ).select(WEIGHT_COLUMNS).sort("drg")
     report = {"mean_all": round(mean_all, 2), "cases_kept": kept.height,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grouper.errors import DrgDipError
+from grouper.errors import DrgDipError, RefusedError
 
 
 class StoreError(DrgDipError):
@@ -13,5 +13,6 @@ class WeightTableError(DrgDipError):
     """A weight table, version or parameter is wrong (unknown version, bad import file …)."""
 
 
-class PublishedVersionError(WeightTableError):
-    """An attempt to change a published (immutable) or retired version."""
+class PublishedVersionError(WeightTableError, RefusedError):
+    """An attempt to change a published (immutable) or retired version: refused by the
+    store's state (CLI exit 4)."""

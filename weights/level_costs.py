@@ -14,10 +14,42 @@ Settlement uses a level's mean only when `n_kept` reaches the policy's `level_co
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import polars as pl
 
-from weights.exact_means import exact_sums, half_up, weighted_mean_yuan
 from weights.hospitals import LEVELS, normalise_level
+
+W_SCALE = 10**6  # year weights (1:2:7 …) as integers ×10⁶
+
+
+C_SCALE = 10**6  # restated costs as integer micro-yuan (10⁻⁴ fen), rounded row by row
+
+
+def fen(col: str = "cost") -> pl.Expr:
+    """A (restated, float) cost per case as integer micro-yuan, rounded half-up row by row (a
+    row-wise step, the same in every run; the float error it drops is far below 10⁻⁶ yuan)."""
+    return (pl.col(col) * C_SCALE + 0.5).floor().cast(pl.Int128)
+
+
+def weight_int(col: str = "w") -> pl.Expr:
+    return (pl.col(col) * W_SCALE + 0.5).floor().cast(pl.Int128)
+
+
+def exact_mean(cost: str = "cost", w: str = "w") -> pl.Expr:
+    """The same weighted mean in yuan as a float: one division of two exact integer sums,
+    hence the same value in every run."""
+    num = (weight_int(w) * fen(cost)).sum().cast(pl.Float64)
+    return num / (weight_int(w).sum().cast(pl.Float64) * C_SCALE)
+
+
+def exact_mean_fen(cost: str = "cost", w: str = "w") -> pl.Expr:
+    """Year-weighted mean cost in fen, half-up: Σ w·cost / Σ w on integers (costs ×10⁶,
+    weights ×10⁶), so the result does not depend on the order a group-by sums in — builds
+    are reproducible byte for byte (issue 12)."""
+    num = (weight_int(w) * fen(cost)).sum()
+    den = weight_int(w).sum() * (C_SCALE // 100)
+    return ((num * 2 + den) // (den * 2)).cast(pl.Int64)
 
 LEVEL_COST_COLUMNS = ("level", "mean_cost", "n_cases", "n_kept")
 
@@ -51,15 +83,13 @@ def split_means(usable: pl.DataFrame, kept: pl.DataFrame, code: str, key: str,
     if key not in kept.columns:
         return pl.DataFrame(schema=schema)
     counts = usable.filter(known).group_by(code, key).agg(pl.len().alias("n_cases"))
-    sums = exact_sums(kept.filter(known), [code, key])  # order-independent (exact_means)
-    means = sums.select(code, key, pl.Series("mean_cost", [
-        half_up(weighted_mean_yuan(a, b), 2) for a, b in zip(sums["swc"].to_list(),
-                                                             sums["sw"].to_list(), strict=True)],
-        dtype=pl.Decimal(18, 2)), pl.col("n").alias("n_kept"))
+    means = kept.filter(known).group_by(code, key).agg(
+        exact_mean_fen().alias("mean_fen"), pl.len().alias("n_kept"))
     out = means.join(counts, on=[code, key], how="left")
     return out.select(
         pl.col(code).cast(pl.String), pl.col(key).cast(pl.String),
-        pl.col("mean_cost").cast(pl.Decimal(18, 2)),
+        (pl.col("mean_fen").cast(pl.Decimal(38, 0)) * pl.lit(Decimal("0.01")))
+        .cast(pl.Decimal(18, 2)).alias("mean_cost"),
         pl.col("n_cases").cast(pl.Int64), pl.col("n_kept").cast(pl.Int64),
     ).sort(code, key)
 

@@ -53,7 +53,8 @@ async def create_batch(
     if kind == "dip":
         params = {"catalog": state.catalog(catalog, "body.catalog")[0]}
     else:
-        params = {"ruleset": state.ruleset(ruleset, "body.ruleset").name,
+        auto = (ruleset or state.settings.default_ruleset) == "auto"
+        params = {"ruleset": "auto" if auto else state.ruleset(ruleset, "body.ruleset").name,
                   "translate_codes": "true" if translate_codes else "false"}
     assert state.runner is not None
     job_id = new_job_id()

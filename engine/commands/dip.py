@@ -62,7 +62,7 @@ def load_dip_catalog(catalog: str, db: Path | None = None) -> DipCatalog:
 
 
 def group_dip_file(input_path: Path, output_path: Path, catalog: str,
-                   db: Path | None = None) -> pl.DataFrame:
+                   db: Path | None = None, *, bom: bool = True) -> pl.DataFrame:
     """`drgdip group --method dip --catalog V INPUT OUTPUT`: group a case file, write OUTPUT."""
     output_format(output_path)
     cat = load_dip_catalog(catalog, db)
@@ -70,7 +70,7 @@ def group_dip_file(input_path: Path, output_path: Path, catalog: str,
     parts = [group_dip(cases.slice(start, CHUNK_ROWS), cat)
              for start in range(0, max(cases.height, 1), CHUNK_ROWS)]
     result = pl.concat(parts)
-    write_table(result, output_path)
+    write_table(result, output_path, bom=bom)
     counts = result["status"].value_counts().sort("status")
     summary = ", ".join(f"{s} {n:,}" for s, n in counts.iter_rows())
     click.echo(f"DIP-grouped {result.height:,} cases with catalogue {catalog} → {output_path} "

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import click
 import polars as pl
-from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 
 from engine.case_output import output_format, write_table
+from engine.commands.table_output import BOM_OPTION, print_table
 from grouper import available_rulesets, explain, group_drg, load_ruleset
 from grouper.errors import InputError
 
@@ -23,7 +22,10 @@ def read_case_file(path: Path) -> pl.DataFrame:
     """Cases of a file through the project's ingestion (formats, aliases, per-row problems)."""
     from engine.ingest import read_cases  # ingestion owns file formats and header aliases
 
-    return read_cases(path).cases
+    result = read_cases(path)
+    if result.header_note():
+        click.echo(result.header_note(), err=True)
+    return result.cases
 
 
 @click.group("rulesets", invoke_without_command=True)
@@ -32,13 +34,14 @@ def rulesets_command(ctx: click.Context) -> None:
     """List the DRG rulesets with versions and sources (分组方案列表)."""
     if ctx.invoked_subcommand is not None:
         return
-    table = Table("name", "version", "title", "base", "effective", "MDC/ADRG/DRG", "source")
+    rows = []
     for name in available_rulesets():
         s = load_ruleset(name).summary()
-        table.add_row(s["name"], s["version"], s["title"], s["base"] or "-",
-                      f"{s['effective_from']}…{s['effective_to']}",
-                      f"{s['mdc']}/{s['adrg']}/{s['drg']}", s["source"])
-    Console(width=200).print(table)
+        rows.append([s["name"], s["version"], s["title"], s["base"] or "-",
+                     f"{s['effective_from']}…{s['effective_to']}",
+                     f"{s['mdc']}/{s['adrg']}/{s['drg']}", s["source"]])
+    print_table(pl.DataFrame(rows, schema=["name", "version", "title", "base", "effective",
+                                           "MDC/ADRG/DRG", "source"], orient="row"))
 
 
 @rulesets_command.command("check")
@@ -47,6 +50,38 @@ def rulesets_check(name: str) -> None:
     """Load and validate a ruleset; print its counts."""
     s = load_ruleset(name).summary()
     click.echo(f"{name}: ok ({s['mdc']} MDC, {s['adrg']} ADRG, {s['drg']} DRG)")
+
+
+@rulesets_command.command("diff")
+@click.argument("a")
+@click.argument("b")
+@click.argument("cases_path", metavar="[CASES]", required=False, type=click.Path(path_type=Path))
+@click.option("--output", "output_path", type=click.Path(path_type=Path), default=None,
+              help="write the rows (.csv/.parquet): code changes, or per-case moves with CASES")
+def rulesets_diff(a: str, b: str, cases_path: Path | None, output_path: Path | None) -> None:
+    """ADRGs/DRGs added, removed, renamed from A to B; with CASES, which cases move group
+    (分组方案差异与病例迁移)."""
+    from grouper.ruleset_diff import case_moves, code_changes, move_summary
+
+    changes = code_changes(a, b)
+    counts = changes.group_by("level", "change").len().sort("level", "change")
+    click.echo(f"{a} → {b}: " + ", ".join(f"{lv} {ch} {n}" for lv, ch, n in counts.iter_rows()))
+    if cases_path is None:
+        with pl.Config(tbl_rows=40, fmt_str_lengths=40):
+            click.echo(str(changes.head(40)))
+    rows = changes
+    if cases_path is not None:
+        if not cases_path.exists():
+            raise InputError(f"{cases_path}: no such file")
+        moves = case_moves(read_case_file(cases_path), a, b)
+        by_hospital, pairs = move_summary(moves)
+        click.echo(f"cases {moves.height:,}, moved group 换组 {int(moves['moved'].sum()):,}")
+        click.echo(f"by hospital 按医院:\n{by_hospital.head(20)}")
+        click.echo(f"by DRG 按 DRG (A → B):\n{pairs.head(20)}")
+        rows = moves
+    if output_path is not None:
+        write_table(rows, output_path)
+        click.echo(f"wrote {rows.height:,} rows → {output_path}")
 
 
 @rulesets_command.command("import")
@@ -70,7 +105,8 @@ def rulesets_import(source: Path, name: str, base: str | None, version: str, tit
 
 
 @click.command("group")
-@click.option("--ruleset", default="chs_drg_11", show_default=True, help="DRG ruleset name")
+@click.option("--ruleset", default="chs_drg_11", show_default=True,
+              help="DRG ruleset name, or auto: per case the ruleset in force on its discharge_date")
 @click.option("--translate-codes", is_flag=True,
               help="translate incoming codes through the ruleset's code maps first")
 @click.option("--method", type=click.Choice(["drg", "dip"]), default="drg", show_default=True)
@@ -83,11 +119,13 @@ def rulesets_import(source: Path, name: str, base: str | None, version: str, tit
               help="Spark master URL with --engine spark (default local[*], or spark-submit's)")
 @click.option("--partition-by", multiple=True,
               help="--engine spark: write OUTPUT partitioned by this column (repeatable)")
+@BOM_OPTION
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.argument("output_path", metavar="OUTPUT", type=click.Path(path_type=Path))
 def group_command(ruleset: str, translate_codes: bool, method: str, catalog: str | None,
                   db: Path | None, engine_name: str, master: str | None,
-                  partition_by: tuple[str, ...], input_path: Path, output_path: Path) -> None:
+                  partition_by: tuple[str, ...], bom: bool, input_path: Path,
+                  output_path: Path) -> None:
     """Group a case file (Parquet/CSV/JSONL/xlsx) into OUTPUT (.parquet/.csv/.jsonl)."""
     if engine_name == "spark":  # Spark adapter: engine/commands/spark_run.py (issue 9)
         if method != "drg":
@@ -102,10 +140,11 @@ def group_command(ruleset: str, translate_codes: bool, method: str, catalog: str
             raise click.UsageError("--method dip needs --catalog VERSION_OR_FILE")
         from engine.commands.dip import group_dip_file
 
-        group_dip_file(input_path, output_path, catalog, db)
+        group_dip_file(input_path, output_path, catalog, db, bom=bom)
         return
     output_format(output_path)  # fail before the work on a bad output name
-    rs = load_ruleset(ruleset)
+    auto = ruleset == "auto"
+    rs = None if auto else load_ruleset(ruleset)
     if not input_path.exists():
         raise InputError(f"{input_path}: no such file")
     cases = read_case_file(input_path)
@@ -114,10 +153,15 @@ def group_command(ruleset: str, translate_codes: bool, method: str, catalog: str
         task = progress.add_task("grouping 分组", total=cases.height)
         for start in range(0, max(cases.height, 1), CHUNK_ROWS):
             chunk = cases.slice(start, CHUNK_ROWS)
-            parts.append(group_drg(chunk, rs, translate_codes=translate_codes))
+            if auto:
+                from grouper.by_date import group_drg_auto
+
+                parts.append(group_drg_auto(chunk, translate_codes=translate_codes))
+            else:
+                parts.append(group_drg(chunk, rs, translate_codes=translate_codes))
             progress.advance(task, chunk.height)
     result = pl.concat(parts)
-    write_table(result, output_path)
+    write_table(result, output_path, bom=bom)
     counts = result["status"].value_counts().sort("status")
     summary = ", ".join(f"{s} {n:,}" for s, n in counts.iter_rows())
     click.echo(f"grouped {result.height:,} cases with {ruleset} → {output_path} ({summary})")

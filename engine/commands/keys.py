@@ -10,6 +10,8 @@ from pathlib import Path
 import click
 import duckdb
 
+from grouper.errors import DrgDipError, RefusedError
+
 DB_OPTION = click.option("--db", type=click.Path(path_type=Path), default=None,
                          help="store file (default: DRGDIP_DB, else ./drgdip.duckdb)")
 
@@ -26,7 +28,7 @@ def _store(db: Path | None) -> Iterator[duckdb.DuckDBPyConnection]:
         with Store(db or get_settings().db, retry_seconds=10).connect() as con:
             yield con
     except ApiError as exc:
-        raise click.ClickException(exc.message) from exc
+        raise RefusedError(exc.message) from exc  # e.g. the store stays locked (exit 4)
 
 
 @click.group("keys")
@@ -77,5 +79,5 @@ def keys_revoke(key_id: str, db: Path | None) -> None:
             record(con, who="", action="revoke", entity="api_keys", entity_key=key_id,
                    why="drgdip keys revoke")
     if not n:
-        raise click.ClickException(f"no active key {key_id!r}")
+        raise DrgDipError(f"no active key {key_id!r}")
     click.echo(f"revoked {key_id}")

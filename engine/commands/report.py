@@ -10,7 +10,7 @@ import polars as pl
 
 from engine.report import ReportData, build_report
 from engine.report.build import latest_year
-from engine.report.sources import clearing_for, group_counts
+from engine.report.sources import clearing_for, group_counts, hospital_names
 from engine.settings import get_settings
 from engine.supervision import (
     DEFAULT_THRESHOLDS,
@@ -116,7 +116,7 @@ def report_command(out_dir: Path, run_id: str | None, hospital: str | None,
     indicators = indicators_for(con, run_id=run_id)
     flags = flags_for(con, run_id=run_id)
     data = ReportData(run_id=run_id, indicators=indicators, flags=flags, groups=groups,
-                      thresholds=th)
+                      thresholds=th, hospital_names=hospital_names(con, hospitals))
     shown = period or latest_year(indicators)
     data.clearing = clearing_for(con, shown[:4])
     files = build_report(data, out_dir, hospital=hospital, period=shown)

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import click
 import polars as pl
-from rich.console import Console
 from rich.progress import Progress, TaskID
-from rich.table import Table
 
 import engine.views  # noqa: F401  (settlement tables and views join the store schema)
+from engine.commands.table_output import emit, format_options, print_table
 from engine.policy import load_policy, shipped_policies
 from engine.settings import get_settings
 
@@ -26,15 +25,22 @@ def _out(db: Path, out: Path | None) -> Path:
 
 
 @click.command("policies")
-def policies_command() -> None:
-    """List the shipped settlement policies (结算政策, illustrative values)."""
-    table = Table("name", "region", "year", "method", "basis", "version", "pools", "title")
+@format_options
+def policies_command(fmt: str | None, out_path: Path | None) -> None:
+    """List the shipped settlement policies (结算政策, illustrative values), as a table, CSV,
+    JSON lines or .xlsx."""
+    rows = []
     for name in shipped_policies():
         p = load_policy(name)
-        table.add_row(name, p.policy.region, str(p.year), p.method,
-                      "points" if p.method == "dip" else p.policy.payment_basis,
-                      p.policy.version, ",".join(p.pool), p.policy.title)
-    Console(width=200).print(table)
+        rows.append({"name": name, "region": p.policy.region, "year": p.year,
+                     "method": p.method,
+                     "basis": "points" if p.method == "dip" else p.policy.payment_basis,
+                     "version": p.policy.version, "pools": ",".join(p.pool),
+                     "title": p.policy.title})
+    emit(pl.DataFrame(rows, schema={"name": pl.String, "region": pl.String, "year": pl.Int64,
+                                    "method": pl.String, "basis": pl.String,
+                                    "version": pl.String, "pools": pl.String,
+                                    "title": pl.String}), fmt, out_path, sheet="policies")
 
 
 @click.command("settle")
@@ -59,10 +65,14 @@ def policies_command() -> None:
               help="Spark master URL with --engine spark (default local[*], or spark-submit's)")
 @click.option("--store/--no-store", "load_store", default=True, show_default=True,
               help="--engine spark: load the results into the store (else Parquet only)")
+@click.option("--allow-held", is_flag=True, default=False,
+              help="store the run even when more than the policy's max_held_share (default "
+                   "5 %) of the cases is held")
 def settle_command(policy_name: str, cases_path: Path, period: str, run_id: str,
                    weights_version: str | None, hospitals_path: Path | None,
                    reviews_path: Path | None, out_dir: Path | None, db: Path | None,
-                   engine_name: str, master: str | None, load_store: bool) -> None:
+                   engine_name: str, master: str | None, load_store: bool,
+                   allow_held: bool) -> None:
     """Settle a period's cases into the store (按病组/病种分值结算, idempotent by run id)."""
     from engine.pipeline import run_settle
 
@@ -85,10 +95,14 @@ def settle_command(policy_name: str, cases_path: Path, period: str, run_id: str,
                 tasks[stage] = bar.add_task(stage, total=max(total, 1))
             bar.update(tasks[stage], completed=done)
 
+        from engine.pipeline import read_case_file
+
+        cases = (read_case_file(cases_path, notes=lambda note: click.echo(note, err=True))
+                 if cases_path.exists() else None)  # a missing file: run_settle says so
         result = run_settle(store, policy, cases_path, period=period, run_id=run_id,
                             weights_version=weights_version, hospitals_path=hospitals_path,
                             reviews_path=reviews_path, out_dir=_out(store, out_dir),
-                            progress=progress)
+                            progress=progress, allow_held=allow_held, cases=cases)
     s = result.summary
     types = ", ".join(f"{k} {v:,}" for k, v in s["case_types"].items())
     click.echo(f"run {run_id}: settled {s['cases']:,} cases of {s['hospitals']} hospitals for "
@@ -106,28 +120,45 @@ def settle_command(policy_name: str, cases_path: Path, period: str, run_id: str,
 @click.option("--run-id", default=None, help="default clear-<policy>-<year>")
 @click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path))
 @click.option("--db", default=None, type=click.Path(path_type=Path), help=DB_HELP)
+@click.option("--partial", is_flag=True, default=False,
+              help="clear although months of the year have no settle run (they are named)")
 def clear_command(policy_name: str, year: int, run_id: str | None, out_dir: Path | None,
-                  db: Path | None) -> None:
+                  db: Path | None, partial: bool) -> None:
     """Annual clearing (年度清算) of every fund pool from the year's settle runs."""
     from engine.pipeline import run_clear
 
     policy = load_policy(policy_name)
     store = _db(db)
-    result = run_clear(store, policy, year=year, run_id=run_id, out_dir=_out(store, out_dir))
+    result = run_clear(store, policy, year=year, run_id=run_id, out_dir=_out(store, out_dir),
+                       partial=partial)
+    missing = result.summary.get("missing_months")
+    if missing:
+        click.echo(f"warning: partial clearing, no settle run for {', '.join(missing)} / "
+                   f"部分清算，未结算月份：{', '.join(missing)}")
     print_clearing(result.frames["clearing_results"])
     for pool, s in result.summary.items():
+        if pool == "missing_months":
+            continue
         click.echo(f"{pool}: budget {s['budget']}, reserve {s['risk_reserve']}, point value "
                    f"{s['point_value']}, paid {s['final_total']}, reserve left "
                    f"{s['reserve_left']}, conservation gap {s['conservation_gap']}")
+        if s.get("negative_payables"):
+            click.echo(f"warning: {pool}: negative payable (clamped: no share, no reserve) for "
+                       + ", ".join(f"{h} {v}" for h, v in s["negative_payables"].items())
+                       + " / 应偿付为负的医疗机构")
+        if s.get("point_value_cap_binding"):
+            click.echo(f"warning: {pool}: the point-value cap {s['point_value_cap']} bound / "
+                       f"结算点值触及上限")
 
 
 def print_clearing(frame: pl.DataFrame) -> None:
-    table = Table("pool", "hospital", "payable 应偿付", "FFS 记账", "surplus(+)/overspend(−)",
-                  "retained 留用", "shared 分担", "final 清算支付", "prepaid 预付", "net 净额")
+    rows = []
     for r in frame.sort("fund_pool", "hospital_id").iter_rows(named=True):
         gap = r["payable"] - r["ffs_fund_amount"]
-        table.add_row(r["fund_pool"], r["hospital_id"], f"{r['payable']:,}",
-                      f"{r['ffs_fund_amount']:,}", f"{gap:+,}", f"{r['surplus_retained']:,}",
-                      f"{r['overspend_shared']:,}", f"{r['final_payment']:,}",
-                      f"{r['prepaid']:,}", f"{r['net_clearing']:,}")
-    Console(width=220).print(table)
+        rows.append([r["fund_pool"], r["hospital_id"], f"{r['payable']:,}",
+                     f"{r['ffs_fund_amount']:,}", f"{gap:+,}", f"{r['surplus_retained']:,}",
+                     f"{r['overspend_shared']:,}", f"{r['final_payment']:,}",
+                     f"{r['prepaid']:,}", f"{r['net_clearing']:,}"])
+    print_table(pl.DataFrame(rows, orient="row", schema=[
+        "pool", "hospital", "payable 应偿付", "FFS 记账", "surplus(+)/overspend(−)",
+        "retained 留用", "shared 分担", "final 清算支付", "prepaid 预付", "net 净额"]))

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from engine.case_output import write_table
+from engine.commands.table_output import BOM_OPTION
 
 
 @click.command("synth")
@@ -35,15 +36,19 @@ def synth_command(cases: int, hospitals: int, year: int, seed: int, ruleset: str
 @click.command("validate")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("--problems", "problems_path", type=click.Path(path_type=Path), default=None,
-              help="write every problem (case_id, _row, field, error_code, message) here")
-def validate_command(input_path: Path, problems_path: Path | None) -> None:
+              help="write every problem (case_id, _row, field, error_code, message) here "
+                   "(.csv, .jsonl or .parquet)")
+@BOM_OPTION
+def validate_command(input_path: Path, problems_path: Path | None, bom: bool) -> None:
     """Read a case file as every command does and report per-row problems (数据校验)."""
     from engine.ingest import read_cases
 
     result = read_cases(input_path)
     if problems_path is not None:
-        write_table(result.problems, problems_path)
+        write_table(result.problems, problems_path, bom=bom)
     counts = result.problems.group_by("error_code", "field").len().sort("len", descending=True)
     click.echo(f"{input_path}: {result.cases.height:,} rows, {result.error_rows:,} with problems")
+    if result.header_note():
+        click.echo(f"  {result.header_note()}")
     for code, field, n in counts.iter_rows():
         click.echo(f"  {code} {field}: {n:,}")

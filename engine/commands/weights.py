@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -11,10 +10,9 @@ from typing import Any
 import click
 import duckdb
 import polars as pl
-from rich.console import Console
-from rich.table import Table
 
 from engine.commands.dip import build_dip_command, import_dip_command
+from engine.commands.table_output import emit, format_options, print_table, resolve_format
 from engine.settings import get_settings
 from grouper.errors import InputError
 from weights import funding, hospitals, io, versions
@@ -34,14 +32,8 @@ def _store(db: Path | None, *, read_only: bool = False) -> duckdb.DuckDBPyConnec
 
 
 def print_frame(frame: pl.DataFrame, *, limit: int | None = 50, title: str | None = None) -> None:
-    """A frame as a rich table (first `limit` rows)."""
-    table = Table(*frame.columns, title=title)
-    shown = frame if limit is None else frame.head(limit)
-    for row in shown.iter_rows():
-        table.add_row(*("" if v is None else str(v) for v in row))
-    Console(width=220).print(table)
-    if limit is not None and frame.height > limit:
-        click.echo(f"… {frame.height - limit:,} more rows")
+    """A frame as a rich table (first `limit` rows) that fits the terminal."""
+    print_table(frame, limit=limit, title=title)
 
 
 def _report_rejected(result: io.TableImport, rejects: Path | None, skip_invalid: bool) -> None:
@@ -167,12 +159,16 @@ def build_drg_command(history_path: Path, ruleset: str, version: str, year: int 
 
 @weights_command.command("list")
 @click.option("--kind", type=click.Choice(versions.KINDS), default=None)
+@format_options
 @DB_OPTION
-def list_command(kind: str | None, db: Path | None) -> None:
-    """Weight versions with their status."""
-    frame = versions.list_versions(_store(db), kind).with_columns(
-        pl.col("checksum").str.slice(0, 12))
-    print_frame(frame.drop("published_by", "created_by"), limit=None)
+def list_command(kind: str | None, fmt: str | None, out_path: Path | None,
+                 db: Path | None) -> None:
+    """Weight versions with their status (as a table, CSV, JSON lines or .xlsx)."""
+    frame = versions.list_versions(_store(db), kind)
+    if (fmt or "table") == "table" and out_path is None:  # files keep every column whole
+        frame = frame.with_columns(pl.col("checksum").str.slice(0, 12)).drop(
+            "published_by", "created_by")
+    emit(frame, fmt, out_path, sheet="weight_versions")
 
 
 @weights_command.command("show")
@@ -422,18 +418,48 @@ def audit_command(entity: str | None, entity_key: str | None, limit: int,
 
 @click.command("sql")
 @click.argument("statement")
-@click.option("--json", "as_json", is_flag=True, help="print rows as JSON lines")
-@click.option("--limit", type=int, default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="same as --format json (JSON lines)")
+@click.option("--limit", type=int, default=200, show_default=True,
+              help="rows printed as a table (csv/json/xlsx: every row unless --limit is given)")
+@format_options
 @DB_OPTION
-def sql_command(statement: str, as_json: bool, limit: int, db: Path | None) -> None:
-    """Run a query over the store (opened read-only) and print the result as a table."""
-    con = _store(db, read_only=True)
-    try:
-        frame = query(con, statement)
-    except duckdb.Error as exc:
-        raise WeightTableError(f"sql: {str(exc).splitlines()[0]}") from exc
+@click.pass_context
+def sql_command(ctx: click.Context, statement: str, as_json: bool, limit: int,
+                fmt: str | None, out_path: Path | None, db: Path | None) -> None:
+    """Run a query over the store (opened read-only) and print the result as a table, or write
+    it as CSV, JSON lines or .xlsx (--format, --out).
+
+    Sandboxed (engine.sql_sandbox, docs/store.md): one query, no files outside the store, no
+    extensions, api_keys not readable, at most DRGDIP_SQL_MAX_ROWS rows and
+    DRGDIP_SQL_TIMEOUT_SECONDS seconds."""
+    from engine.sql_sandbox import run_query
+
+    settings = get_settings()
+    result = run_query(db if db is not None else settings.db, statement,
+                       max_rows=settings.sql_max_rows,
+                       timeout_seconds=settings.sql_timeout_seconds,
+                       memory_limit=settings.sql_memory_limit)
+    frame = result.frame
+    if result.truncated:
+        click.echo(f"结果超过 {result.max_rows:,} 行，只取前 {result.max_rows:,} 行 / more than "
+                   f"{result.max_rows:,} rows: only the first {result.max_rows:,} were fetched "
+                   "(DRGDIP_SQL_MAX_ROWS)", err=True)
     if as_json:
-        for row in frame.head(limit).iter_rows(named=True):
-            click.echo(json.dumps(row, ensure_ascii=False, default=str))
-        return
-    print_frame(frame, limit=limit)
+        fmt = fmt or "json"
+    table = resolve_format(fmt, out_path) == "table"
+    given = ctx.get_parameter_source("limit") is not click.core.ParameterSource.DEFAULT
+    if not table and given:
+        frame = frame.head(limit)
+    emit(frame, fmt, out_path, limit=limit if table else None, sheet="sql")
+
+
+def duckdb_message(exc: Exception) -> str:
+    """DuckDB's message on one line, with its hint ("Did you mean …?") and without the
+    caret drawing under the statement (which needs several lines)."""
+    kept = []
+    for line in str(exc).splitlines():
+        if line.strip().startswith("LINE "):
+            break
+        if line.strip():
+            kept.append(line.strip())
+    return " ".join(kept)

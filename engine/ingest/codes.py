@@ -16,6 +16,7 @@ class IngestCode(StrEnum):
     BAD_CATEGORY = "I108"
     OUT_OF_RANGE = "I109"
     COST_BREAKDOWN_MISMATCH = "I110"
+    WRONG_CELL_TYPE = "I111"
 
 
 MESSAGES: dict[IngestCode, str] = {
@@ -32,4 +33,7 @@ MESSAGES: dict[IngestCode, str] = {
     IngestCode.OUT_OF_RANGE: "数值超出合理范围 / value out of range",
     IngestCode.COST_BREAKDOWN_MISMATCH: (
         "费用分类合计≠医疗总费用 / cost breakdown does not sum to total_cost (±0.01 per item)"),
+    IngestCode.WRONG_CELL_TYPE: (
+        "单元格类型错误（应为单个值或编码列表） / wrong cell type (a list or object where one "
+        "value is expected, or a nested list of codes)"),
 }

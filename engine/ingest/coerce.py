@@ -24,6 +24,10 @@ INSURANCE_WORDS = {"employee": "employee", "resident": "resident", "职工": "em
 BOOL_WORDS = {"1": True, "0": False, "true": True, "false": False, "是": True, "否": False,
               "y": True, "n": False, "yes": True, "no": False, "有": True, "无": False}
 DISCHARGE_WAYS = (1, 2, 3, 4, 5, 9)
+# 2024-01-05, 2024/1/5, 2024.01.05, 2024年1月5日, optionally followed by a time; or 20240105.
+# The same patterns read files (polars) and one case over HTTP (api.models, Python `re`).
+DATE_PARTS = r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T].*)?$"
+DATE_COMPACT = r"^(\d{4})(\d{2})(\d{2})(?:\d{6})?$"
 
 Coerced = tuple[pl.Expr, pl.Expr]
 
@@ -71,9 +75,8 @@ def coerce_date(col: str, dtype: pl.DataType) -> Coerced:
     if isinstance(dtype, pl.Datetime):
         return pl.col(col).dt.date(), pl.lit(False)
     s = text(col, dtype)
-    # 2024-01-05, 2024/1/5, 2024.01.05, 2024年1月5日, optionally followed by a time; or 20240105
-    parts = s.str.extract_groups(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T].*)?$")
-    compact = s.str.extract_groups(r"^(\d{4})(\d{2})(\d{2})(?:\d{6})?$")
+    parts = s.str.extract_groups(DATE_PARTS)
+    compact = s.str.extract_groups(DATE_COMPACT)
     iso = pl.coalesce(
         pl.concat_str(parts.struct[0], parts.struct[1].str.zfill(2),
                       parts.struct[2].str.zfill(2), separator="-"),

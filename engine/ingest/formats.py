@@ -61,7 +61,7 @@ def read_raw(path: Path) -> pl.DataFrame:
 def _read_parquet(path: Path) -> pl.DataFrame:
     try:
         return pl.read_parquet(path)
-    except Exception as exc:  # polars/arrow raise several types for corrupt files
+    except (Exception, pl.exceptions.PanicException) as exc:  # several types for corrupt files
         raise InputError(f"{path}: not a readable Parquet file ({_one_line(exc)})") from exc
 
 
@@ -106,7 +106,7 @@ def _read_csv(path: Path) -> pl.DataFrame:
             return _csv(Path(tmp.name), separator)
     except InputError:
         raise
-    except Exception as exc:
+    except (Exception, pl.exceptions.PanicException) as exc:
         raise InputError(f"{path}: not a readable CSV file ({_one_line(exc)})") from exc
 
 
@@ -144,9 +144,17 @@ def _columns_of(path: Path, header: list[Any], rows: list[list[Any]]) -> pl.Data
 
 def _read_jsonl(path: Path) -> pl.DataFrame:
     try:
-        return pl.read_ndjson(path, infer_schema_length=None)
-    except (pl.exceptions.PolarsError, ValueError):
+        frame = pl.read_ndjson(path, infer_schema_length=None)
+    except (pl.exceptions.PolarsError, ValueError, pl.exceptions.PanicException):
         return _read_jsonl_as_text(path)  # mixed types across rows (1 and "男" for sex)
+    # polars turns a list or object in a text column into its JSON text ('["I10.x00"]' next to
+    # "I10.x00"): such a file is read again cell by cell so nothing is silently stringified
+    text_cols = [c for c, t in frame.schema.items() if t == pl.String]
+    if text_cols and frame.select(pl.any_horizontal(
+            pl.col(c).str.strip_chars_start().str.contains(r"^[\[{]").any()
+            for c in text_cols)).item():
+        return _read_jsonl_as_text(path)
+    return frame
 
 
 def _read_jsonl_as_text(path: Path) -> pl.DataFrame:
@@ -165,7 +173,65 @@ def _read_jsonl_as_text(path: Path) -> pl.DataFrame:
     if not records:
         raise InputError(f"{path}: no records")
     header = list(dict.fromkeys(k for r in records for k in r))
-    return _columns_of(path, header, [[r.get(k) for k in header] for r in records])
+    return _json_columns(header, records)
+
+
+TYPE_ERRORS = "_type_error"  # per row: the headers whose cell had the wrong JSON type
+
+
+def _is_codes_header(name: str) -> bool:
+    from engine.ingest.fields import ALIASES, BY_NAME, header_key
+
+    target = ALIASES.get(header_key(name))
+    return target is not None and BY_NAME[target].kind == "codes"
+
+
+def _codes_cell(value: Any) -> tuple[list[str] | None, bool]:
+    """A code-list cell read per row: a list of codes or one separated string; (cell, bad)."""
+    import re
+
+    from engine.ingest.coerce import CODE_SEPARATORS
+
+    if value is None:
+        return None, False
+    if isinstance(value, list):
+        if any(isinstance(v, (list, dict)) for v in value):
+            return None, True
+        return [_text(v) if v is not None else None for v in value], False  # type: ignore[misc]
+    if isinstance(value, dict):
+        return None, True
+    return re.split(CODE_SEPARATORS, _text(value)), False
+
+
+def _json_columns(header: list[str], records: list[dict[str, Any]]) -> pl.DataFrame:
+    """JSON records → columns read per cell: scalars as text, code lists as lists (a string of
+    separated codes is split), a list/object elsewhere a null cell named in `_type_error`."""
+    data: dict[str, Any] = {}
+    wrong: list[list[str]] = [[] for _ in records]
+    for name in header:
+        cells = [r.get(name) for r in records]
+        if _is_codes_header(name):
+            col: list[Any] = []
+            for i, v in enumerate(cells):
+                cell, bad = _codes_cell(v)
+                col.append(cell)
+                if bad:
+                    wrong[i].append(name)
+            data[name] = pl.Series(name, col, dtype=pl.List(pl.String))
+        else:
+            col = []
+            for i, v in enumerate(cells):
+                if isinstance(v, (list, dict)):
+                    col.append(None)
+                    wrong[i].append(name)
+                else:
+                    col.append(_text(v))
+            data[name] = pl.Series(name, col, dtype=pl.String)
+    frame = pl.DataFrame(data)
+    if any(wrong):
+        frame = frame.with_columns(pl.Series(TYPE_ERRORS, ["\t".join(w) or None for w in wrong],
+                                             dtype=pl.String))
+    return frame
 
 
 def _read_excel(path: Path) -> pl.DataFrame:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,10 @@ from engine.ingest.fields import (
     WIDE_PATTERNS,
     header_key,
 )
-from engine.ingest.formats import read_raw
+from engine.ingest.formats import TYPE_ERRORS, read_raw
 from grouper.errors import InputError
+
+PanicException = pl.exceptions.PanicException  # a BaseException, not an Exception
 
 PROBLEM_SCHEMA = {"case_id": pl.String, "_row": pl.UInt32, "field": pl.String,
                   "error_code": pl.String, "message": pl.String}
@@ -40,6 +42,15 @@ class IngestResult:
     cases: pl.DataFrame
     problems: pl.DataFrame
     source: str = "<frame>"
+    # headers not recognised, with the closest known alias: (("医疗总费", "医疗总费用"), …)
+    unknown_headers: tuple[tuple[str, str], ...] = ()
+
+    def header_note(self) -> str | None:
+        """One line for the user, or None: `未识别的列 / unknown columns: 医疗总费 → 医疗总费用?`"""
+        if not self.unknown_headers:
+            return None
+        return ("未识别的列 / unknown columns (not read): "
+                + "; ".join(f"{h} → {a}?" for h, a in self.unknown_headers))
 
     @property
     def error_rows(self) -> int:
@@ -130,16 +141,68 @@ def read_cases(path_or_frame: Any, *, ruleset_needs: Iterable[str] | None = None
     ('a', 2, 30, ['O80.000', 'Z37.000'])
     """
     source = str(path_or_frame) if isinstance(path_or_frame, (str, Path)) else "<frame>"
-    raw = _wide_codes(_canonical(_to_frame(path_or_frame, source), source))
+    original = _to_frame(path_or_frame, source)
+    user_headers = [c for c in original.columns if not c.startswith("_")]
+    raw = _wide_codes(_canonical(original, source))
     needs = tuple(dict.fromkeys((*REQUIRED, *(ruleset_needs or ()))))
     unknown = [n for n in needs if n not in BY_NAME]
     if unknown:
         raise InputError(f"ruleset_needs names unknown field(s): {', '.join(unknown)}")
     missing = [n for n in needs if n not in raw.columns]
     if missing:
-        raise InputError(f"{source}: missing required column(s): {', '.join(missing)}; "
-                         f"got: {', '.join(raw.columns) or '(none)'}")
-    return _coerce(raw, needs)
+        hints = [f"{h} → {a}?" for h, a in closest_aliases(user_headers)]
+        raise InputError(f"{source}: missing required column(s) 缺少必填列: "
+                         f"{', '.join(_label(m) for m in missing)}; "
+                         + (f"did you mean 是否应为: {'; '.join(hints)}; " if hints else "")
+                         + f"the file's headers 文件表头: {', '.join(user_headers) or '(none)'}")
+    unknown_headers = tuple(closest_aliases(user_headers))
+    try:
+        return replace(_coerce(raw, needs), unknown_headers=unknown_headers)
+    except PanicException:
+        pass  # a polars internal assertion: retry once on a contiguous all-text copy
+    try:
+        return _coerce(_as_text(raw), needs)
+    except PanicException as exc:  # never let a BaseException out of ingestion
+        raise InputError(f"{source}: the file could not be read (internal reader error: "
+                         f"{_first_line(exc)}); please report it with the file") from None
+
+
+def _label(name: str) -> str:
+    """`diagnoses (诊断编码)`: a field with its first Chinese alias."""
+    zh = next((a for a in BY_NAME[name].aliases if not a.isascii()), None)
+    if name == "diagnoses":
+        zh = "诊断编码 or 主要诊断编码"
+    return f"{name} ({zh})" if zh else name
+
+
+def closest_aliases(headers: Iterable[str]) -> list[tuple[str, str]]:
+    """(header, closest known alias) for each header ingestion does not recognise."""
+    import difflib
+
+    known = {header_key(a): a for f in FIELDS for a in (f.name, *f.aliases)}
+    for principal, _ in WIDE_PATTERNS.values():
+        known.update({header_key(a): a for a in principal})
+    out = []
+    for h in headers:
+        key = header_key(h)
+        if key in known or any(p.match(key) for _, p in WIDE_PATTERNS.values()):
+            continue
+        best = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+        if best:
+            out.append((h, known[best[0]]))
+    return out
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _as_text(raw: pl.DataFrame) -> pl.DataFrame:
+    """Every column as text (lists as lists of text), each in one chunk."""
+    return raw.select(
+        pl.col(c).cast(pl.List(pl.String), strict=False) if isinstance(t, pl.List)
+        else pl.col(c).cast(pl.String, strict=False) for c, t in raw.schema.items()).rechunk()
 
 
 def _coerce(raw: pl.DataFrame, needs: tuple[str, ...]) -> IngestResult:
@@ -160,7 +223,15 @@ def _coerce(raw: pl.DataFrame, needs: tuple[str, ...]) -> IngestResult:
     absent = [pl.lit(None, dtype=OUT_DTYPES[f.kind]).alias(f.name) for f in FIELDS
               if f.name not in raw.columns and f.name not in COST_COLUMNS]
     passthrough = [c for c in raw.columns if c not in BY_NAME and not c.startswith("_")]
-    work = raw.with_row_index("_row").select("_row", *exprs, *absent, *passthrough)
+    typed_errors = [TYPE_ERRORS] if TYPE_ERRORS in raw.columns else []
+    work = raw.with_row_index("_row").select("_row", *exprs, *absent, *passthrough,
+                                             *typed_errors)
+    if typed_errors:  # JSON lists/objects where one value belongs (formats._json_columns)
+        headers = sorted({h for v in work[TYPE_ERRORS].drop_nulls().to_list()
+                          for h in v.split("\t")})
+        checks[:0] = [(ALIASES.get(header_key(h), h), IngestCode.WRONG_CELL_TYPE,
+                       pl.col(TYPE_ERRORS).str.split("\t").list.contains(h),
+                       pl.lit("(列表/对象 list/object)")) for h in headers]
     if "los" not in raw.columns or work["los"].null_count() > 0:
         # same-day discharge counts one day (首页 convention, payment-rules §1)
         derived = (pl.col("discharge_date") - pl.col("admit_date")).dt.total_days()
@@ -177,7 +248,6 @@ def _coerce(raw: pl.DataFrame, needs: tuple[str, ...]) -> IngestResult:
          (pl.col("age") == 0) & pl.col("age_days").is_null(), pl.lit("(空), age=0")),
         ("birth_weight", IngestCode.REQUIRED_MISSING,
          (pl.col("age") == 0) & (pl.col("age_days") <= 28) & pl.col("birth_weight").is_null(),
-         # concat_str, not pl.format: format over a filtered frame panics in polars 2.1 here
          pl.concat_str(pl.lit("(空), age_days="), pl.col("age_days").cast(pl.String))),
     ]
     checks += [(c, IngestCode.OUT_OF_RANGE, pl.col(c) < 0, pl.col(c).cast(pl.String))
@@ -188,36 +258,50 @@ def _coerce(raw: pl.DataFrame, needs: tuple[str, ...]) -> IngestResult:
                for c in money_cols]
     checks.append(("discharge_date", IngestCode.DISCHARGE_BEFORE_ADMISSION,
                    pl.col("discharge_date") < pl.col("admit_date"),
-                   pl.format("{} < {}", pl.col("discharge_date"), pl.col("admit_date"))))
+                   pl.concat_str(pl.col("discharge_date").cast(pl.String), pl.lit(" < "),
+                                 pl.col("admit_date").cast(pl.String))))
     if all(c in raw.columns for c in ("total_cost", *MONEY_PARTS)):
         gap = (pl.sum_horizontal(*MONEY_PARTS) - pl.col("total_cost")).abs()
         checks.append(("total_cost", IngestCode.PAYMENT_PARTS_MISMATCH,
                        gap > pl.lit(1).cast(pl.Decimal(18, 2)) / 100,
-                       pl.format("{}+{}+{}≠{}", *(pl.col(c) for c in MONEY_PARTS),
-                                 pl.col("total_cost"))))
+                       pl.concat_str(*(pl.col(c).cast(pl.String).fill_null("(空)")
+                                       for c in MONEY_PARTS), separator="+")
+                       + pl.lit("≠") + pl.col("total_cost").cast(pl.String).fill_null("(空)")))
     present_costs = [c for c in COST_COLUMNS if c in raw.columns]
     if present_costs and "total_cost" in raw.columns:
         tol = pl.lit(len(present_costs)).cast(pl.Decimal(18, 2)) / 100
         gap = (pl.sum_horizontal(*present_costs) - pl.col("total_cost")).abs()
         complete = pl.all_horizontal(pl.col(c).is_not_null() for c in present_costs)
         checks.append(("total_cost", IngestCode.COST_BREAKDOWN_MISMATCH, complete & (gap > tol),
-                       pl.format("Σcost_*={}", pl.sum_horizontal(*present_costs))))
+                       pl.lit("Σcost_*=") + pl.sum_horizontal(*present_costs).cast(pl.String)))
     work = work.with_columns(_repeated(work["case_id"]).alias("dup:case_id"))
     checks.append(("case_id", IngestCode.DUPLICATE_CASE_ID, pl.col("dup:case_id"),
                    pl.col("case_id")))
 
+    # One contiguous chunk per column: string expressions (pl.format/concat_str) over a frame
+    # whose columns are chunked differently (a parallel CSV read, then with_columns of new
+    # columns) panicked inside polars 2.1 (`assertion failed: i < self.len()`, issue 13).
+    work = work.rechunk()
     masks = work.select([m.fill_null(False).alias(f"m{i}") for i, (_, _, m, _) in
                          enumerate(checks)])
     parts = []
     for i, (name, code, _, value) in enumerate(checks):
-        if not masks[f"m{i}"].any():
+        rows = np.flatnonzero(masks[f"m{i}"].to_numpy())
+        if not len(rows):
             continue
-        parts.append(work.filter(masks[f"m{i}"]).select(
-            pl.col("case_id"), pl.col("_row").cast(pl.UInt32),
-            pl.lit(name).alias("field"), pl.lit(code.value).alias("error_code"),
-            pl.format("{}: {}={}", pl.lit(MESSAGES[code]), pl.lit(name),
-                      value.fill_null("(空)")).alias("message"),
-            pl.lit(i).alias("_check")))
+        # the problem rows are gathered first (a fresh contiguous frame), their value is
+        # rendered as text there, and the message is joined in Python: no string kernel
+        # ever runs over a filtered view of the whole file
+        hit = work[rows]
+        values = hit.select("_row", value.cast(pl.String, strict=False).fill_null("(空)")
+                            .alias("_value"))["_value"]  # `_row` broadcasts literal values
+        prefix = f"{MESSAGES[code]}: {name}="
+        parts.append(pl.DataFrame({
+            "case_id": hit["case_id"], "_row": hit["_row"].cast(pl.UInt32),
+            "field": pl.Series([name] * len(rows), dtype=pl.String),
+            "error_code": pl.Series([code.value] * len(rows), dtype=pl.String),
+            "message": pl.Series([prefix + v for v in values.to_list()], dtype=pl.String),
+            "_check": pl.Series([i] * len(rows), dtype=pl.Int32)}))
     problems = (pl.concat(parts).sort("_row", "_check").drop("_check") if parts
                 else pl.DataFrame(schema=PROBLEM_SCHEMA))
     first = problems.unique("_row", keep="first", maintain_order=True)
@@ -227,7 +311,7 @@ def _coerce(raw: pl.DataFrame, needs: tuple[str, ...]) -> IngestResult:
     if first.height:
         code = code.scatter(first["_row"], first["error_code"])
         message = message.scatter(first["_row"], first["message"])
-    cases = (work.drop([c for c in work.columns if c.startswith(("raw:", "bad:", "dup:"))])
+    cases = (work.drop([c for c in work.columns if c.startswith(("raw:", "bad:", "dup:", TYPE_ERRORS))])
              .with_columns(pl.col("_row").cast(pl.UInt32), code, message)
              .with_columns(pl.when(pl.col("ingest_error_code").is_null()).then(pl.lit("ok"))
                            .otherwise(pl.lit("error")).alias("ingest_status")))

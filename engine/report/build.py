@@ -21,7 +21,8 @@ from engine.supervision.flags import KIND_NAMES
 from engine.supervision.thresholds import DEFAULT_THRESHOLDS, SupervisionThresholds
 
 HOSPITAL_TABLE = (  # (column, Chinese header, format)
-    ("hospital_id", "医院", "s"), ("hospital_level", "级别", "level"), ("n_cases", "病例数", "d"),
+    ("hospital_id", "医院", "hospital"), ("hospital_level", "级别", "level"),
+    ("n_cases", "病例数", "d"),
     ("grouping_rate", "入组率", "%"), ("n_groups", "病组数", "d"), ("cmi", "CMI", "4"),
     ("cost_index", "费用消耗指数", "3"), ("time_index", "时间消耗指数", "3"),
     ("low_risk_mortality", "低风险组死亡率", "%"), ("high_outlier_rate", "高倍率占比", "%"),
@@ -42,6 +43,7 @@ class ReportData:
     clearing: pl.DataFrame | None = None  # clearing_results rows (hospital_id, surplus, overspend)
     thresholds: SupervisionThresholds = DEFAULT_THRESHOLDS
     title: str = "医保 DRG/DIP 支付监管指标报告"
+    hospital_names: dict[str, str] = field(default_factory=dict)  # hospital_id → name, if known
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -52,9 +54,12 @@ class ReportFiles:
     xlsx: Path
 
 
-def _fmt(value: Any, kind: str) -> str:
+def _fmt(value: Any, kind: str, names: dict[str, str] | None = None) -> str:
     if value is None:
         return "—"
+    if kind == "hospital":  # the id, and the name where the hospital table knows it
+        name = (names or {}).get(str(value))
+        return f"{value} {name}" if name else str(value)
     if kind == "%":
         return f"{value * 100:.2f}%"
     if kind == "d":
@@ -67,8 +72,9 @@ def _fmt(value: Any, kind: str) -> str:
 
 
 def _table(frame: pl.DataFrame, spec: tuple[tuple[str, str, str], ...], title: str,
-           *, text_cols: int, note: str = "") -> dict[str, Any]:
-    rows = [[_fmt(r[c], k) for c, _, k in spec] for r in frame.iter_rows(named=True)]
+           *, text_cols: int, note: str = "", names: dict[str, str] | None = None
+           ) -> dict[str, Any]:
+    rows = [[_fmt(r[c], k, names) for c, _, k in spec] for r in frame.iter_rows(named=True)]
     return {"title": title, "headers": [h for _, h, _ in spec], "rows": rows,
             "text_cols": text_cols, "note": note}
 
@@ -122,8 +128,9 @@ def build_report(data: ReportData, out: Path, *, hospital: str | None = None,
     if not flags.is_empty():
         add(charts.flag_counts(flags, KIND_NAMES), "监管标记")
 
+    names = data.hospital_names
     tables = [_table(own_h.sort("hospital_id"), HOSPITAL_TABLE, f"医院指标（{period}）",
-                     text_cols=2)]
+                     text_cols=2, names=names)]
     if hospital is not None:
         depts = ind.filter((pl.col("scope") == "dept") & (pl.col("period") == period))
         spec = (("dept", "科室", "s"),) + HOSPITAL_TABLE[1:]
@@ -144,7 +151,8 @@ def build_report(data: ReportData, out: Path, *, hospital: str | None = None,
                      {"label": f"{hospital} 费用消耗指数", "value": _fmt(h["cost_index"], "3")}]
     top = flags.sort(["score", "flag_id"], descending=[True, False]).head(top_flags)
     flag_rows = [{
-        "kind": KIND_NAMES.get(f["kind"], f["kind"]), "hospital_id": f["hospital_id"] or "",
+        "kind": KIND_NAMES.get(f["kind"], f["kind"]),
+        "hospital_id": _fmt(f["hospital_id"], "hospital", names) if f["hospital_id"] else "",
         "period": f["period"], "case_id": f["case_id"] or "", "score": f"{f['score']:.2f}",
         "message": f["message"],
         "evidence": "、".join(f["evidence_case_ids"][:10])
@@ -160,7 +168,7 @@ def build_report(data: ReportData, out: Path, *, hospital: str | None = None,
         written.append(out / name)
     xlsx = out / "report.xlsx"
     write_workbook({name.removesuffix(".csv"): frame for name, frame in csv_files.items()},
-                   xlsx)
+                   xlsx, hospital_names=data.hospital_names)
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
                              loader=jinja2.FunctionLoader(_template))

@@ -45,3 +45,23 @@ def clearing_for(con: duckdb.DuckDBPyConnection, year: str) -> pl.DataFrame | No
                         WHERE c.year = ? ORDER BY r.finished_at DESC, c.run_id DESC LIMIT 1)
         GROUP BY hospital_id ORDER BY hospital_id""", [int(year)])
     return frame if frame.height else None
+
+
+NAME_COLUMNS = ("name", "hospital_name", "医疗机构名称", "定点医疗机构名称", "医院名称", "机构名称")
+
+
+def hospital_names(con: duckdb.DuckDBPyConnection | None,
+                   hospitals: pl.DataFrame | None = None) -> dict[str, str]:
+    """hospital_id → name: from the hospital table given (a `name` column), else the store's
+    hospital master; hospitals without a known name are left out (shown by id)."""
+    names: dict[str, str] = {}
+    if con is not None and _has_table(con, "hospital_master"):
+        names.update(query(con, "SELECT hospital_id, name FROM hospital_master "
+                                "WHERE name IS NOT NULL AND name <> ''").iter_rows())
+    if hospitals is not None and "hospital_id" in hospitals.columns:
+        column = next((c for c in NAME_COLUMNS if c in hospitals.columns), None)
+        if column is not None:
+            given = hospitals.select(pl.col("hospital_id").cast(pl.String),
+                                     pl.col(column).cast(pl.String)).drop_nulls()
+            names.update((h, n) for h, n in given.iter_rows() if n.strip())
+    return names

@@ -96,6 +96,10 @@ def service_data(db: Path) -> dict[str, str]:
     """Keys of every role, and a draft DIP version (published later through the API)."""
     con = open_store(db)
     try:
+        for hospital in (H1, H2, "H0009"):  # keys are only for hospitals of the master
+            con.execute("INSERT INTO hospital_master (hospital_id, name, level, updated_at, "
+                        "updated_by) VALUES (?, ?, '3', now(), 'test') ON CONFLICT DO NOTHING",
+                        [hospital, f"医院 {hospital}"])
         keys = {name: create_key(con, role, hosp, name) for name, (role, hosp) in ROLES.items()}
     finally:
         con.close()

@@ -150,7 +150,7 @@ def test_publish_is_admin_only_and_audited(live: Live) -> None:
 
 
 def test_key_creation_admin_only_and_audited(live: Live) -> None:
-    body = {"role": "hospital", "hospital_id": "H003", "label": "new HIS"}
+    body = {"role": "hospital", "hospital_id": "H0009", "label": "new HIS"}
     for who in ("h1", "analyst"):
         assert live.client.post("/v1/keys", headers=live.h(who), json=body).status_code == 403
     r = live.client.post("/v1/keys", headers=live.h("admin"), json=body)
@@ -158,12 +158,15 @@ def test_key_creation_admin_only_and_audited(live: Live) -> None:
     new = r.json()
     assert audit_rows(live, "api_keys", new["key_id"])[0][1] == "create"
     headers = {"X-API-Key": new["key"]}
-    assert live.client.get("/v1/hospitals/H003/period-results", headers=headers).status_code \
+    assert live.client.get("/v1/hospitals/H0009/period-results", headers=headers).status_code \
         == 200
     assert live.client.get(f"/v1/hospitals/{H1}/period-results", headers=headers).status_code \
         == 403
     bad = live.client.post("/v1/keys", headers=live.h("admin"), json={"role": "hospital"})
     assert (bad.status_code, bad.json()["code"]) == (422, "BAD_KEY_REQUEST")
+    unknown = live.client.post("/v1/keys", headers=live.h("admin"),
+                               json={"role": "hospital", "hospital_id": "NOPE"})
+    assert unknown.status_code == 400 and "hospital master" in unknown.json()["message"]
 
 
 def test_batch_creation_audited(live: Live) -> None:

@@ -35,6 +35,10 @@ def test_keys_commands_with_a_running_service(tmp_path: Path) -> None:
         bad = drgdip("keys", "create", "--role", "hospital", "--db", str(db))
         assert bad.returncode == 2 and bad.stderr.count("\n") == 1
         assert "needs --hospital" in bad.stderr
+        unknown = drgdip("keys", "create", "--role", "hospital", "--hospital", "NOPE",
+                         "--db", str(db))
+        assert unknown.returncode == 4 and unknown.stderr.count("\n") == 1
+        assert "not in the hospital master" in unknown.stderr
         made = drgdip("keys", "create", "--role", "hospital", "--hospital", "H0009",
                       "--label", "cli", "--db", str(db))
         assert made.returncode == 0, made.stderr

@@ -102,7 +102,8 @@ def test_malformed_json_and_size_limit(live: Live) -> None:
     r = live.client.post("/v1/drg/group", headers={**live.h("h1"),
                                                    "content-type": "application/json"},
                          content=b"{not json")
-    assert r.status_code == 422 and set(r.json()) == {"code", "message", "field"}
+    assert r.status_code == 400 and set(r.json()) == {"code", "message", "field"}
+    assert r.json()["code"] == "BAD_REQUEST" and r.json()["field"] == "body"  # docs/api.md
     big = {"case": {"case_id": "1", "sex": 1, "age": 3, "diagnoses": ["I10.x00"],
                     "dept": "x" * 100_000}}
     r = live.client.post("/v1/drg/group", headers=live.h("h1"), json=big)
@@ -126,3 +127,39 @@ def test_health(live: Live) -> None:
     ready = live.client.get("/readyz").json()
     assert ready["status"] == "ready" and "chs_drg_11" in ready["rulesets"]
     assert "golden-file" in ready["dip_catalogs"]
+
+
+def test_file_spellings_are_read_over_http_as_in_files(live: Live,
+                                                       oracle_cases: pl.DataFrame) -> None:
+    """男/女, 职工/居民, 2025年3月1日 / 20250301 and "48,210.35" read as a case file reads them
+    (engine.ingest.coerce holds the one copy of the words and date patterns)."""
+    row = oracle_cases.filter(pl.col("expected_status") == "ok").row(0, named=True)
+    plain = as_json_case(row)
+    spelled = {**plain, "sex": {1: "男", 2: "女"}[plain["sex"]], "insurance_type": "职工",
+               "admit_date": "2025年3月1日", "discharge_date": "20250309",
+               "total_cost": "48,210.35"}
+    plain = {**plain, "insurance_type": "employee", "admit_date": "2025-03-01",
+             "discharge_date": "2025-03-09", "total_cost": "48210.35"}
+    answers = [live.client.post("/v1/drg/group", headers=live.h("h1"),
+                                json={"case": c, "ruleset": "chs_drg_11"}) for c in (plain, spelled)]
+    assert [a.status_code for a in answers] == [200, 200], answers[1].text
+    assert answers[0].json()["drg"] == answers[1].json()["drg"] == row["expected_drg"]
+    r = live.client.post("/v1/drg/group", headers=live.h("h1"),
+                         json={"case": {**spelled, "sex": "unknown-word"}})
+    assert r.status_code == 422 and r.json()["field"] == "body.case.sex"
+
+
+def test_drg_group_ruleset_auto_picks_by_discharge_date(live: Live) -> None:
+    from grouper import group_one
+
+    case = {"case_id": "a", "sex": 1, "age": 40, "diagnoses": ["I63.900"], "procedures": []}
+    for day, name in (("2024-12-31", "chs_drg_11"), ("2025-01-01", "chs_drg_20")):
+        r = live.client.post("/v1/drg/group", headers=live.h("h1"),
+                             json={"case": {**case, "discharge_date": day}, "ruleset": "auto"})
+        assert r.status_code == 200, r.text
+        got = r.json()
+        assert got["ruleset"] == name
+        assert {k: got[k] for k in SECTION_2} == group_one(case, name)
+    r = live.client.post("/v1/drg/group", headers=live.h("h1"),
+                         json={"case": case, "ruleset": "auto"})
+    assert r.status_code == 422 and "discharge_date" in r.text

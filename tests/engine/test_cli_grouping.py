@@ -86,3 +86,47 @@ def test_rulesets_lists_both_with_versions() -> None:
     run = drgdip("rulesets")
     assert run.returncode == 0
     assert "chs_drg_11" in run.stdout and "foshan_2022" in run.stdout and "1.1" in run.stdout
+
+
+def test_group_ruleset_auto_groups_each_case_under_its_discharge_dates_scheme(
+        tmp_path: Path, oracle: dict[str, pl.DataFrame]) -> None:
+    old = oracle["chs_drg_11"].head(200).drop(EXPECTED).with_columns(
+        pl.lit("2024-12-31").alias("discharge_date"))
+    new = oracle["chs_drg_20"].head(200).drop(EXPECTED).with_columns(
+        pl.lit("2025-01-01").alias("discharge_date"))
+    src, out = tmp_path / "mixed.parquet", tmp_path / "groups.parquet"
+    pl.concat([old, new]).write_parquet(src)
+    run = drgdip("group", "--ruleset", "auto", str(src), str(out))
+    assert run.returncode == 0, run.stderr
+    got = pl.read_parquet(out)
+    assert got["ruleset"].to_list() == ["chs_drg_11"] * 200 + ["chs_drg_20"] * 200
+    want = pl.concat([group_drg(old, "chs_drg_11"), group_drg(new, "chs_drg_20")])
+    assert got.select("status", "mdc", "adrg", "drg").to_dicts() == \
+        want.select("status", "mdc", "adrg", "drg").to_dicts()
+
+
+def test_rulesets_diff_lists_code_changes_and_case_moves(
+        tmp_path: Path, oracle: dict[str, pl.DataFrame]) -> None:
+    from grouper.ruleset_diff import code_changes
+
+    changes = code_changes("chs_drg_11", "chs_drg_20")
+    adrg = changes.filter(pl.col("level") == "adrg")
+    # ruleset README: 356 ADRGs kept, 53 new, 20 dropped
+    assert (adrg["change"] == "added").sum() == 53 and (adrg["change"] == "removed").sum() == 20
+    out = tmp_path / "changes.csv"
+    run = drgdip("rulesets", "diff", "chs_drg_11", "chs_drg_20", "--output", str(out))
+    assert run.returncode == 0, run.stderr
+    assert "adrg added 53" in run.stdout and "adrg removed 20" in run.stdout
+    assert pl.read_csv(out).height == changes.height
+    cases = oracle["chs_drg_20"].head(300).drop(EXPECTED).with_columns(
+        pl.format("H{}", pl.int_range(pl.len()) % 3).alias("hospital_id"))
+    src, moves = tmp_path / "cases.parquet", tmp_path / "moves.parquet"
+    cases.write_parquet(src)
+    run = drgdip("rulesets", "diff", "chs_drg_11", "chs_drg_20", str(src), "--output", str(moves))
+    assert run.returncode == 0, run.stderr
+    got = pl.read_parquet(moves)
+    want_moved = (group_drg(cases, "chs_drg_11")["drg"].fill_null("")
+                  != group_drg(cases, "chs_drg_20")["drg"].fill_null("")).sum()
+    assert got.height == 300 and got["moved"].sum() >= want_moved > 0
+    assert f"moved group 换组 {got['moved'].sum():,}" in run.stdout
+    assert "H0" in run.stdout

@@ -17,6 +17,7 @@ from engine.cli import cli
 from engine.ingest import read_cases
 from engine.policy import load_policy
 from engine.synth import generate
+from grouper.errors import RefusedError
 from weights import build_drg, open_store, publish, query, save_weight_version
 
 POLICY = "fuzhou_drg_2025"
@@ -106,9 +107,15 @@ def test_clear_after_two_months_conserves_money_and_reruns_cleanly(region):
     settle(region, "2025-04", "r-04")
     runner = CliRunner()
     args = ["clear", "--policy", POLICY, "--year", "2025", "--db", str(region["db"])]
+    refused = runner.invoke(cli, args)  # ten months without a settle run
+    assert isinstance(refused.exception, RefusedError) and refused.exception.exit_code == 4
+    assert "2025-01, 2025-02, 2025-05" in str(refused.exception)
+    assert "--partial" in str(refused.exception)
+    args.append("--partial")
     first = runner.invoke(cli, args, catch_exceptions=False)
     assert first.exit_code == 0, first.output
     assert "conservation gap 0.00" in first.output
+    assert "partial clearing" in first.output and "2025-12" in first.output
     rows = table(region["db"], "SELECT * FROM clearing_results ORDER BY fund_pool, hospital_id")
     runner.invoke(cli, args, catch_exceptions=False)
     assert table(region["db"], "SELECT * FROM clearing_results "
@@ -195,8 +202,9 @@ def test_dip_policy_settles_and_clears_through_the_store(tmp_path):
     assert (cases.filter(pl.col("status") == "ungroupable")["case_type"] == "unmatched").all()
     periods = result.frames["hospital_period_results"]
     assert periods["fund_payable"].sum() == cases["fund_payable"].sum()
-    cleared = run_clear(db, policy, year=2025)
-    assert all(s["conservation_gap"] == "0.00" for s in cleared.summary.values())
+    cleared = run_clear(db, policy, year=2025, partial=True)
+    assert all(s["conservation_gap"] == "0.00" for pool, s in cleared.summary.items()
+               if pool != "missing_months")
 
 
 def test_cases_outside_the_period_are_settled_and_counted(region):
@@ -210,3 +218,29 @@ def test_cases_outside_the_period_are_settled_and_counted(region):
     stored = table(region["db"], "SELECT count(*) AS n FROM case_results "
                                  "WHERE run_id = 'r-misfiled'")
     assert stored["n"][0] == april
+
+
+def test_settle_refuses_a_run_with_too_many_held_cases(region, tmp_path):
+    """A misspelt money header (医疗总费 for 医疗总费用) holds every case (S104): the run is
+    refused with exit 4 and nothing stored, unless --allow-held."""
+    bad = tmp_path / "misspelt.parquet"
+    pl.read_parquet(region["2025-03"]).rename({"total_cost": "医疗总费"}).write_parquet(bad)
+    args = ["settle", "--policy", POLICY, "--cases", str(bad), "--period", "2025-05",
+            "--run-id", "held-05", "--hospitals", str(region["hospitals"]),
+            "--db", str(region["db"])]
+    refused = CliRunner().invoke(cli, args)
+    assert isinstance(refused.exception, RefusedError) and refused.exception.exit_code == 4
+    message = str(refused.exception)
+    assert "are held" in message and "S104" in message and "--allow-held" in message
+    assert table(region["db"], "SELECT * FROM runs WHERE run_id = 'held-05'").height == 0
+    out = CliRunner().invoke(cli, [*args, "--allow-held"], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    assert "医疗总费 → 医疗总费用?" in out.output  # the unknown header and its closest alias
+    assert table(region["db"], "SELECT * FROM runs WHERE run_id = 'held-05'").height == 1
+    con = open_store(region["db"])
+    try:
+        con.execute("DELETE FROM case_results WHERE run_id = 'held-05'")
+        con.execute("DELETE FROM hospital_period_results WHERE run_id = 'held-05'")
+        con.execute("DELETE FROM runs WHERE run_id = 'held-05'")
+    finally:
+        con.close()

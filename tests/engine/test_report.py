@@ -46,8 +46,8 @@ def test_report_files_and_store(report_dir: Path) -> None:
     flags = pl.read_csv(out / "flags.csv", infer_schema_length=None)
     assert n_flags is not None and flags.height == n_flags[0] > 0
     wb = load_workbook(out / "report.xlsx", read_only=True)
-    assert wb["indicators"].max_row == csv.height + 1
-    assert wb["flags"].max_row == flags.height + 1
+    assert wb["指标 indicators"].max_row == csv.height + 1
+    assert wb["监管标记 flags"].max_row == flags.height + 1
 
 
 def test_csv_numbers_equal_the_store(report_dir: Path) -> None:

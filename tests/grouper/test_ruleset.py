@@ -58,7 +58,7 @@ def test_checksum_mismatch_is_refused(tmp_path: Path) -> None:
 
 
 def test_unknown_ruleset_names_the_available_ones() -> None:
-    with pytest.raises(RulesetError, match="unknown ruleset='x'; available: chs_drg_11, foshan"):
+    with pytest.raises(RulesetError, match="unknown ruleset='x'; available: chs_drg_11, chs_drg_20, foshan"):
         load_ruleset("x")
 
 

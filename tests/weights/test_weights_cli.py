@@ -89,7 +89,7 @@ def test_publish_twice_exit_status_and_one_line(tmp_path: Path, history_file: Pa
     proc = subprocess.run([sys.executable, "-m", "engine.cli", "weights", "publish", "v1",
                            "--why", "again", "--db", db], capture_output=True, text=True,
                           timeout=120, check=False)
-    assert proc.returncode == 2
+    assert proc.returncode == 4  # refused by the store's state (README "Exit codes")
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "already published" in lines[0]
     assert "publishing twice is refused" in lines[0]
