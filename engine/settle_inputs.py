@@ -10,6 +10,7 @@ import polars as pl
 
 from engine.policy import LEVEL_ALIASES, Policy, PolicyError
 from engine.settle_money import scaled, to_fen, to_scaled
+from grouper.errors import RefusedError
 
 MONEY_COLUMNS = ("total_cost", "fund_paid", "other_fund_paid", "patient_paid")
 POOL_ALIASES = {"employee": "employee", "职工": "employee", "城镇职工": "employee",
@@ -153,7 +154,24 @@ def prepare_weights(weights: pl.DataFrame, method: str) -> pl.DataFrame:
                           pl.when(pl.col("avg_fen").is_null() & pl.col("ref_avg").is_not_null())
                           .then(pl.col("ref_code")).otherwise(pl.col("group_code"))
                           .alias("cost_code"))
-            .drop("ref_code", "ref_avg"))
+            .drop("ref_code", "ref_avg")
+            .pipe(_refuse_dip_without_mean_costs, method))
+
+
+def _refuse_dip_without_mean_costs(table: pl.DataFrame, method: str) -> pl.DataFrame:
+    """A DIP version whose groups carry no mean cost would settle every case as `unmatched`
+    (0 points, fee-for-service) without a word (issue 16): refuse it, naming the groups."""
+    if method == "drg":
+        return table
+    missing = table.filter(pl.col("avg_fen").is_null() | (pl.col("avg_fen") <= 0))["group_code"]
+    if missing.len():
+        shown = ", ".join(missing.sort().head(5).to_list()) + (" …" if missing.len() > 5 else "")
+        raise RefusedError(
+            f"DIP 目录 {missing.len()} 个病种无次均费用，不能用于结算；"
+            f"DIP catalogue: {missing.len()} of {table.height} groups have no mean cost "
+            f"(次均费用), so it cannot be used for settlement ({shown}); re-import it with "
+            f"mean costs or derive them (score × regional average cost / scale)")
+    return table
 
 
 LEVEL_COSTS = "level_costs"  # optional weight-table column: list of (level, mean_cost, n_kept)

@@ -30,6 +30,7 @@ from grouper.dip_aux import aux_coefficients, aux_levels
 from grouper.dip_catalog import DipCatalog
 from grouper.dip_codes import DX_PATTERN, PX_PATTERN, category, dx_normalised, px_normalised
 from grouper.dip_errors import DipErrorCode, dip_error_message
+from grouper.dip_points import adjusted_score_expr
 from grouper.dip_procedure_class import class_of_rank, load_procedure_classes, procedure_ranks
 from grouper.errors import InputError
 from grouper.ruleset import Ruleset, load_ruleset
@@ -204,6 +205,6 @@ def group_dip(cases: CaseTable | list[dict[str, Any]], catalog: DipCatalog) -> p
         pl.when(grouped).then(pl.col("aux_coef").fill_null(1.0)).alias("aux_coef"),
     ).with_columns(
         dip_error_message().alias("error_message"),
-        (pl.col("dip_score") * pl.col("aux_coef")).round(4).alias("adjusted_score"),
+        adjusted_score_expr(pl.col("dip_score"), pl.col("aux_coef")).alias("adjusted_score"),
     )
     return out.sort("_row").select(OUTPUT_COLUMNS)

@@ -19,6 +19,7 @@ from grouper.dip_case_input import DipCase, prepare_dip_one
 from grouper.dip_catalog import AUX_DIMENSIONS, AUX_REFERENCE, DipCatalog
 from grouper.dip_errors import DIP_ERROR_MESSAGES, DipErrorCode
 from grouper.dip_lookup import DipEntry, DipLookups, dip_lookups
+from grouper.dip_points import adjusted_score
 from grouper.dip_procedure_class import CLASS_RANK, CLASSES, DIAGNOSTIC_PREFIXES
 
 FIXED_SCORE_TYPES = ("tcm", "day_surgery")  # no auxiliary adjustment (grouper.dip_aux)
@@ -153,11 +154,6 @@ def aux_coefficient(levels: dict[str, str], dip_code: str, dip_type: str,
     return dim, coef
 
 
-def _round4(x: float) -> float:
-    """polars `Expr.round(4)` (half to even on x · 10⁴)."""
-    return round(x * 10000.0) / 10000.0
-
-
 @dataclass(frozen=True)
 class _Decision:
     case: DipCase
@@ -196,7 +192,7 @@ def _decide(case: dict[str, Any], lk: DipLookups) -> _Decision:
         dim, coef = aux_coefficient(levels, code, dip_type, lk)
         out.update(status="ok", dip_code=code, dip_type=dip_type, dip_name=name,
                    dip_score=score, aux_dimension=dim, aux_coef=coef,
-                   adjusted_score=_round4(score * coef))
+                   adjusted_score=adjusted_score(score, coef))
     return _Decision(c, out, class_rank, ranks, tuple(cands))
 
 

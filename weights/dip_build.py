@@ -27,6 +27,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -49,6 +50,7 @@ from grouper.dip_errors import DipCatalogError
 from grouper.dip_procedure_class import CLASSES, class_of_rank
 from grouper.errors import InputError
 from grouper.ruleset import load_ruleset
+from weights.exact_means import CTX, cv_of, exact_sums, half_up_float, weighted_mean_yuan
 from weights.level_costs import case_levels, level_means
 from weights.trimming import TRIM_METHODS, keep_expr, trim_bounds
 
@@ -183,19 +185,35 @@ def _kept(cases: pl.DataFrame, params: DipBuildParams) -> pl.DataFrame:
     return cases.join(bounds, on="dip_code").filter(keep_expr("cost")).drop("lo", "hi")
 
 
+def _opt_float(value: Decimal | None, dp: int) -> float | None:
+    return None if value is None else half_up_float(value, dp)
+
+
 def _scores(cases: pl.DataFrame, kept: pl.DataFrame, params: DipBuildParams
             ) -> tuple[pl.DataFrame, float]:
-    """(dip_code, score, mean_cost, n_cases, cv) and M from the grouped and the kept cases."""
-    means = kept.group_by("dip_code").agg(
-        ((pl.col("w") * pl.col("cost")).sum() / pl.col("w").sum()).alias("mean_cost"),
-        (pl.col("cost").std() / pl.col("cost").mean()).alias("cv"))
-    per_group = cases.group_by("dip_code").agg(pl.len().alias("n_cases"),
-                                               pl.col("w").sum().alias("w_sum")).join(
-        means, on="dip_code")
-    m_all = float((per_group["w_sum"] * per_group["mean_cost"]).sum() / per_group["w_sum"].sum())
-    return per_group.select(
-        "dip_code", (pl.col("mean_cost") / m_all * params.score_scale).round(4).alias("score"),
-        pl.col("mean_cost").round(2), "n_cases", pl.col("cv").round(4)), m_all
+    """(dip_code, score, mean_cost, n_cases, cv) and M from the grouped and the kept cases, in
+    exact sums (`weights.exact_means`): the same history gives the same bits every run."""
+    sums = exact_sums(kept, ["dip_code"]).to_dicts()
+    weights = {r["dip_code"]: r for r in exact_sums(cases, ["dip_code"]).to_dicts()}
+    means: dict[str, Decimal] = {}
+    for r in sums:
+        mean = weighted_mean_yuan(r["swc"], r["sw"])
+        if mean is not None:
+            means[r["dip_code"]] = mean
+    cvs = {r["dip_code"]: cv_of(r["n"], r["s1"], r["s2"]) for r in sums}
+    codes = sorted(means)
+    num = sum((Decimal(weights[c]["sw"]) * means[c] for c in codes), Decimal(0))
+    den = sum((Decimal(weights[c]["sw"]) for c in codes), Decimal(0))
+    m_all = CTX.divide(num, den) if den else Decimal(1)
+    scale = Decimal(str(params.score_scale))
+    rows = [{"dip_code": c,
+             "score": half_up_float(CTX.multiply(CTX.divide(means[c], m_all), scale), 4),
+             "mean_cost": half_up_float(means[c], 2), "n_cases": weights[c]["n"],
+             "cv": _opt_float(cvs[c], 4)} for c in codes]
+    frame = pl.DataFrame(rows, schema={"dip_code": pl.String, "score": pl.Float64,
+                                       "mean_cost": pl.Float64, "n_cases": pl.Int64,
+                                       "cv": pl.Float64})
+    return frame, float(m_all)
 
 
 def _aux(kept: pl.DataFrame, levels: pl.DataFrame, groups: pl.DataFrame,
@@ -209,17 +227,35 @@ def _aux(kept: pl.DataFrame, levels: pl.DataFrame, groups: pl.DataFrame,
             .with_columns(pl.col("column").replace_strict(
                 {v: k for k, v in LEVEL_COLUMNS.items()}).alias("dimension"))
             .filter(pl.col("level") != pl.col("dimension").replace_strict(AUX_REFERENCE)))
-    ratio = pl.col("w") * pl.col("cost") / pl.col("mean_cost")
-    own = long.group_by("dip_code", "dimension", "level").agg(
-        (ratio.sum() / pl.col("w").sum()).alias("coef"), pl.len().alias("n_cases"))
-    region = long.group_by("dimension", "level").agg(
-        (ratio.sum() / pl.col("w").sum()).alias("coef"), pl.len().alias("n_cases"))
-    return pl.concat([
-        own.filter(pl.col("n_cases") >= params.aux_min_cases),
-        region.filter(pl.col("n_cases") >= params.aux_min_cases)
-        .select(pl.lit(ALL_GROUPS).alias("dip_code"), pl.all()),
-    ]).select("dip_code", "dimension", "level", pl.col("coef").round(4), "n_cases").sort(
-        "dip_code", "dimension", "level")
+    return _aux_coefs(long, params)
+
+
+def _aux_coefs(long: pl.DataFrame, params: DipBuildParams) -> pl.DataFrame:
+    """coef = Σ w·cost/mean / Σ w per (group, dimension, level) and region-wide per (dimension,
+    level), from exact sums (`weights.exact_means`), rounded half-up to 4 dp."""
+    sums = exact_sums(long, ["dip_code", "dimension", "level"]).join(
+        long.select("dip_code", "mean_cost").unique("dip_code"), on="dip_code").to_dicts()
+    rows: list[dict[str, Any]] = []
+    region: dict[tuple[str, str], tuple[Decimal, Decimal, int]] = {}
+    for r in sums:
+        mean_fen = Decimal(str(r["mean_cost"])) * 100
+        part = CTX.divide(Decimal(r["swc"]), mean_fen)  # Σ w4·cost/mean
+        if r["n"] >= params.aux_min_cases:
+            rows.append({"dip_code": r["dip_code"], "dimension": r["dimension"],
+                         "level": r["level"], "coef": CTX.divide(part, Decimal(r["sw"])),
+                         "n_cases": r["n"]})
+        key = (r["dimension"], r["level"])
+        acc = region.get(key, (Decimal(0), Decimal(0), 0))
+        region[key] = (acc[0] + part, acc[1] + Decimal(r["sw"]), acc[2] + r["n"])
+    for (dim, level), (part, sw, n) in sorted(region.items()):
+        if n >= params.aux_min_cases:
+            rows.append({"dip_code": ALL_GROUPS, "dimension": dim, "level": level,
+                         "coef": CTX.divide(part, sw), "n_cases": int(n)})
+    for r in rows:
+        r["coef"] = half_up_float(r["coef"], 4)
+    return pl.DataFrame(rows, schema={"dip_code": pl.String, "dimension": pl.String,
+                                      "level": pl.String, "coef": pl.Float64,
+                                      "n_cases": pl.Int64}).sort("dip_code", "dimension", "level")
 
 
 def _reference_group(catalog: DipCatalog, dx: str, procedures: str) -> str | None:

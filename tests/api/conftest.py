@@ -104,6 +104,10 @@ def service_data(db: Path) -> dict[str, str]:
     finally:
         con.close()
     catalog = require_clean(import_catalog(FIXTURES / "dip_golden_catalog.csv"))
+    # the golden catalogue publishes no mean costs and settlement refuses such a version:
+    # derive them as score × 10 yuan (a 1000-point catalogue, regional average 10,000 yuan)
+    catalog.groups = catalog.groups.with_columns(
+        pl.coalesce("mean_cost", pl.col("score") * 10).alias("mean_cost"))
     save_catalog(db, catalog, DIP_VERSION, region="test", year=2024, source="golden fixture")
     return keys
 

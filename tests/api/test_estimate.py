@@ -127,6 +127,8 @@ def test_dip_estimate_equals_batch_settlement(live: Live) -> None:
     policy = load_policy("jiangmen_dip_2025")
     version = "dip-jiangmen-test"
     catalog = require_clean(import_catalog(FIXTURES / "dip_golden_catalog.csv"))
+    catalog.groups = catalog.groups.with_columns(  # as conftest: derived mean costs
+        pl.coalesce("mean_cost", pl.col("score") * 10).alias("mean_cost"))
     save_catalog(live.db, catalog, version, region=policy.policy.region, year=policy.year,
                  source="golden fixture")
     r = live.client.post(f"/v1/weights/versions/{version}/publish", headers=live.h("admin"),

@@ -232,3 +232,23 @@ def test_dip_group_families_and_hospital_types():
     assert out["case_type"].to_list() == ["normal"] * 4
     assert out["institution_coef"].to_list() == [D("0.85"), D(1), D("0.88"), D("0.924")]
     assert out["points"].to_list() == [D(850), D(500), D(880), D("739.2")]
+
+
+def test_dip_version_without_mean_costs_is_refused_not_paid_ffs():
+    """A DIP catalogue imported without mean costs (次均费用) would settle every grouped case as
+    `unmatched` at fee-for-service without a word (issue 16): settle refuses it in one line."""
+    import pytest
+
+    from grouper.errors import RefusedError
+    hospitals = pl.DataFrame({"hospital_id": ["S"], "level": ["二级"], "type": ["general"]})
+    catalog = pl.DataFrame({"dip_code": ["D1", "B1"], "score": [1000.0, 500.0],
+                            "mean_cost": [None, None]}, schema_overrides={"mean_cost": pl.Float64})
+    cases = pl.DataFrame({"case_id": ["1"], "hospital_id": ["S"], "insurance_type": ["resident"],
+                          "los": [4], "discharge_way": [1], "diagnoses": [["K80.100"]],
+                          "total_cost": [5000.0], "fund_paid": [2500.0],
+                          "other_fund_paid": [0.0], "patient_paid": [2500.0]})
+    grouped = pl.DataFrame({"case_id": ["1"], "status": ["ok"], "dip_code": ["B1"],
+                            "dip_type": ["basic"], "dip_name": ["B1"], "adjusted_score": [500.0]})
+    with pytest.raises(RefusedError, match="2 of 2 groups have no mean cost") as err:
+        settle_cases(cases, grouped, catalog, hospitals, parse_policy(DIP_POLICY))
+    assert "\n" not in str(err.value) and "不能用于结算" in str(err.value)
