@@ -173,9 +173,37 @@ def read_case_file(path: Path, *, notes: Callable[[str], None] | None = None) ->
     return cases.select([c for c in CASE_COLUMNS if c in cases.columns])
 
 
+def check_by_date(cases: pl.DataFrame, policy: Policy) -> None:
+    """`--ruleset auto`: every case discharged under the policy's ruleset (its weights'), by the
+    region's calendar (`policy.ruleset_calendar`) or the manifests'; else refused with one line.
+    Cases without a discharge date are not refused here: they are held with E108."""
+    from grouper.by_date import calendar_from, national_calendar, rulesets_for
+
+    override = policy.policy.ruleset_calendar
+    calendar = calendar_from(sorted(override.items())) if override else national_calendar()
+    names = rulesets_for(cases, calendar)
+    other = (names.drop_nulls().filter(names.drop_nulls() != policy.policy.ruleset)
+             .value_counts(sort=True))
+    if other.height:
+        found = ", ".join(f"{n:,} under {r}" for r, n in other.iter_rows())
+        raise RefusedError(
+            f"--ruleset auto: {found} by discharge date, but policy {policy.name} and its "
+            f"weights are for {policy.policy.ruleset}; settle those cases with a policy and "
+            f"weights for their ruleset / 按出院日期部分病例适用其他分组方案，请用对应的政策与权重结算")
+
+
 def group_cases(cases: pl.DataFrame, policy: Policy, weights: Weights, *,
-                progress: Progress | None = None) -> pl.DataFrame:
-    """DRG or DIP grouping in chunks; one row per case, in order."""
+                progress: Progress | None = None, by_date: bool = False) -> pl.DataFrame:
+    """DRG or DIP grouping in chunks; one row per case, in order. `by_date` (`--ruleset
+    auto`, DRG): the cases were checked by `check_by_date`; one without a discharge date is
+    held with E108 instead of being grouped."""
+    if by_date and policy.method == "drg":
+        from grouper.by_date import calendar_from, group_drg_auto
+
+        check_by_date(cases, policy)
+        override = policy.policy.ruleset_calendar
+        calendar = calendar_from(sorted(override.items())) if override else None
+        return group_drg_auto(cases, calendar).drop("ruleset")
     ruleset = load_ruleset(policy.policy.ruleset) if policy.method == "drg" else None
     parts = []
     for start in range(0, max(cases.height, 1), CHUNK_ROWS):
@@ -194,11 +222,11 @@ def group_cases(cases: pl.DataFrame, policy: Policy, weights: Weights, *,
 
 def settle_frame(cases: pl.DataFrame, policy: Policy, weights: Weights,
                  hospitals: pl.DataFrame, period: str, *, reviews: pl.DataFrame | None = None,
-                 earlier: pl.DataFrame | None = None,
-                 progress: Progress | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+                 earlier: pl.DataFrame | None = None, progress: Progress | None = None,
+                 by_date: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(case_results, hospital_period_results) of one period, without run ids. `earlier`:
     the year's earlier episodes for the readmission merge (engine.readmission_history)."""
-    grouped = group_cases(cases, policy, weights, progress=progress)
+    grouped = group_cases(cases, policy, weights, progress=progress, by_date=by_date)
     results = settle_cases(cases, grouped, weights.table, hospitals, policy, reviews=reviews,
                            earlier_episodes=earlier)
     if progress:
@@ -304,7 +332,7 @@ def run_settle(db: Path, policy: Policy, cases_path: Path, *, period: str, run_i
                weights_version: str | None = None, hospitals_path: Path | None = None,
                reviews_path: Path | None = None, out_dir: Path | None = None,
                progress: Progress | None = None, cases: pl.DataFrame | None = None,
-               allow_held: bool = False) -> RunResult:
+               allow_held: bool = False, by_date: bool = False) -> RunResult:
     """Settle one period's case file into the store (and Parquet under `out_dir`).
 
     Refused (RefusedError, nothing written) when more than the policy's `max_held_share` of
@@ -329,7 +357,7 @@ def run_settle(db: Path, policy: Policy, cases_path: Path, *, period: str, run_i
         earlier = earlier_episodes(con, policy, period=period, run_id=run_id, cases=cases)
         results, period_rows = settle_frame(cases, policy, weights, hospitals, period,
                                             reviews=reviews, earlier=earlier,
-                                            progress=progress)
+                                            progress=progress, by_date=by_date)
         results = results.with_columns(pl.lit(period).alias("period"))
         summary = settle_summary(results, period_rows) | {"parameters": parameters}
         check_held_share(results, policy, allow_held=allow_held)

@@ -68,16 +68,26 @@ def policies_command(fmt: str | None, out_path: Path | None) -> None:
 @click.option("--allow-held", is_flag=True, default=False,
               help="store the run even when more than the policy's max_held_share (default "
                    "5 %) of the cases is held")
+@click.option("--ruleset", type=click.Choice(["policy", "auto"]), default="policy",
+              show_default=True,
+              help="policy: group with the policy's ruleset; auto: by each case's discharge "
+                   "date (the policy's ruleset_calendar, else the manifests'); cases under "
+                   "another ruleset than the weights' are refused, none without a date is "
+                   "guessed (E108)")
 def settle_command(policy_name: str, cases_path: Path, period: str, run_id: str,
                    weights_version: str | None, hospitals_path: Path | None,
                    reviews_path: Path | None, out_dir: Path | None, db: Path | None,
                    engine_name: str, master: str | None, load_store: bool,
-                   allow_held: bool) -> None:
+                   allow_held: bool, ruleset: str) -> None:
     """Settle a period's cases into the store (按病组/病种分值结算, idempotent by run id)."""
     from engine.pipeline import run_settle
 
     if engine_name == "spark":  # Spark adapter: engine/commands/spark_run.py (issue 9)
         from engine.commands.spark_run import settle_on_spark
+
+        if ruleset == "auto":
+            raise click.UsageError("--ruleset auto is not available with --engine spark yet; "
+                                   "use --engine polars / Spark 暂不支持按出院日期选择分组方案")
 
         store_path = _db(db)
         settle_on_spark(store_path, policy_name, cases_path, period=period, run_id=run_id,
@@ -102,7 +112,8 @@ def settle_command(policy_name: str, cases_path: Path, period: str, run_id: str,
         result = run_settle(store, policy, cases_path, period=period, run_id=run_id,
                             weights_version=weights_version, hospitals_path=hospitals_path,
                             reviews_path=reviews_path, out_dir=_out(store, out_dir),
-                            progress=progress, allow_held=allow_held, cases=cases)
+                            progress=progress, allow_held=allow_held, cases=cases,
+                            by_date=ruleset == "auto")
     s = result.summary
     types = ", ".join(f"{k} {v:,}" for k, v in s["case_types"].items())
     click.echo(f"run {run_id}: settled {s['cases']:,} cases of {s['hospitals']} hospitals for "

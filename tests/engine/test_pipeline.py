@@ -244,3 +244,44 @@ def test_settle_refuses_a_run_with_too_many_held_cases(region, tmp_path):
         con.execute("DELETE FROM runs WHERE run_id = 'held-05'")
     finally:
         con.close()
+
+
+def test_settle_ruleset_auto_by_discharge_date(region, tmp_path):
+    """`--ruleset auto`: 2025 discharges fall under chs_drg_20 by the manifests' calendar, so
+    a run with chs_drg_11 weights is refused (exit 4); a region calendar keeping chs_drg_11
+    settles exactly as the policy's ruleset does, and a case without a discharge date is held
+    with E108, not guessed."""
+    base = ["settle", "--cases", str(region["2025-03"]), "--period", "2025-03",
+            "--hospitals", str(region["hospitals"]), "--db", str(region["db"])]
+    refused = CliRunner().invoke(cli, [*base, "--policy", POLICY, "--run-id", "auto-x",
+                                       "--ruleset", "auto"])
+    assert isinstance(refused.exception, RefusedError) and refused.exception.exit_code == 4
+    assert "under chs_drg_20" in str(refused.exception)
+    source = Path(engine.views.__file__).parent / "policies" / f"{POLICY}.toml"
+    toml = source.read_text(encoding="utf-8").replace(
+        "[policy]\n", '[policy]\nruleset_calendar = { "2020-01-01" = "chs_drg_11" }\n', 1)
+    regional = tmp_path / "fuzhou_calendar.toml"
+    regional.write_text(toml, encoding="utf-8")
+    cases = pl.read_parquet(region["2025-03"])
+    undated = tmp_path / "undated.parquet"
+    cases.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(None)
+                       .otherwise(pl.col("discharge_date")).alias("discharge_date")
+                       ).write_parquet(undated)
+    auto = CliRunner().invoke(cli, [*base, "--policy", str(regional), "--run-id", "auto-ok",
+                                    "--ruleset", "auto"], catch_exceptions=False)
+    assert auto.exit_code == 0, auto.output
+    plain = CliRunner().invoke(cli, [*base, "--policy", str(regional), "--run-id", "auto-plain"],
+                               catch_exceptions=False)
+    assert plain.exit_code == 0, plain.output
+    got = table(region["db"], "SELECT run_id, case_id, fund_payable, group_code FROM "
+                              "case_results WHERE run_id IN ('auto-ok', 'auto-plain') "
+                              "ORDER BY case_id")
+    a, b = (got.filter(pl.col("run_id") == r).drop("run_id") for r in ("auto-ok", "auto-plain"))
+    assert a.equals(b)
+    held = CliRunner().invoke(cli, [*base[:2], str(undated), *base[3:], "--policy", str(regional),
+                                    "--run-id", "auto-undated", "--ruleset", "auto"],
+                              catch_exceptions=False)
+    assert held.exit_code == 0, held.output
+    first = table(region["db"], f"SELECT error_code FROM case_results WHERE run_id = "
+                                f"'auto-undated' AND case_id = '{cases['case_id'][0]}'")
+    assert first["error_code"].to_list() == ["E108"]
