@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-import engine.views  # noqa: F401  (migrations 200/201 before any store opens)
+import engine.views  # migrations 200/201 before any store opens; its folder holds the policies
 from engine.cli import cli
 from engine.ingest import read_cases
 from engine.policy import load_policy
