@@ -66,7 +66,8 @@ def test_refused_by_the_store_state_exits_4(tmp_path: Path) -> None:
     weights = tmp_path / "w.csv"
     weights.write_text("DRG编码,DRG名称,权重\nAA19,心脏移植,12.5\nAB19,肝移植,9.25\n",
                        encoding="utf-8")
-    for args in (["weights", "import", str(weights), "--version", "w1", "--year", "2025"],
+    for args in (["--create", "weights", "import", str(weights), "--version", "w1", "--year",
+                  "2025"],
                  ["weights", "publish", "w1", "--why", "test"]):
         ok = drgdip(*args, "--db", db)
         assert ok.returncode == 0, ok.stderr

@@ -45,7 +45,8 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> str:
     weights.write_text("DRG编码,DRG名称,权重\nAA19,心脏移植,12.5\nAB19,肝移植,9.25\n",
                        encoding="utf-8")
     for version in ("w2024", "w2025"):
-        ok("weights", "import", str(weights), "--version", version, "--year", version[1:],
+        ok("--create", "weights", "import", str(weights), "--version", version,
+           "--year", version[1:],
            "--region", "江门市", "--db", path)
     ok("weights", "publish", "w2025", "--why", "test", "--db", path)
     return path
