@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import polars as pl
 import pytest
 
@@ -124,7 +126,11 @@ def test_malformed_json_and_size_limit(live: Live) -> None:
 
 def test_health(live: Live) -> None:
     assert live.client.get("/healthz").json() == {"status": "ok"}
-    ready = live.client.get("/readyz").json()
+    deadline = time.monotonic() + 60  # job worker processes may still be starting (503)
+    while (r := live.client.get("/readyz")).status_code == 503 and time.monotonic() < deadline:
+        assert r.json()["code"] in ("STARTING", "JOBS_DOWN")
+        time.sleep(0.5)
+    ready = r.json()
     assert ready["status"] == "ready" and "chs_drg_11" in ready["rulesets"]
     assert "golden-file" in ready["dip_catalogs"]
 

@@ -43,9 +43,9 @@ CASES = [
     ("level 1 (29 kept < 30) falls back to 10,000: r = 0.3 → 1.2 × 0.75 × 0.3",
      {"hospital_id": "L", "total_cost": 3000}, "low_outlier", "10000.00", "0.27", "2700.00",
      "1800.00"),
-    ("incomplete stay to the fen: 1.2 × 12,345.67 / 12,500 = 1.18518… → 1.1852",
+    ("incomplete stay to the fen, rounded once: 1.2 × 12,345.67 / 12,500 × 10,000 → 11,851.84",
      {"total_cost": D("12345.67"), "patient_paid": D("3703.70"), "discharge_way": 5, "los": 2},
-     "incomplete", "12500.00", "1.1852", "11852.00", "8148.30"),
+     "incomplete", "12500.00", "1.1852", "11851.84", "8148.14"),
     ("G2 has no same-level row: regional 4,000, r = 2.5 < 3.0",
      {"drg": "G2", "total_cost": 10000}, "normal", "4000.00", "0.5", "5000.00", "2000.00"),
 ]
