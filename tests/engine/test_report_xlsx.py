@@ -87,7 +87,7 @@ def test_names_come_from_the_store_when_no_file_is_given(tmp_path: Path) -> None
     db = str(tmp_path / "s.duckdb")
     master = tmp_path / "hospitals.csv"
     master.write_text("医疗机构编码,医疗机构名称,等级\nH0001,城区人民医院,三级\n", encoding="utf-8")
-    imported = CliRunner().invoke(cli, ["weights", "import-hospitals", str(master), "--db", db],
+    imported = CliRunner().invoke(cli, ["--create", "weights", "import-hospitals", str(master), "--db", db],
                                   catch_exceptions=False)
     assert imported.exit_code == 0, imported.output
     out = report(tmp_path)
