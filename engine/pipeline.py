@@ -173,37 +173,32 @@ def read_case_file(path: Path, *, notes: Callable[[str], None] | None = None) ->
     return cases.select([c for c in CASE_COLUMNS if c in cases.columns])
 
 
-def check_by_date(cases: pl.DataFrame, policy: Policy) -> None:
-    """`--ruleset auto`: every case discharged under the policy's ruleset (its weights'), by the
-    region's calendar (`policy.ruleset_calendar`) or the manifests'; else refused with one line.
-    Cases without a discharge date are not refused here: they are held with E108."""
-    from grouper.by_date import calendar_from, national_calendar, rulesets_for
+def group_by_date(cases: pl.DataFrame, policy: Policy) -> pl.DataFrame:
+    """`--ruleset auto` (DRG): each case grouped under the ruleset in force on its discharge
+    date, by the region's calendar (`policy.ruleset_calendar`) or the manifests'. A case
+    without a discharge date is held with E108, not guessed; a run with cases under another
+    ruleset than the policy's (its weights') is refused with one line."""
+    from grouper.by_date import calendar_from, group_drg_auto
 
     override = policy.policy.ruleset_calendar
-    calendar = calendar_from(sorted(override.items())) if override else national_calendar()
-    names = rulesets_for(cases, calendar)
-    other = (names.drop_nulls().filter(names.drop_nulls() != policy.policy.ruleset)
-             .value_counts(sort=True))
+    grouped = group_drg_auto(cases, calendar_from(sorted(override.items())) if override else None)
+    names = grouped["ruleset"].drop_nulls()
+    other = names.filter(names != policy.policy.ruleset).value_counts(sort=True)
     if other.height:
         found = ", ".join(f"{n:,} under {r}" for r, n in other.iter_rows())
         raise RefusedError(
             f"--ruleset auto: {found} by discharge date, but policy {policy.name} and its "
             f"weights are for {policy.policy.ruleset}; settle those cases with a policy and "
             f"weights for their ruleset / 按出院日期部分病例适用其他分组方案，请用对应的政策与权重结算")
+    return grouped.drop("ruleset")
 
 
 def group_cases(cases: pl.DataFrame, policy: Policy, weights: Weights, *,
                 progress: Progress | None = None, by_date: bool = False) -> pl.DataFrame:
-    """DRG or DIP grouping in chunks; one row per case, in order. `by_date` (`--ruleset
-    auto`, DRG): the cases were checked by `check_by_date`; one without a discharge date is
-    held with E108 instead of being grouped."""
+    """DRG or DIP grouping in chunks; one row per case, in order. `by_date`: DRG cases by
+    their discharge date (`group_by_date`)."""
     if by_date and policy.method == "drg":
-        from grouper.by_date import calendar_from, group_drg_auto
-
-        check_by_date(cases, policy)
-        override = policy.policy.ruleset_calendar
-        calendar = calendar_from(sorted(override.items())) if override else None
-        return group_drg_auto(cases, calendar).drop("ruleset")
+        return group_by_date(cases, policy)
     ruleset = load_ruleset(policy.policy.ruleset) if policy.method == "drg" else None
     parts = []
     for start in range(0, max(cases.height, 1), CHUNK_ROWS):

@@ -456,15 +456,3 @@ def sql_command(ctx: click.Context, statement: str, as_json: bool, limit: int,
     if not table and given:
         frame = frame.head(limit)
     emit(frame, fmt, out_path, limit=limit if table else None, sheet="sql")
-
-
-def duckdb_message(exc: Exception) -> str:
-    """DuckDB's message on one line, with its hint ("Did you mean …?") and without the
-    caret drawing under the statement (which needs several lines)."""
-    kept = []
-    for line in str(exc).splitlines():
-        if line.strip().startswith("LINE "):
-            break
-        if line.strip():
-            kept.append(line.strip())
-    return " ".join(kept)
