@@ -177,19 +177,27 @@ def test_killed_worker_fails_its_job_and_is_replaced(tmp_path: Path, slow_xlsx: 
 
 
 def test_time_and_row_limits_from_settings(tmp_path: Path, slow_xlsx: bytes) -> None:
+    """Two services, so neither limit can pre-empt the other: a 0.5 s time limit against a job
+    that reads for seconds (4 s here, under 3 s on a fast CI machine, where the old combined
+    test hit the row limit first), then a 150-row limit with the default time limit."""
     db = tmp_path / "s.duckdb"
     keys = service_data(db)
-    server = start_server(service_settings(db, job_workers=1, job_time_limit_seconds=3.0,
-                                           job_max_rows=150))
     h = {"X-API-Key": keys["h1"]}
+    server = start_server(service_settings(db, job_workers=1, job_time_limit_seconds=0.5,
+                                           job_max_rows=0))
     try:
         with httpx.Client(base_url=server.url, timeout=30) as c:
             wait_ready(c)
-            slow = upload(c, keys["h1"], "big.xlsx", slow_xlsx)
+            job = wait_done(c, upload(c, keys["h1"], "big.xlsx", slow_xlsx), h)
+            assert job["state"] == "failed" and "time limit of 0.5 s" in job["error"], job
+    finally:
+        server.stop()
+    server = start_server(service_settings(db, job_workers=1, job_max_rows=150))
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            wait_ready(c)
             many = upload(c, keys["h1"], "many.parquet", small_parquet(300))
             fine = upload(c, keys["h1"], "fine.parquet", small_parquet(100))
-            job = wait_done(c, slow, h)
-            assert job["state"] == "failed" and "time limit of 3 s" in job["error"]
             job = wait_done(c, many, h)
             assert job["state"] == "failed" and "300 rows; the limit is 150" in job["error"]
             assert wait_done(c, fine, h)["state"] == "done"
