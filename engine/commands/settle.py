@@ -123,6 +123,15 @@ def settle_command(policy_name: str, cases_path: Path, period: str, run_id: str,
     if s["outside_period"]:
         click.echo(f"note: {s['outside_period']:,} cases were discharged outside {period} "
                    f"(settled in this run all the same)")
+    warn_clamped_prepayments(s)
+
+
+def warn_clamped_prepayments(summary: dict) -> None:
+    """One warning line per fund pool whose monthly prepayments were clamped at 0."""
+    for pool, found in sorted(summary.get("prepayments_clamped", {}).items()):
+        click.echo(f"warning: {pool}: negative prepayment paid as 0 for "
+                   + ", ".join(f"{h} {v}" for h, v in sorted(found.items()))
+                   + " / 月度预付为负，按 0 支付的医疗机构")
 
 
 @click.command("clear")
