@@ -73,7 +73,7 @@ def settle_on_spark(db: Path, policy_name: str, cases_path: Path, *, period: str
     from engine.spark.store_load import load_settle_run
     from weights.store import open_store
 
-    policy = load_policy(policy_name)
+    policy = load_policy(policy_name, store=db)
     if check_period(period) != policy.year:
         raise RunError(f"period {period} is outside the policy year {policy.year}")
     started = datetime.now()
