@@ -71,6 +71,7 @@ def settle_on_spark(db: Path, policy_name: str, cases_path: Path, *, period: str
         write_parquet,
     )
     from engine.spark.store_load import load_settle_run
+    from engine.store_parameters import with_store_parameters
     from weights.store import open_store
 
     policy = load_policy(policy_name, store=db)
@@ -79,7 +80,8 @@ def settle_on_spark(db: Path, policy_name: str, cases_path: Path, *, period: str
     started = datetime.now()
     reviews = read_reviews(reviews_path) if reviews_path is not None else None
     con = open_store(db)
-    try:
+    try:  # the store's rates over the TOML's, as engine.pipeline.run_settle
+        policy, parameters = with_store_parameters(con, policy, period=period)
         weights = load_weights(con, policy, weights_version)
         hospitals = with_year_quota_used(con, load_hospitals(con, hospitals_path), policy,
                                          period=period, run_id=run_id)
@@ -99,6 +101,7 @@ def settle_on_spark(db: Path, policy_name: str, cases_path: Path, *, period: str
     assert isinstance(period_rows, pl.DataFrame)
     period_rows.write_parquet(target / "hospital_period_results.parquet")
     summary = spark_summary(written, period_rows) | {
+        "parameters": parameters,
         "prepayments_clamped": clamped_prepayments(period_rows, policy)}
     if store:
         run = {"run_id": run_id, "kind": "settle", "status": "done", "policy": policy.name,
