@@ -239,7 +239,7 @@ class DipCatalog:
         n_terms = exploded.group_by("dip_code").agg(pl.len().cast(pl.Int32).alias("n_terms"))
         n_alts = self.terms.group_by("dip_code").agg(pl.len().cast(pl.Int32).alias("n_alts"))
         self.matchable = (g.filter(~pl.col("dip_type").is_in(["comprehensive", "fallback"]))
-                          .select("dip_code", "dip_type", "principal_dx")
+                          .select("dip_code", "dip_type", "principal_dx", "score", "mean_cost")
                           .join(n_terms, on="dip_code", how="left")
                           .join(n_alts, on="dip_code", how="left")
                           .with_columns(pl.col("n_terms", "n_alts").fill_null(0),
