@@ -216,6 +216,16 @@ def assign(valid: pl.DataFrame, px: pl.DataFrame, catalog: DipCatalog) -> pl.Dat
     return pl.concat(parts)
 
 
+def ignored_expr(code: pl.Expr, ignored: tuple[str, ...]) -> pl.Expr:
+    """`grouper.dip_catalog.is_ignored` as an expression."""
+    full = [i for i in ignored if len(i) >= FULL_PX_LENGTH]
+    stems = [i for i in ignored if len(i) < FULL_PX_LENGTH]
+    hit = code.is_in(full) if full else pl.lit(False)
+    for stem in stems:
+        hit = hit | code.str.starts_with(stem)
+    return hit
+
+
 def _one_aux_row_per_key(catalog: DipCatalog) -> DipCatalog:
     """The catalogue itself, or (aux rows repeating a key: only around the checks) a shallow
     copy whose aux keeps the highest coefficient of each key, as the per-case lookups do."""
@@ -239,6 +249,9 @@ def group_dip(cases: CaseTable | list[dict[str, Any]], catalog: DipCatalog) -> p
     ['K801001']
     """
     typed = prepare_dip_cases(cases)
+    if catalog.ignored_procedures:
+        typed = typed.with_columns(pl.col("procedures").list.eval(
+            pl.element().filter(~ignored_expr(pl.element(), catalog.ignored_procedures))))
     valid = typed.filter(pl.col("error_code").is_null())
     px = explode_px(valid)
     valid = valid.join(treatment_ranks(valid, px), on="_row")

@@ -27,7 +27,15 @@ from typing import Any
 
 import polars as pl
 
-from grouper.dip_codes import DX_PATTERN, dx_normalised, format_combination, parse_combination
+from grouper.dip_codes import (
+    DX_PATTERN,
+    FULL_PX_LENGTH,
+    dx_normalised,
+    format_combination,
+    is_px_code,
+    parse_combination,
+    px_one,
+)
 from grouper.dip_errors import DipCatalogCode, DipCatalogError, duplicate_reason
 from grouper.dip_procedure_class import CLASSES
 
@@ -118,6 +126,22 @@ def _fallback_problems(row: dict[str, Any], dx: str) -> list[tuple[str, object, 
     return problems
 
 
+def checked_ignored(codes: Any) -> tuple[str, ...]:
+    """The ignored operations as sorted, unique ICD-9-CM-3 codes in their published spelling."""
+    out = set()
+    for code in codes or ():
+        text = px_one(str(code))
+        if not is_px_code(text):
+            raise DipCatalogError(f"ignored operation {code!r}: not an ICD-9-CM-3 code")
+        out.add(text)
+    return tuple(sorted(out))
+
+
+def is_ignored(code: str, ignored: tuple[str, ...]) -> bool:
+    """`code` is an ignored operation: equal to one, or starting with an ignored stem."""
+    return any(code == i or (len(i) < FULL_PX_LENGTH and code.startswith(i)) for i in ignored)
+
+
 GroupKey = tuple[DipCatalogCode, str, tuple[Any, ...], tuple[str, ...]]
 
 
@@ -165,6 +189,10 @@ class DipCatalog:
     ruleset: str = "chs_drg_11"
     severity_min_los: int = 3
     version: str | None = None
+    # operations that do not count for grouping (simple diagnostics, infusions: 99.18, chest CT),
+    # removed from every case before matching; a full code takes itself, a stem (shorter than
+    # `NN.NNNN`) every code it starts with
+    ignored_procedures: tuple[str, ...] = ()
     terms: pl.DataFrame = field(init=False, repr=False)
     matchable: pl.DataFrame = field(init=False, repr=False)
     comprehensive: pl.DataFrame = field(init=False, repr=False)
@@ -173,6 +201,7 @@ class DipCatalog:
     term_lengths: tuple[int, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.ignored_procedures = checked_ignored(self.ignored_procedures)
         self.groups = self._checked_groups(conform(self.groups, GROUP_SCHEMA))
         self.aux = self._checked_aux(conform(self.aux, AUX_SCHEMA))
         if self.aux_combine not in AUX_COMBINE:

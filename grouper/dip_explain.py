@@ -9,14 +9,14 @@ answer column for column. Stateless: safe to call from many threads at once.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import polars as pl
 
 from grouper.dip import OUTPUT_COLUMNS
 from grouper.dip_case_input import DipCase, prepare_dip_one
-from grouper.dip_catalog import AUX_DIMENSIONS, AUX_REFERENCE, DipCatalog
+from grouper.dip_catalog import AUX_DIMENSIONS, AUX_REFERENCE, DipCatalog, is_ignored
 from grouper.dip_codes import FULL_PX_LENGTH
 from grouper.dip_errors import DIP_ERROR_MESSAGES, DipErrorCode
 from grouper.dip_fallback import chapter_of
@@ -206,6 +206,9 @@ class _Decision:
 
 def _decide(case: dict[str, Any], lk: DipLookups) -> _Decision:
     c = prepare_dip_one(case)
+    if lk.ignored_procedures:
+        c = replace(c, procedures=tuple(p for p in c.procedures
+                                        if not is_ignored(p, lk.ignored_procedures)))
     out: dict[str, Any] = {
         "case_id": c.case_id, "status": "invalid", "error_code": c.error_code,
         "error_message": None, "dip_code": None, "dip_type": None, "dip_name": None,

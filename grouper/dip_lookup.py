@@ -61,6 +61,7 @@ class DipLookups:
     region_coef: dict[tuple[str, str], float]
     aux_combine: str
     severity_min_los: int
+    ignored_procedures: tuple[str, ...]
     px_rank: dict[str, int]
     aux: dict[str, AuxPrefixes]
     level_of_rank: dict[str, dict[int, str]]
@@ -154,6 +155,7 @@ def build_dip_lookups(catalog: DipCatalog) -> DipLookups:
         region_coef=_coefs([r for r in aux_rows if r["dip_code"] == ALL_GROUPS],
                            ("dimension", "level")),
         aux_combine=catalog.aux_combine, severity_min_los=catalog.severity_min_los,
+        ignored_procedures=catalog.ignored_procedures,
         px_rank=_procedure_ranks(), aux=aux, level_of_rank=level_of_rank,
         mcc=mcc, cc=cc, exclusion=exclusion,
     )

@@ -14,7 +14,13 @@ from typing import Any
 
 import polars as pl
 
-from grouper.dip_catalog import GROUP_SCHEMA, DipCatalog, group_key, group_row_problems
+from grouper.dip_catalog import (
+    GROUP_SCHEMA,
+    DipCatalog,
+    checked_ignored,
+    group_key,
+    group_row_problems,
+)
 from grouper.dip_codes import dx_one
 from grouper.dip_errors import DipCatalogCode, DipCatalogError, duplicate_reason
 from grouper.errors import InputError
@@ -262,7 +268,8 @@ def _with_mean_costs(rows: list[dict[str, Any]], region_avg_cost: Decimal | None
 
 def import_catalog(path: Path, *, version: str | None = None, score_scale: float = 1000.0,
                    aux_combine: str = "max", ruleset: str = "chs_drg_11",
-                   region_avg_cost: Decimal | float | str | None = None) -> CatalogImport:
+                   region_avg_cost: Decimal | float | str | None = None,
+                   ignored_procedures: tuple[str, ...] = ()) -> CatalogImport:
     """Read an official catalogue file; every row is checked and every problem reported.
 
     Headers and cell values are read through `grouper/dip_data/catalog_aliases.toml`. Kept per
@@ -310,10 +317,34 @@ def import_catalog(path: Path, *, version: str | None = None, score_scale: float
     if good:
         catalog = DipCatalog(groups=pl.DataFrame(good, schema={k: GROUP_SCHEMA[k] for k in good[0]}),
                              score_scale=score_scale, aux_combine=aux_combine, ruleset=ruleset,
-                             version=version)
+                             version=version, ignored_procedures=ignored_procedures)
     return CatalogImport(catalog=catalog, rejected=rejected, rows_read=table.height,
                          source=path.name, mean_cost_published=published,
                          mean_cost_derived=derived, region_avg_cost=used, columns=columns)
+
+
+IGNORED_HEADERS = ("手术操作编码", "操作编码", "编码", "code", "procedure")
+
+
+def read_ignored_operations(path: Path) -> tuple[str, ...]:
+    """Operations that do not count for grouping, from a CSV/xlsx (column 手术操作编码 or code,
+    else the first) or a text file with one code per line (`#` starts a comment)."""
+    if path.suffix.lower() in (".csv", ".xlsx", ".xlsm"):
+        table = read_table(path)
+        names = {c.strip().lower(): c for c in table.columns}
+        col = next((names[h.lower()] for h in IGNORED_HEADERS if h.lower() in names),
+                   table.columns[0])
+        codes = [c.strip() for c in table[col].to_list() if c and c.strip()]
+    else:
+        if not path.is_file():
+            raise InputError(f"ignored-operations file not found: {path}")
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        codes = [line.split("#", 1)[0].strip() for line in lines]
+        codes = [c for c in codes if c]
+    try:
+        return checked_ignored(codes)
+    except DipCatalogError as exc:
+        raise InputError(f"{path.name}: {exc}") from exc
 
 
 def rejected_summary(result: CatalogImport) -> str:

@@ -154,20 +154,25 @@ def build_dip_command(history_path: Path, version: str, db: Path | None, region:
 @click.option("--region-avg-cost", default=None,
               help="regional average cost (yuan) for score 1000 (scale): derives the mean cost "
                    "of groups the file publishes none for (score × this / scale)")
+@click.option("--ignored-ops", "ignored_path", type=click.Path(path_type=Path), default=None,
+              help="operations that do not count for grouping (CSV/xlsx column 手术操作编码, or "
+                   "one code per line; a stem such as 99.18 takes every code it starts with)")
 @click.option("--skip-invalid", is_flag=True, help="import the good rows, report the bad ones")
 @click.option("--rejects", type=click.Path(path_type=Path), default=None,
               help="write the rejected rows (row, column, value, reason) as CSV")
 def import_dip_command(file: Path, version: str, db: Path | None, region: str,
                        year: int | None, score_scale: float, region_avg_cost: str | None,
-                       skip_invalid: bool, rejects: Path | None) -> None:
+                       ignored_path: Path | None, skip_invalid: bool,
+                       rejects: Path | None) -> None:
     """Import an official DIP catalogue as shipped (病种编码, 病种名称, 主要诊断编码, 手术操作编码 or
     主要/其他手术操作编码, 病种类型, 治疗方式, 病种分值, 次均费用, 例数, 变异系数, 平均住院日); headers
     and values as in grouper/dip_data/catalog_aliases.toml."""
     from decimal import Decimal, InvalidOperation
 
-    from weights.dip_catalog_io import require_clean
+    from weights.dip_catalog_io import read_ignored_operations, require_clean
     from weights.dip_store import save_catalog
 
+    ignored = read_ignored_operations(ignored_path) if ignored_path is not None else ()
     region_avg = None
     if region_avg_cost is not None:
         try:
@@ -176,7 +181,7 @@ def import_dip_command(file: Path, version: str, db: Path | None, region: str,
             raise click.BadParameter(f"{region_avg_cost!r} is not a number",
                                      param_hint="--region-avg-cost") from exc
     result = import_catalog(file, version=version, score_scale=score_scale,
-                            region_avg_cost=region_avg)
+                            region_avg_cost=region_avg, ignored_procedures=ignored)
     if rejects is not None:
         result.rejected.write_csv(rejects)
     if result.rejected.height:
@@ -196,3 +201,6 @@ def import_dip_command(file: Path, version: str, db: Path | None, region: str,
     click.echo(f"dip version {version}: imported {groups.height:,} groups ({by_type}) "
                f"from {file.name} ({result.rejected['row'].n_unique()} rows rejected)")
     click.echo(result.mean_cost_note())
+    if ignored:
+        click.echo(f"{len(ignored)} operations do not count for grouping: "
+                   f"{', '.join(ignored[:10])}{' …' if len(ignored) > 10 else ''}")

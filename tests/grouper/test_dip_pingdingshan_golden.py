@@ -168,3 +168,32 @@ def test_stem_counts_only_where_no_longer_listed_code_fits() -> None:
         "K80:SS",  # 51.2200 is a full code: it does not take 51.2200x001
     ]
     assert [group_dip_one(r, catalog) for r in rows] == batch.to_dicts()
+
+
+def test_ignored_operations_are_removed_before_matching(tmp_path: Path) -> None:
+    """An infusion (99.18 stem) and chest CT (87.4100) listed as not counting: A09.9 with them
+    only is the conservative core group; with gastroscopy, the gastroscopy group (not the
+    therapeutic class 99.1800 would give). Stored with the version; both paths agree."""
+    from weights.dip_catalog_io import read_ignored_operations
+    from weights.dip_store import load_catalog, save_catalog
+    from weights.store import open_store
+
+    listed = tmp_path / "ignored.txt"
+    listed.write_text("# 不计入分组的操作\n99.18\n87.4100  # 胸部CT\n", encoding="utf-8")
+    ignored = read_ignored_operations(listed)
+    assert ignored == ("87.4100", "99.18")
+    imported = require_clean(import_catalog(SHIPPED, ignored_procedures=ignored))
+    rows = [{"case_id": "1", "diagnoses": ["A09.900"], "procedures": ["99.1800", "87.4100"]},
+            {"case_id": "2", "diagnoses": ["A09.900"],
+             "procedures": ["99.1801", "44.1300x001"]},
+            {"case_id": "3", "diagnoses": ["A09.900"], "procedures": ["87.4101"]}]
+    db = tmp_path / "s.duckdb"
+    open_store(db, create=True).close()
+    save_catalog(db, imported, "pds-ignored", source="test")
+    catalog = load_catalog(db, "pds-ignored")
+    assert catalog.ignored_procedures == ignored
+    batch = group_dip(pl.DataFrame(rows), catalog)
+    # 87.4101 is another full code: 87.4100 does not take it (diagnostic → A09:ZDXCZ or CP01)
+    assert batch["dip_code"].to_list()[:2] == ["A09.9", "A09.9:44.1300x001"]
+    assert batch["dip_code"][2] != "A09.9"
+    assert [group_dip_one(r, catalog) for r in rows] == batch.to_dicts()

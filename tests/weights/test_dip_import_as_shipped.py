@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from engine.cli import cli
+from grouper.errors import InputError
 from weights.dip_catalog_io import import_catalog, require_clean
 from weights.dip_store import load_catalog, save_catalog
 from weights.store import open_store
@@ -190,3 +191,21 @@ def test_cli_import_as_shipped_then_derived(tmp_path: Path, no_costs: Path) -> N
     out = runner.invoke(cli, ["weights", "import-dip", str(book), "--version", "x",
                                "--db", str(db), "--region-avg-cost", "lots"])
     assert out.exit_code == 2 and "--region-avg-cost" in out.output
+
+
+def test_cli_ignored_operations(tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    listed = tmp_path / "ignored.csv"
+    listed.write_text("手术操作编码,名称\n99.18,输注\n87.4100,胸部CT\n", encoding="utf-8")
+    runner = CliRunner()
+    out = runner.invoke(cli, ["--create", "weights", "import-dip", str(SHIPPED), "--version",
+                              "pds-2025", "--db", str(db), "--ignored-ops", str(listed)])
+    assert out.exit_code == 0, out.output
+    assert "2 operations do not count for grouping: 87.4100, 99.18" in out.output
+    assert load_catalog(db, "pds-2025").ignored_procedures == ("87.4100", "99.18")
+    listed.write_text("手术操作编码\n胸部CT\n", encoding="utf-8")
+    out = runner.invoke(cli, ["weights", "import-dip", str(SHIPPED), "--version", "bad",
+                              "--db", str(db), "--ignored-ops", str(listed)])
+    # InputError: `drgdip` exits 3 with this one line (engine.cli maps the error)
+    assert isinstance(out.exception, InputError)
+    assert "ignored.csv: ignored operation '胸部CT': not an ICD-9-CM-3 code" in str(out.exception)
