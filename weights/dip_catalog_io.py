@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from grouper.dip_catalog import (
+    AUX_SCHEMA,
     GROUP_SCHEMA,
     DipCatalog,
     checked_ignored,
@@ -43,6 +44,9 @@ class Aliases:
     treatment_class: dict[str, str]  # keys lower-cased
     fallback_dx: re.Pattern[str]
     blank_codes: frozenset[str]
+    aux_headers: dict[str, tuple[str, ...]]
+    aux_dimension: dict[str, str]  # keys lower-cased
+    aux_level: dict[str, str]
 
 
 @lru_cache(maxsize=1)
@@ -55,7 +59,10 @@ def load_aliases() -> Aliases:
         dip_type={k.lower(): v for k, v in raw["dip_type"].items()},
         treatment_class={k.lower(): v for k, v in raw["treatment_class"].items()},
         fallback_dx=re.compile(raw["fallback"]["chapter_dx"]),
-        blank_codes=frozenset(raw["fallback"]["blank_codes"]))
+        blank_codes=frozenset(raw["fallback"]["blank_codes"]),
+        aux_headers={k: tuple(v) for k, v in raw["aux_headers"].items()},
+        aux_dimension={k.lower(): v for k, v in raw["aux_dimension"].items()},
+        aux_level=dict(raw["aux_level"]))
 
 
 @dataclass
@@ -269,7 +276,8 @@ def _with_mean_costs(rows: list[dict[str, Any]], region_avg_cost: Decimal | None
 def import_catalog(path: Path, *, version: str | None = None, score_scale: float = 1000.0,
                    aux_combine: str = "max", ruleset: str = "chs_drg_11",
                    region_avg_cost: Decimal | float | str | None = None,
-                   ignored_procedures: tuple[str, ...] = ()) -> CatalogImport:
+                   ignored_procedures: tuple[str, ...] = (),
+                   aux_path: Path | None = None) -> CatalogImport:
     """Read an official catalogue file; every row is checked and every problem reported.
 
     Headers and cell values are read through `grouper/dip_data/catalog_aliases.toml`. Kept per
@@ -315,12 +323,44 @@ def import_catalog(path: Path, *, version: str | None = None, score_scale: float
     published, derived, used = _with_mean_costs(good, region, score_scale)
     catalog = None
     if good:
+        aux = read_aux(aux_path) if aux_path is not None else None
+        extra = {} if aux is None else {"aux": aux}
         catalog = DipCatalog(groups=pl.DataFrame(good, schema={k: GROUP_SCHEMA[k] for k in good[0]}),
                              score_scale=score_scale, aux_combine=aux_combine, ruleset=ruleset,
-                             version=version, ignored_procedures=ignored_procedures)
+                             version=version, ignored_procedures=ignored_procedures, **extra)
     return CatalogImport(catalog=catalog, rejected=rejected, rows_read=table.height,
                          source=path.name, mean_cost_published=published,
                          mean_cost_derived=derived, region_avg_cost=used, columns=columns)
+
+
+def read_aux(path: Path) -> pl.DataFrame:
+    """An auxiliary catalogue file (辅助目录): dip_code (`*` = every group), dimension, level, coef,
+    headers and values through the aliases file. The catalogue checks each row (unknown group,
+    dimension or level, coef ≤ 0, a repeated key) when it is built."""
+    aliases = load_aliases()
+    table = read_table(path)
+    by_name = {c.strip().lower(): c for c in reversed(table.columns)}
+    cols: dict[str, str] = {}
+    for target, names in aliases.aux_headers.items():
+        src = next((by_name[n.lower()] for n in names if n.lower() in by_name), None)
+        if src is None:
+            raise InputError(f"{path.name}: auxiliary catalogue lacks column {target} "
+                             f"({'/'.join(names[:2])}); got: {', '.join(table.columns)}")
+        cols[target] = src
+    rows = []
+    for i, raw in enumerate(table.iter_rows(named=True)):
+        dim_text = (raw[cols["dimension"]] or "").strip()
+        level_text = (raw[cols["level"]] or "").strip()
+        coef_text = (raw[cols["coef"]] or "").strip()
+        try:
+            coef = float(Decimal(coef_text).quantize(SCORE_DP, ROUND_HALF_UP))
+        except InvalidOperation as exc:
+            raise InputError(f"{path.name} row {i + 2}: coef={coef_text!r} is not a number") from exc
+        rows.append({"dip_code": (raw[cols["dip_code"]] or "").strip(),
+                     "dimension": aliases.aux_dimension.get(dim_text.lower(), dim_text),
+                     "level": aliases.aux_level.get(level_text, level_text), "coef": coef,
+                     "n_cases": None})
+    return pl.DataFrame(rows, schema=AUX_SCHEMA)
 
 
 IGNORED_HEADERS = ("手术操作编码", "操作编码", "编码", "code", "procedure")

@@ -157,12 +157,14 @@ def build_dip_command(history_path: Path, version: str, db: Path | None, region:
 @click.option("--ignored-ops", "ignored_path", type=click.Path(path_type=Path), default=None,
               help="operations that do not count for grouping (CSV/xlsx column 手术操作编码, or "
                    "one code per line; a stem such as 99.18 takes every code it starts with)")
+@click.option("--aux", "aux_path", type=click.Path(path_type=Path), default=None,
+              help="auxiliary catalogue (辅助目录): 病种编码 (* = all), 辅助目录类型, 等级, 调整系数")
 @click.option("--skip-invalid", is_flag=True, help="import the good rows, report the bad ones")
 @click.option("--rejects", type=click.Path(path_type=Path), default=None,
               help="write the rejected rows (row, column, value, reason) as CSV")
 def import_dip_command(file: Path, version: str, db: Path | None, region: str,
                        year: int | None, score_scale: float, region_avg_cost: str | None,
-                       ignored_path: Path | None, skip_invalid: bool,
+                       ignored_path: Path | None, aux_path: Path | None, skip_invalid: bool,
                        rejects: Path | None) -> None:
     """Import an official DIP catalogue as shipped (病种编码, 病种名称, 主要诊断编码, 手术操作编码 or
     主要/其他手术操作编码, 病种类型, 治疗方式, 病种分值, 次均费用, 例数, 变异系数, 平均住院日); headers
@@ -181,7 +183,8 @@ def import_dip_command(file: Path, version: str, db: Path | None, region: str,
             raise click.BadParameter(f"{region_avg_cost!r} is not a number",
                                      param_hint="--region-avg-cost") from exc
     result = import_catalog(file, version=version, score_scale=score_scale,
-                            region_avg_cost=region_avg, ignored_procedures=ignored)
+                            region_avg_cost=region_avg, ignored_procedures=ignored,
+                            aux_path=aux_path)
     if rejects is not None:
         result.rejected.write_csv(rejects)
     if result.rejected.height:
@@ -201,6 +204,8 @@ def import_dip_command(file: Path, version: str, db: Path | None, region: str,
     click.echo(f"dip version {version}: imported {groups.height:,} groups ({by_type}) "
                f"from {file.name} ({result.rejected['row'].n_unique()} rows rejected)")
     click.echo(result.mean_cost_note())
+    if aux_path is not None:
+        click.echo(f"{result.catalog.aux.height:,} auxiliary coefficients from {aux_path.name}")
     if ignored:
         click.echo(f"{len(ignored)} operations do not count for grouping: "
                    f"{', '.join(ignored[:10])}{' …' if len(ignored) > 10 else ''}")

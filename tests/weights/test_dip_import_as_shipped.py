@@ -209,3 +209,27 @@ def test_cli_ignored_operations(tmp_path: Path) -> None:
     # InputError: `drgdip` exits 3 with this one line (engine.cli maps the error)
     assert isinstance(out.exception, InputError)
     assert "ignored.csv: ignored operation '胸部CT': not an ICD-9-CM-3 code" in str(out.exception)
+
+
+def test_aux_catalogue_imported_and_applied(tmp_path: Path) -> None:
+    """辅助目录 with Chinese headers and values: a region-wide age coefficient and a group's own
+    CCI coefficient, applied as built catalogues' are (batch == per-case)."""
+    from grouper import group_dip
+    from grouper.dip_explain import group_dip_one
+
+    aux = tmp_path / "aux.csv"
+    aux.write_text("病种编码,辅助目录类型,等级,调整系数\n*,年龄,老年,1.1\nA09.9,CCI,2,1.25\n"
+                   "*,肿瘤,转移,1.3\n", encoding="utf-8")
+    catalog = require_clean(import_catalog(SHIPPED, aux_path=aux))
+    assert catalog.aux.select("dip_code", "dimension", "level", "coef").rows() == [
+        ("*", "age", "elderly", 1.1), ("A09.9", "cci", "2", 1.25), ("*", "tumour", "metastasis", 1.3)]
+    rows = [{"case_id": "1", "diagnoses": ["A09.900"], "procedures": [], "age": 70},
+            {"case_id": "2", "diagnoses": ["A09.900"], "procedures": [], "age": 40}]
+    batch = group_dip(pl.DataFrame(rows), catalog)
+    assert batch["aux_coef"].to_list() == [1.1, 1.0]
+    # 331.608717 published → 331.6087; × 1.1 = 364.76957 → 364.7696 (half-up once)
+    assert batch["adjusted_score"].to_list() == [364.7696, 331.6087]
+    assert [group_dip_one(r, catalog) for r in rows] == batch.to_dicts()
+    aux.write_text("病种编码,辅助目录类型,等级,调整系数\nNOPE,年龄,老年,1.1\n", encoding="utf-8")
+    with pytest.raises(Exception, match="not a group of the catalogue"):
+        import_catalog(SHIPPED, aux_path=aux)
