@@ -280,7 +280,11 @@ def settle_summary(results: pl.DataFrame, period_rows: pl.DataFrame) -> dict[str
     if "period" in results.columns:  # settled anyway; the count tells the operator
         month = pl.col("discharge_date").dt.strftime("%Y-%m")
         outside = int(results.select((month != pl.col("period")).fill_null(False).sum()).item())
+    grouped = results.filter(pl.col("group_type").is_not_null())
+    group_types = dict(grouped["group_type"].value_counts().sort("group_type").iter_rows())
     return {"cases": results.height, "case_types": types, "outside_period": outside,
+            "group_types": group_types,  # cases per group type (DIP: core, comprehensive …)
+            "unmatched": int((results["case_type"] == "unmatched").sum()),
             "invalid": int((results["status"] == "invalid").sum()),
             "hospitals": period_rows["hospital_id"].n_unique(),
             "fund_payable": str(results["fund_payable"].sum()),

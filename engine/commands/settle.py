@@ -120,6 +120,12 @@ def settle_command(policy_name: str, cases_path: Path, period: str, run_id: str,
                f"{period} under {policy.name} ({types})")
     click.echo(f"fund payable {s['fund_payable']} yuan; FFS fund amount {s['ffs_fund_amount']}; "
                f"prepayment {s['prepayment']}; invalid {s['invalid']:,}")
+    if policy.method == "dip" and s.get("group_types"):
+        n = sum(s["group_types"].values())
+        shares = ", ".join(f"{k} {v:,} ({100 * v / n:.1f} %)" for k, v in sorted(
+            s["group_types"].items(), key=lambda kv: (-kv[1], kv[0])))
+        click.echo(f"DIP types of the {n:,} grouped cases: {shares}; unmatched "
+                   f"{s['unmatched']:,}")
     if s["outside_period"]:
         click.echo(f"note: {s['outside_period']:,} cases were discharged outside {period} "
                    f"(settled in this run all the same)")
