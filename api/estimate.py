@@ -24,6 +24,7 @@ from api.errors import ApiError
 from api.store_access import Store
 from engine.pipeline import load_weights
 from engine.policy import Policy, PolicyError, load_policy, shipped_policies
+from engine.pseudonym import pseudonym_one
 from engine.settle_one import (
     CASE_SCHEMA,
     HospitalEntry,
@@ -135,6 +136,7 @@ class Estimator:
                            f"医疗机构不在库中 / hospital {case.get('hospital_id')!r} is not in "
                            "the store's hospitals", "body.case.hospital_id")
         row = {k: case.get(k) for k in CASE_SCHEMA}
+        row["patient_id"] = pseudonym_one(row["patient_id"])  # never echoed in clear
         for col in ("diagnoses", "procedures"):  # '|'-separated text as in batch files
             row[col] = codes_one(row[col])
         # the batch's column types (dates, Decimal money), so grouping and settlement read the

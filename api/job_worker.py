@@ -77,7 +77,7 @@ def run_job(spec: dict[str, Any], grouper: Grouper, send: Any) -> None:
 
     from engine.ingest import read_cases
 
-    cases = read_cases(Path(spec["input_path"])).cases
+    cases = read_cases(Path(spec["input_path"]), patient_ids="drop").cases  # grouping only
     limit = spec.get("max_rows") or 0
     if limit and cases.height > limit:
         send(("failed", (f"文件行数超过上限 / the file has {cases.height:,} rows; the limit "

@@ -22,7 +22,7 @@ def read_case_file(path: Path) -> pl.DataFrame:
     """Cases of a file through the project's ingestion (formats, aliases, per-row problems)."""
     from engine.ingest import read_cases  # ingestion owns file formats and header aliases
 
-    result = read_cases(path)
+    result = read_cases(path, patient_ids="drop")  # grouping never links stays
     if result.header_note():
         click.echo(result.header_note(), err=True)
     return result.cases

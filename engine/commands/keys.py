@@ -1,4 +1,5 @@
-"""`drgdip keys create|list|revoke`: API keys of the HTTP service (stored hashed)."""
+"""`drgdip keys create|list|revoke`: API keys of the HTTP service (stored hashed);
+`drgdip keys patient-key`: the patient id pseudonymisation key (engine.pseudonym)."""
 
 from __future__ import annotations
 
@@ -83,3 +84,15 @@ def keys_revoke(key_id: str, db: Path | None) -> None:
     if not n:
         raise DrgDipError(f"no active key {key_id!r}")
     click.echo(f"revoked {key_id}")
+
+
+@keys_command.command("patient-key")
+@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path),
+              help="file to create (owner read/write only); never inside the store")
+def keys_patient_key(out_path: Path) -> None:
+    """Create the key that pseudonymises patient ids (患者编号假名化密钥; docs/privacy.md) and
+    print its key id; use it with DRGDIP_PATIENT_KEY_FILE=FILE."""
+    from engine.pseudonym import load_key_file, write_key_file
+
+    key = load_key_file(write_key_file(out_path))
+    click.echo(f"{out_path}: key id {key.key_id}; set DRGDIP_PATIENT_KEY_FILE={out_path}")
