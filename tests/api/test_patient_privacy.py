@@ -161,7 +161,7 @@ def _answers(live: Live, clear_ids: set[str],
         assert r.status_code == 200, r.text
         out.append((path, r.text))
     # a per-case estimate carrying a clear id answers its pseudonym, never the id
-    clear = sorted(clear_ids)[0]
+    clear = min(clear_ids)
     row = oracle_cases.filter(pl.col("expected_status") == "ok").drop(EXPECTED).row(0, named=True)
     case = settlement_case(row, "12000.00") | {"patient_id": clear}
     r = live.client.post("/v1/estimate", headers=live.h("h1"),

@@ -19,8 +19,8 @@ import pytest
 
 from engine.ingest import read_cases
 from engine.pipeline import run_settle
-from engine.pseudonym import pseudonymise
 from engine.policy import load_policy, parse_policy
+from engine.pseudonym import pseudonymise
 from engine.readmission_history import earlier_episodes
 from engine.settle_case import settle_cases
 from engine.settle_readmission import EPISODE_SCHEMA
