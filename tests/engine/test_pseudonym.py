@@ -15,6 +15,7 @@ from engine.ingest import read_cases
 from engine.pseudonym import PSEUDONYM_PATTERN, PatientKey, PatientKeyError
 from grouper.errors import RefusedError
 from tests.engine.test_pipeline import build_store, settle, table
+from weights import open_store
 
 CASES = pl.DataFrame({"case_id": ["a", "b", "c", "d"], "sex": ["1", "2", "1", "2"],
                       "age": ["40", "50", "60", "70"],
@@ -101,3 +102,35 @@ def test_a_month_under_another_key_than_the_years_earlier_runs_is_refused(tmp_pa
     settle(paths, "2025-04", "a-04")
     ids = table(paths["db"], "SELECT DISTINCT left(patient_id, 8) AS k FROM case_results")
     assert ids["k"].to_list() == [PatientKey(KEY_A.encode()).key_id]
+
+
+def test_an_old_store_with_clear_ids_is_pseudonymised_in_place(tmp_path, monkeypatch):
+    """Runs settled before pseudonymisation hold clear ids: the next month of their year is
+    refused ('clear'), `drgdip keys pseudonymise-store` replaces them, then it settles and the
+    readmission merge links the same patients as before."""
+    paths = build_store(tmp_path / "s", cases=600, hospitals=3)
+    monkeypatch.setenv("DRGDIP_PATIENT_KEY", KEY_A)
+    settle(paths, "2025-03", "m-03")
+    march = pl.read_parquet(paths["2025-03"]).select("case_id", "patient_id")
+    con = open_store(paths["db"])
+    try:  # the store as a run before pseudonymisation wrote it
+        con.register("_m", march.to_arrow())
+        con.execute("UPDATE case_results SET patient_id = _m.patient_id FROM _m "
+                    "WHERE case_results.case_id = _m.case_id")
+    finally:
+        con.close()
+    assert table(paths["db"], "SELECT count(*) AS n FROM case_results WHERE patient_id "
+                              "LIKE 'P%'")["n"][0] == march.height > 0
+    refused = CliRunner().invoke(cli, [
+        "settle", "--policy", "fuzhou_drg_2025", "--cases", str(paths["2025-04"]),
+        "--period", "2025-04", "--run-id", "a-04", "--hospitals", str(paths["hospitals"]),
+        "--db", str(paths["db"])])
+    assert isinstance(refused.exception, RefusedError) and "clear" in str(refused.exception)
+    run = CliRunner().invoke(cli, ["keys", "pseudonymise-store", "--db", str(paths["db"])])
+    assert run.exit_code == 0, run.output
+    key = PatientKey(KEY_A.encode())
+    got = table(paths["db"], "SELECT case_id, patient_id FROM case_results ORDER BY case_id")
+    want = march.sort("case_id").with_columns(key.column(march.sort("case_id")["patient_id"]))
+    assert got.equals(want)
+    assert "pseudonymise" in table(paths["db"], "SELECT action FROM audit_log")["action"]
+    settle(paths, "2025-04", "a-04")
