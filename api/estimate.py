@@ -22,6 +22,7 @@ import polars as pl
 
 from api.errors import ApiError
 from api.store_access import Store
+from engine.ingest.one_case import ingest_one
 from engine.pipeline import load_weights
 from engine.policy import Policy, PolicyError, load_policy, shipped_policies
 from engine.pseudonym import pseudonym_one
@@ -142,6 +143,7 @@ class Estimator:
         # the batch's column types (dates, Decimal money), so grouping and settlement read the
         # values the batch would
         typed = pl.DataFrame([row], schema=CASE_SCHEMA).row(0, named=True)
+        typed = ingest_one(typed)  # the batch's ingestion checks (I105, I106 …)
         if book.catalog is not None:
             grouped = _dip_typed(group_dip_one(typed, book.catalog))
         else:
