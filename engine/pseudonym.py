@@ -48,30 +48,39 @@ class PatientKeyError(DrgDipError):
 class PatientKey:
     """A loaded key: `pseudonym(text)` and `key_id`; the secret is never shown by repr/str."""
 
-    __slots__ = ("_mac", "key_id")
+    __slots__ = ("_inner", "_outer", "key_id")
 
     def __init__(self, secret: bytes) -> None:
         if len(secret) < MIN_KEY_BYTES:
             raise PatientKeyError(f"患者编号密钥过短 / the patient id key has {len(secret)} "
                                   f"bytes; use at least {MIN_KEY_BYTES} (32 random hex digits)")
-        self._mac = hmac.new(secret, digestmod=hashlib.sha256)
+        # HMAC-SHA256 (RFC 2104) with the padded key's two hash states computed once: per id
+        # two SHA-256 copies, ~3× faster than hmac.digest, equal to it (tests/engine/test_pseudonym)
+        padded = (hashlib.sha256(secret).digest() if len(secret) > 64 else secret).ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
         self.key_id = hmac.new(secret, _LABEL, hashlib.sha256).hexdigest()[:8]
 
     def __repr__(self) -> str:
         return f"PatientKey(key_id={self.key_id!r})"
 
     def pseudonym(self, patient_id: str) -> str:
-        mac = self._mac.copy()
-        mac.update(patient_id.encode("utf-8"))
-        return f"{self.key_id}-{mac.hexdigest()[:DIGEST_HEX]}"
+        inner = self._inner.copy()
+        inner.update(patient_id.encode("utf-8"))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return f"{self.key_id}-{outer.hexdigest()[:DIGEST_HEX]}"
 
     def column(self, ids: pl.Series) -> pl.Series:
         """The pseudonyms of a column of ids (trimmed; blank → null), same length and order."""
         text = ids.cast(pl.String).str.strip_chars()
         text = pl.Series(ids.name, text).replace("", None)
-        uniq = text.drop_nulls().unique()
-        mapping = {v: self.pseudonym(v) for v in uniq.to_list()}
-        return text.replace_strict(mapping, default=None, return_dtype=pl.String)
+        uniq = text.drop_nulls().unique().to_list()
+        table = pl.DataFrame({"id": uniq, "pseudonym": [self.pseudonym(v) for v in uniq]},
+                             schema={"id": pl.String, "pseudonym": pl.String})
+        return (pl.DataFrame({"id": text}).join(table, on="id", how="left",
+                                                 maintain_order="left")["pseudonym"]
+                .alias(ids.name))
 
 
 def new_secret() -> str:

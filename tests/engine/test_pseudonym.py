@@ -4,6 +4,8 @@ runs refused instead of merging no readmissions."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import stat
 
 import polars as pl
@@ -31,6 +33,9 @@ def test_same_patient_same_pseudonym_other_key_other_pseudonym(monkeypatch):
     assert ids[0] == ids[1] != ids[2] and ids[3] is None  # trimmed, as settlement strips
     assert ids.drop_nulls().str.contains(PSEUDONYM_PATTERN).all()
     assert ids[0] == PatientKey(KEY_A.encode()).pseudonym("P01")
+    for secret in (KEY_A.encode(), bytes(range(100))):  # RFC 2104 HMAC-SHA256, long keys too
+        mac = hmac.new(secret, b"P01", hashlib.sha256).hexdigest()[:32]
+        assert PatientKey(secret).pseudonym("P01").split("-")[1] == mac
     monkeypatch.setenv("DRGDIP_PATIENT_KEY", KEY_B)
     other = read_cases(CASES).cases["patient_id"]
     assert other[0] != ids[0] and other[0][:8] != ids[0][:8]  # another key id
