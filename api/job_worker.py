@@ -76,8 +76,9 @@ def run_job(spec: dict[str, Any], grouper: Grouper, send: Any) -> None:
     import polars as pl
 
     from engine.ingest import read_cases
+    from engine.ingest.one_case import hold_ingest_errors
 
-    cases = read_cases(Path(spec["input_path"])).cases
+    cases = read_cases(Path(spec["input_path"]), patient_ids="drop").cases  # grouping only
     limit = spec.get("max_rows") or 0
     if limit and cases.height > limit:
         send(("failed", (f"文件行数超过上限 / the file has {cases.height:,} rows; the limit "
@@ -89,6 +90,7 @@ def run_job(spec: dict[str, Any], grouper: Grouper, send: Any) -> None:
         parts.append(grouper.group(spec, cases.slice(start, CHUNK_ROWS)))
         send(("progress", min(start + CHUNK_ROWS, cases.height), cases.height))
     results = pl.concat(parts, how="vertical_relaxed") if parts else pl.DataFrame()
+    results = hold_ingest_errors(results, cases)  # as `drgdip group` and settlement
     final = Path(spec["result_path"])
     tmp = final.with_name(final.name + ".tmp")
     results.write_parquet(tmp)

@@ -163,6 +163,14 @@ def demo_command(policy_name: str, n_cases: int, n_hospitals: int, seed: int, fo
     base = load_policy(policy_name)
     db = db if db is not None else get_settings().db
     data = folder / "demo_data"
+    from engine.pseudonym import configured_key, demo_key, use_patient_key
+
+    if configured_key() is None:  # synthetic patients: a key of the demo's own (docs/privacy.md)
+        key, key_path = demo_key(data)
+        click.get_current_context().with_resource(use_patient_key(key))
+        click.echo(f"patient ids pseudonymised with the key in {key_path} (no "
+                   f"DRGDIP_PATIENT_KEY_FILE set); later settle runs on this store need "
+                   f"DRGDIP_PATIENT_KEY_FILE={key_path}")
     year = base.year
     ruleset = base.policy.ruleset
     click.echo(f"1/5 synthesizing {n_hospitals} hospitals × {n_cases:,} cases for {year - 1} "

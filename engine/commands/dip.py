@@ -66,10 +66,12 @@ def group_dip_file(input_path: Path, output_path: Path, catalog: str,
     """`drgdip group --method dip --catalog V INPUT OUTPUT`: group a case file, write OUTPUT."""
     output_format(output_path)
     cat = load_dip_catalog(catalog, db)
+    from engine.ingest.one_case import hold_ingest_errors
+
     cases = _read_cases(input_path)
     parts = [group_dip(cases.slice(start, CHUNK_ROWS), cat)
              for start in range(0, max(cases.height, 1), CHUNK_ROWS)]
-    result = pl.concat(parts)
+    result = hold_ingest_errors(pl.concat(parts), cases)  # as settlement marks them
     write_table(result, output_path, bom=bom)
     counts = result["status"].value_counts().sort("status")
     summary = ", ".join(f"{s} {n:,}" for s, n in counts.iter_rows())
