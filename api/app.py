@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.docs_pages import install_docs
 from api.errors import install_error_handlers
 from api.limits import BodyLimit
 from api.routers import batches, estimate, grouping, health, keys, publish, reads
@@ -38,6 +39,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             app.state.service.stop()
 
     app = FastAPI(title="drgdip", version="1", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None,  # api.docs_pages: offline assets
                   openapi_tags=[
                       {"name": "per case", "description": "单病例分组 / one case at a time"},
                       {"name": "batches", "description": "批量任务 / batch jobs"},
@@ -45,6 +47,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                       {"name": "admin", "description": "管理 / administration"},
                       {"name": "health", "description": "探针 / probes"}])
     install_error_handlers(app)
+    install_docs(app)
     app.add_middleware(BodyLimit, max_body=settings.max_body_bytes,
                        max_upload=settings.max_upload_bytes)
     for r in (health.router, grouping.router, estimate.router, batches.router, reads.router, publish.router,
