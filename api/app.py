@@ -11,6 +11,7 @@ from api.docs_pages import install_docs
 from api.error_catalog import add_error_examples, codes_table
 from api.errors import install_error_handlers
 from api.limits import BodyLimit
+from api.logs import RequestLog
 from api.routers import batches, estimate, grouping, health, keys, publish, reads
 from api.settings import ApiSettings
 from api.state import ServiceState
@@ -62,6 +63,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, max_body=settings.max_body_bytes,
                        max_upload=settings.max_upload_bytes)
+    app.add_middleware(RequestLog)  # outermost: a line for every answer, 413s included
     for r in (health.router, grouping.router, estimate.router, batches.router, reads.router, publish.router,
               keys.router):
         app.include_router(r)
