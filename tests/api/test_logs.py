@@ -161,3 +161,22 @@ def test_drgdip_serve_writes_json_lines_to_stderr(tmp_path: Path) -> None:
     assert any(x["event"] == "request" and x["route"] == "/v1/drg/group" and x["status"] == 401
                for x in logged), err[-2000:]
     assert "secretsecret" not in err and str(tmp_path) not in err and PATIENT not in err
+
+
+def test_no_server_path_in_any_read_answer(live: Live) -> None:
+    """Every read endpoint, the probes, the job list and the spec, as an analyst and a hospital:
+    the store's folder and the code's folder appear in none (the `runs` and `jobs` tables hold
+    such paths; they are not served)."""
+    for who in ("analyst", "h1"):
+        versions = live.client.get("/v1/weights/versions", headers=live.h(who)).json()["rows"]
+        urls = ["/readyz", "/healthz", "/openapi.json", "/v1/weights/versions",
+                "/v1/indicators", "/v1/flags", "/v1/batches",
+                *(f"/v1/weights/versions/{v['version']}/rows?limit=5" for v in versions),
+                *(f"/v1/hospitals/H0001/{k}-results?limit=50"
+                  for k in ("period", "clearing", "case"))]
+        assert len(urls) > 10
+        for url in urls:
+            r = live.client.get(url, headers=live.h(who))
+            assert r.status_code == 200, (url, r.text[:300])
+            for server_path in (str(live.db.parent), str(ROOT), "/tmp/"):
+                assert server_path not in r.text, (who, url, server_path)
