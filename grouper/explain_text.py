@@ -7,7 +7,8 @@ reads never shows an atom name (`principal_px_is_or`) or a parameter key (`age_d
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, Protocol
 
 # atom -> (Chinese, English, the list of the rule it looks in, which codes of the case it reads)
@@ -84,27 +85,43 @@ class CaseFacts(Protocol):
     icu: float
 
 
+_CODES = {"principal_dx": lambda c: c.dx[:1], "dx": lambda c: c.dx,
+          "secondary_dx": lambda c: c.dx[1:], "principal_px": lambda c: c.px[:1],
+          "px": lambda c: c.px, "secondary_px": lambda c: c.px[1:], "or_px": lambda c: c.or_px,
+          "mcc": lambda c: c.mcc, "cc": lambda c: c.cc, "cc_mcc": lambda c: c.mcc + c.cc,
+          "": lambda c: []}
+_FACTS = {"age_days": "age_days", "age": "age", "birth_weight": "bw", "los": "los", "icu": "icu"}
+
+
 def _codes(c: CaseFacts, which: str) -> list[str]:
-    return {"principal_dx": c.dx[:1], "dx": c.dx, "secondary_dx": c.dx[1:],
-            "principal_px": c.px[:1], "px": c.px, "secondary_px": c.px[1:], "or_px": c.or_px,
-            "mcc": c.mcc, "cc": c.cc, "cc_mcc": c.mcc + c.cc}.get(which, [])
+    return _CODES[which](c)
 
 
 def _value(c: CaseFacts, fact: str) -> Any:
-    return {"age_days": c.age_days, "age": c.age, "birth_weight": c.bw, "los": c.los,
-            "icu": c.icu}[fact]
+    return getattr(c, _FACTS[fact])
 
 
-def examples(listed: Iterable[str], near: Sequence[str]) -> list[str]:
+@lru_cache(maxsize=4096)
+def _sorted(listed: frozenset[str]) -> tuple[str, ...]:
+    return tuple(sorted(listed))
+
+
+def examples(listed: frozenset[str], near: Sequence[str]) -> list[str]:
     """A few codes of the list, those of the case's own category (first 3 characters) first."""
-    codes = sorted(listed)
+    codes = _sorted(listed)
     stems = {x[:3] for x in near}
     return ([x for x in codes if x[:3] in stems] + [x for x in codes if x[:3] not in stems]
             )[:EXAMPLES]
 
 
-def condition(atoms: Sequence[str], params: dict[str, Any]) -> tuple[str, str]:
+def condition(atoms: tuple[str, ...], params: dict[str, Any]) -> tuple[str, str]:
     """What a rule requires, as a phrase (`主诊断在本组主诊断表中，且伴 MCC`)."""
+    return _condition(atoms, tuple(params.items()))
+
+
+@lru_cache(maxsize=8192)
+def _condition(atoms: tuple[str, ...], items: tuple[tuple[str, Any], ...]) -> tuple[str, str]:
+    params = dict(items)
     zh = [ATOMS[a][0] for a in atoms if a != "always"]
     en = [ATOMS[a][1] for a in atoms if a != "always"]
     zh += [PARAMS[k][0].format(v=v) for k, v in params.items()]
