@@ -19,7 +19,8 @@ from fastapi.staticfiles import StaticFiles
 
 ASSETS_URL = "/docs-assets"
 ASSETS_DIR = Path(fastapi_offline.__file__).resolve().parent / "static"
-SWAGGER_PARAMETERS = {"validatorUrl": None, "persistAuthorization": True}
+# no outside validator; the API key typed into "Authorize" is not kept in the browser
+SWAGGER_PARAMETERS = {"validatorUrl": None, "persistAuthorization": False}
 
 
 def install_docs(app: FastAPI, docs_url: str = "/docs", redoc_url: str = "/redoc") -> None:

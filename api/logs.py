@@ -29,6 +29,7 @@ events = logging.getLogger(LOGGER + ".events")
 _PATH = re.compile(r"(?<![\w.:/])(?:[A-Za-z]:\\|/(?!v1/|docs|redoc|openapi))(?:[^\s'\"<>|:,;()\[\]{}]+[/\\])+"
                    r"([^\s'\"<>|:,;()\[\]{}/\\]*)")
 URL_FIELDS = frozenset({"path", "route"})
+_CODE = re.compile(rb'\{"code":\s*"([A-Z][A-Z_]+)"')
 _KEY = re.compile(r"\bddk_([0-9a-f]+)_[0-9A-Za-z]+")
 
 
@@ -85,7 +86,8 @@ class RequestLog:
     """ASGI middleware: one `request` line per HTTP request, after the answer is sent.
 
     Fields: method, path (no query string), route (its template), status, ms, bytes, key_id
-    (set by the key check; never the secret), client address."""
+    (set by the key check; never the secret), client address, and for an error answer its
+    `code` (the error shape's code, read from the answer's first bytes)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -95,14 +97,17 @@ class RequestLog:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        status, size = 500, 0
+        status, size, head = 500, 0, b""
 
         async def sending(message: Message) -> None:
-            nonlocal status, size
+            nonlocal status, size, head
             if message["type"] == "http.response.start":
                 status = message["status"]
             elif message["type"] == "http.response.body":
-                size += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                if status >= 400 and not size:
+                    head = chunk[:200]
+                size += len(chunk)
             await send(message)
 
         try:
@@ -111,12 +116,14 @@ class RequestLog:
             route = scope.get("route")
             state = scope.get("state") or {}
             client = scope.get("client")
+            code = _CODE.match(head)
             event("request", logging.WARNING if status >= 500 else logging.INFO,
                   method=scope["method"], path=scope["path"],
                   route=getattr(route, "path", None), status=status,
                   ms=round((time.perf_counter() - start) * 1000, 2), bytes=size,
                   key_id=state.get("key_id"), role=state.get("role"),
-                  client=client[0] if client else None)
+                  client=client[0] if client else None,
+                  **({"code": code.group(1).decode()} if code else {}))
 
 
 def uvicorn_log_config(level: str = "info") -> dict[str, Any]:

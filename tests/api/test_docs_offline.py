@@ -38,6 +38,8 @@ def test_docs_page_and_every_asset_come_from_this_service(live: Live, page: str)
     # nothing else on the page loads from outside (no CDN, no Google fonts, no validator)
     assert not re.search(r"(?:src|href)\s*=\s*[\"']?(?:https?:)?//", r.text)
     assert "fonts.googleapis" not in r.text
+    if page == "/docs":  # no outside validator; a typed API key is not kept in the browser
+        assert '"validatorUrl": null' in r.text and '"persistAuthorization": false' in r.text
 
 
 def test_docs_assets_are_the_scripts_the_pages_need(live: Live) -> None:

@@ -91,7 +91,9 @@ def test_one_json_line_per_request_and_job_change(live: Live, captured: io.Strin
     for x in requests:
         assert {"ts", "level", "method", "path", "status", "ms", "key_id"} <= set(x)
         assert x["ts"].endswith("Z") and "T" in x["ts"]
-    group = next(x for x in requests if x["route"] == "/v1/drg/group")
+    codes = {(x["route"], x.get("code")) for x in requests if x["status"] >= 400}
+    assert {("/v1/flags", "UNAUTHENTICATED"), ("/v1/drg/group", "BAD_REQUEST")} <= codes
+    group = next(x for x in requests if x["route"] == "/v1/drg/group" and x["status"] == 200)
     assert group["key_id"] == live.keys["h1"].split("_")[1] and group["role"] == "hospital"
     # the job's changes, in order, each one line
     states = [x["state"] for x in logged if x["event"] == "job" and x["job_id"] == job["job_id"]]
