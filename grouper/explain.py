@@ -13,7 +13,7 @@ from grouper import atoms as A
 from grouper.case_input import normalise_one
 from grouper.checks import warnings_one
 from grouper.errors import ERROR_MESSAGES, ErrorCode
-from grouper.explain_text import condition, mdc_entry, split_message, unmet
+from grouper.explain_text import condition, mdc_entry, no_mdc, split_message, unmet
 from grouper.lookup import CaseLookups, DrgEntry, RuleEntry, lookups
 from grouper.ruleset import Ruleset, resolve_ruleset
 from grouper.translate import translate_one
@@ -341,6 +341,9 @@ def explain(case: dict[str, Any], ruleset: str | Ruleset = "chs_drg_11", *,
                           f"{m['mdc']} 内无 ADRG 产生 DRG，继续下一个 MDC",
                           f"no ADRG of {m['mdc']} produced a DRG; continuing with the next MDC"))
     code = ErrorCode.NO_ADRG if entered else ErrorCode.NO_MDC
+    if not entered:
+        zh, en = no_mdc(c, lk.mdcs, lk.mdc_dx)
+        steps.append(Step("mdc", "-", False, (), zh, en))
     for at, failed_rules in reversed(not_held):  # each ADRG tried, once, before its MDC's end
         steps[at:at] = _adrgs_not_held(failed_rules, c)
     zh, en = split_message(ERROR_MESSAGES[code])

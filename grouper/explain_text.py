@@ -176,3 +176,68 @@ def split_message(message: str) -> tuple[str, str]:
     """`中文 / English` -> (中文, English)."""
     zh, sep, en = message.partition(" / ")
     return (zh, en) if sep else (message, message)
+
+
+def _shared(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _extra_needs(m: dict[str, Any], c: CaseFacts) -> tuple[str, str]:
+    """What an MDC needs besides its diagnosis list that the case lacks (sex, age, trauma)."""
+    zh, en = "", ""
+    if m.get("sex") is not None and m["sex"] != c.sex:  # e.g. MDCN, female patients only
+        zh += f"（限{'男' if m['sex'] == 1 else '女'}性）"
+        en += f", {'male' if m['sex'] == 1 else 'female'} patients only"
+    if m.get("age_years") is not None and m["age_years"] != c.age:
+        zh += f"（限 {m['age_years']} 岁）"
+        en += f", age {m['age_years']} only"
+    for atom in m["atoms"]:
+        if atom not in ("always", "principal_dx", "any_dx", "principal_dx_or_dx_prefix"):
+            zh += f"（另需{ATOMS[atom][0]}）"
+            en += f", also needs {ATOMS[atom][1]}"
+    return zh, en
+
+
+def no_mdc(c: CaseFacts, mdcs: Sequence[dict[str, Any]],
+           mdc_dx: dict[str, frozenset[str]]) -> tuple[str, str]:
+    """Why a case fits no MDC (E301): the MDC its principal diagnosis belongs to and what else
+    that MDC needs, or codes of the diagnosis's own category that an MDC lists (what the coder
+    may have meant)."""
+    principal = c.dx[0] if c.dx else ""
+    own = [m for m in mdcs if principal in mdc_dx.get(m["mdc"], frozenset())]
+    if own:
+        parts = [(m["mdc"], *_extra_needs(m, c)) for m in own]
+        sex = {1: "男性", 2: "女性"}.get(c.sex, "性别未知")
+        return ("主诊断 " + principal + " 属于 " + "；".join(f"{m}{z}" for m, z, _ in parts)
+                + f"，本例不满足（{sex}，{c.age} 岁）",
+                f"the principal diagnosis {principal} belongs to "
+                + "; ".join(f"{m} ({e.lstrip(', ')})" for m, _, e in parts)
+                + f", which this case does not meet "
+                f"({ {1: 'male', 2: 'female'}.get(c.sex, 'sex unknown') }, age {c.age})")
+    zh = f"主诊断 {principal} 不在任何 MDC 的主诊断表中"
+    en = f"the principal diagnosis {principal} is in no MDC's list"
+    if any("principal_px_is_or" in m["atoms"] for m in mdcs):
+        px = c.px[0] if c.px else None
+        zh += f"，主要手术（本例：{px or '无'}）也不是手术室手术"
+        en += f", and the principal procedure ({px or 'none'}) is not an operating-room one"
+    near = []
+    for m in mdcs:
+        same = [x for x in _sorted(mdc_dx.get(m["mdc"], frozenset())) if x[:3] == principal[:3]]
+        same.sort(key=lambda x: -_shared(x, principal))  # the closest spelling first (stable)
+        if same:
+            near.append((m["mdc"], same[:EXAMPLES], *_extra_needs(m, c)))
+        if len(near) == 2:
+            break
+    if near:
+        zh += "；同类目的 " + "；".join(f"{', '.join(x)} 属于 {m}{z}" for m, x, z, _ in near)
+        en += "; codes of its category that fit: " + "; ".join(
+            f"{', '.join(x)} ({m}{e})" for m, x, _, e in near)
+    else:
+        zh += f"；{principal[:3]} 类目无编码属于任何 MDC"
+        en += f"; no code of category {principal[:3]} fits an MDC"
+    return zh, en

@@ -128,3 +128,29 @@ def test_cli_explain_prints_e302_once(ungroupable: tuple[str, list[dict]]) -> No
     assert run.stdout.count("E302") == 1 and run.stdout.count(zh) == 1
     assert "未入 ADRG" in run.stdout and "not ADRG" in run.stdout
     assert not any(w in run.stdout for w in technical_words(name))
+
+
+def test_a_case_fitting_no_mdc_names_codes_that_would(oracle: dict[str, pl.DataFrame]) -> None:
+    """E301: the trace says the principal diagnosis fits no MDC and names codes of its category
+    that do; the first one named, as principal diagnosis, gets the case into an MDC."""
+    rs = load_ruleset("chs_drg_11")
+    cases = oracle["chs_drg_11"].drop(EXPECTED)
+    out = group_drg(cases, rs)
+    rows = cases.filter(out["error_code"] == "E301").head(30).to_dicts()
+    assert len(rows) >= 10
+    moved = 0
+    for case in rows:
+        ex = explain(case, rs)
+        why = [s for s in ex.steps if s.stage == "mdc" and not s.held][-1]
+        principal = case["diagnoses"][0]
+        if why.zh.startswith(f"主诊断 {principal} 属于 MDC"):  # listed, but sex/age/trauma fail
+            assert "（" in why.zh and "does not meet" in why.en
+            continue
+        assert why.zh.startswith(f"主诊断 {principal} 不在任何 MDC")
+        assert "is in no MDC's list" in why.en
+        m = re.search(r"同类目的 ([^,；（]+)(?:, [^；（]+)* 属于 MDC\w(?!（限)", why.zh)
+        if m:  # an MDC the case's sex and age fit
+            after = explain({**case, "diagnoses": [m.group(1), *case["diagnoses"][1:]]}, rs)
+            assert after.error_code != "E301", (case["case_id"], m.group(1))
+            moved += 1
+    assert moved >= 5
