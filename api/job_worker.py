@@ -26,8 +26,10 @@ CHUNK_ROWS = 250_000  # progress is reported after each chunk
 
 def one_line(exc: BaseException) -> str:
     """The first line of an exception's message, without server paths (their file names only)."""
+    from api.logs import scrub
+
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text
+    return scrub(text)
 
 
 def _reason(exc: BaseException) -> str:
