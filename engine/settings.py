@@ -19,6 +19,11 @@ class Settings(BaseSettings):
     sql_max_rows: int = 100_000
     sql_timeout_seconds: float = 30.0
     sql_memory_limit: str = "1GB"
+    # case files (engine.ingest.limits, docs/data.md): caps checked before the full parse
+    ingest_max_rows: int = 0  # data rows of any case file (0: no limit)
+    ingest_max_bytes: int = 0  # file size, and an xlsx sheet's uncompressed size (0: no limit)
+    ingest_xlsx_max_rows: int = 100_000  # rows of an .xlsx (0: no limit); CSV/Parquet for more
+    ingest_max_bad_line_share: float = 0.10  # malformed CSV lines kept as row problems up to it
 
 
 @lru_cache
