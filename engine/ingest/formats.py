@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from engine.ingest import csv_lines
+from engine.ingest import csv_lines, xlsx_caps
 from engine.ingest.limits import IngestLimits
 from engine.ingest.limits import current as current_limits
 from grouper.errors import InputError
@@ -329,16 +329,16 @@ def _json_columns(header: list[str], records: list[dict[str, Any]]) -> pl.DataFr
 def _read_excel(path: Path, limits: IngestLimits) -> pl.DataFrame:
     from openpyxl import load_workbook
 
+    cap = limits.rows_for_xlsx()
+    setting = ("DRGDIP_INGEST_XLSX_MAX_ROWS" if cap == limits.xlsx_max_rows
+               else limits.rows_setting)
+    xlsx_caps.check(path, max_rows=cap, max_bytes=limits.max_bytes, setting=setting)
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:
         raise InputError(f"{path}: not a readable .xlsx workbook ({_one_line(exc)})") from exc
-    cap = limits.rows_for_xlsx()
-    setting = ("DRGDIP_INGEST_XLSX_MAX_ROWS" if cap == limits.xlsx_max_rows
-               else limits.rows_setting)
     try:
         sheet = book.worksheets[0]
-        _check_sheet_size(path, book, sheet, limits, cap, setting)
         # the declared dimension is not trusted for reading: a sheet whose <dimension> says
         # fewer rows than it has would otherwise be cut short in read-only mode
         sheet.reset_dimensions()
@@ -353,20 +353,3 @@ def _read_excel(path: Path, limits: IngestLimits) -> pl.DataFrame:
     if not rows:
         raise InputError(f"{path}: the first sheet is empty")
     return _columns_of(path, rows[0], rows[1:])
-
-
-def _check_sheet_size(path: Path, book: Any, sheet: Any, limits: IngestLimits, cap: int,
-                      setting: str) -> None:
-    """Before any row is parsed: the sheet's declared rows, and its uncompressed XML size."""
-    declared = sheet.max_row  # from the sheet's <dimension>, when the writer put one
-    if cap and declared is not None and declared - 1 > cap:
-        raise _too_many_rows(path, f"{declared - 1:,}", cap, setting)
-    if limits.max_bytes:
-        try:
-            size = book._archive.getinfo(sheet._worksheet_path).file_size  # openpyxl internals
-        except (AttributeError, KeyError):
-            return
-        if size > limits.max_bytes:
-            raise InputError(f"{path}: 工作表过大 / the sheet expands to {size:,} bytes; the "
-                             f"limit is {limits.max_bytes:,} (DRGDIP_INGEST_MAX_BYTES); "
-                             "split the file or save it as CSV")
