@@ -7,7 +7,10 @@ which ingestion reports as missing fields). Anything else — an extra or a miss
 stray quote inside a field, a quote left open — is a *malformed line*: it becomes a row problem
 (I112) with its line number and the rest of the file goes on. A quote left open is followed for
 at most `MAX_JOINED_LINES` lines; when it does not close into a well-formed record there, only
-its first line is malformed and the scan goes on from the next line.
+its first line is malformed and the scan goes on from the next line. A quote that does close into
+a record of the right width is still a stray quote when one of the lines it spans holds, on its
+own, a whole record's separators (a line break inside a cell leaves each part short; a quote
+swallowing whole rows does not).
 
 The scan reads the file once in binary, line by line (two byte counts per line without quotes),
 and stops as soon as the row cap is passed, so a huge file is refused before it is parsed.
@@ -113,15 +116,18 @@ def scan(path: Path, separator: str, *, max_rows: int = 0) -> LineScan:
                 if more.count(quote) % 2:
                     break
             body = _strip_eol(b"".join(joined))
+        reason = "引号不配对或字段内有引号 / stray or unclosed quote"
         if pattern.fullmatch(body):
             n = QUOTED.sub(b"", body).count(sep) + 1  # separators outside quoted fields
-            if n == width:
+            # a quote over lines that each hold a whole record's separators is a stray quote
+            # swallowing rows, not a cell with a line break
+            swallows = len(joined) > 1 and any(x.count(sep) == commas for x in joined)
+            if n == width and not swallows:
                 out.records += 1
                 number += len(joined) - 1
                 continue
-            reason = _count_reason(n, width)
-        else:
-            reason = "引号不配对或字段内有引号 / stray or unclosed quote"
+            if n != width:
+                reason = _count_reason(n, width)
         pending[:0] = joined[1:]  # only the first line is malformed; the others are read again
         out.bad.append(BadLine(out.records, number, reason, _first_field(line, sep)))
         out.records += 1

@@ -145,3 +145,15 @@ def test_group_writes_every_row_once_with_a_status(tmp_path: Path) -> None:
     assert got["status"].null_count() == 0
     held = got.filter(pl.col("case_id").is_in(["A2", "A3", "A4", "A7"]))
     assert set(held["status"]) == {"invalid"}
+
+
+def test_a_stray_quote_never_swallows_whole_rows(tmp_path: Path) -> None:
+    """Seen in the 1M-row test: an age `"` and, lines later, an age `0"` close into a valid
+    RFC 4180 record of the right width — four rows read as one. Each line holds a whole
+    record's separators on its own, so the quote is stray and no row is lost."""
+    path = tmp_path / "c.csv"
+    path.write_text('case_id,sex,age,diagnoses\nA,1,",I10.x00\nB,1,30,I10.x00\n'
+                    'C,2,0",J18.900\nD,1,30,I10.x00\n', encoding="utf-8")
+    cases = read_cases(path, limits=LENIENT).cases
+    assert cases["case_id"].to_list() == ["A", "B", "C", "D"]
+    assert cases["ingest_error_code"].to_list() == ["I112", None, "I112", None]
