@@ -8,9 +8,9 @@ stray quote inside a field, a quote left open — is a *malformed line*: it beco
 (I112) with its line number and the rest of the file goes on. A quote left open is followed for
 at most `MAX_JOINED_LINES` lines; when it does not close into a well-formed record there, only
 its first line is malformed and the scan goes on from the next line. A quote that does close into
-a record of the right width is still a stray quote when one of the lines it spans holds, on its
-own, a whole record's separators (a line break inside a cell leaves each part short; a quote
-swallowing whole rows does not).
+a record of the right width is still a stray quote when its quoted text spans lines and holds a
+whole record's separators (a cell with a line break holds few; a quote swallowing rows holds
+theirs).
 
 The scan counts separators and quotes per line with numpy over the mapped file in 16 MB steps
 (stopping once the row cap is surely passed, so a huge file is refused before it is parsed) and
@@ -193,11 +193,9 @@ def _look(mm: object, lines: _Lines, total: int, width: int, sep: bytes, separat
         reason = QUOTE_REASON
         if pattern.fullmatch(body):
             n = QUOTED.sub(b"", body).count(sep) + 1  # separators outside quoted fields
-            # a quote over lines that each hold a whole record's separators is a stray quote
-            # swallowing rows, not a cell with a line break (a line not looked at here has
-            # exactly a record's separators)
-            swallows = j > i and (kj - k < j - i or any(
-                seps[x] == commas for x in range(k, kj + 1)))
+            # quoted text over lines holding a whole record's separators is a stray quote
+            # swallowing rows, not a cell with a line break
+            swallows = j > i and 0 < commas <= body.count(sep) - (n - 1)
             if n == width and not swallows:
                 shift += j - i
                 consumed = j

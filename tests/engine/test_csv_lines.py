@@ -77,7 +77,7 @@ def reference_scan(path: Path, separator: str, *, max_rows: int = 0) -> LineScan
             n = QUOTED.sub(b"", body).count(sep) + 1  # separators outside quoted fields
             # a quote over lines that each hold a whole record's separators is a stray quote
             # swallowing rows, not a cell with a line break
-            swallows = len(joined) > 1 and any(x.count(sep) == commas for x in joined)
+            swallows = len(joined) > 1 and 0 < commas <= body.count(sep) - (n - 1)
             if n == width and not swallows:
                 out.records += 1
                 number += len(joined) - 1
