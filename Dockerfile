@@ -7,14 +7,14 @@
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY grouper ./grouper
 COPY weights ./weights
 COPY engine ./engine
 COPY api ./api
 RUN python -m venv /opt/drgdip \
  && /opt/drgdip/bin/pip install --upgrade pip wheel \
- && /opt/drgdip/bin/pip install .
+ && /opt/drgdip/bin/pip install -c constraints.txt .
 
 FROM python:3.11-slim
 ENV PATH=/opt/drgdip/bin:$PATH \

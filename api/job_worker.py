@@ -78,10 +78,14 @@ def run_job(spec: dict[str, Any], grouper: Grouper, send: Any) -> None:
     import polars as pl
 
     from engine.ingest import read_cases
+    from engine.ingest.limits import current
     from engine.ingest.one_case import hold_ingest_errors
 
-    cases = read_cases(Path(spec["input_path"]), patient_ids="drop").cases  # grouping only
     limit = spec.get("max_rows") or 0
+    # the row cap is checked before the file is parsed (engine.ingest.limits); the count
+    # after reading stays for a reader that cannot know its rows up front
+    cases = read_cases(Path(spec["input_path"]), patient_ids="drop",  # grouping only
+                       limits=current().with_max_rows(limit, "DRGDIP_JOB_MAX_ROWS")).cases
     if limit and cases.height > limit:
         send(("failed", (f"文件行数超过上限 / the file has {cases.height:,} rows; the limit "
                          f"is {limit:,} (DRGDIP_JOB_MAX_ROWS); split the file")))

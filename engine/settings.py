@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     # a file holding the secret (preferred), or the secret itself; never stored in the store
     patient_key_file: Path | None = None
     patient_key: SecretStr | None = None
+    # case files (engine.ingest.limits, docs/data.md): caps checked before the full parse
+    ingest_max_rows: int = 0  # data rows of any case file (0: no limit)
+    ingest_max_bytes: int = 0  # file size, and an xlsx sheet's uncompressed size (0: no limit)
+    ingest_xlsx_max_rows: int = 100_000  # rows of an .xlsx (0: no limit); CSV/Parquet for more
+    ingest_max_bad_line_share: float = 0.10  # malformed CSV lines kept as row problems up to it
 
 
 @lru_cache

@@ -11,6 +11,7 @@ import polars as pl
 from rich.progress import Progress
 
 from engine.case_output import output_format, write_table
+from engine.commands.ingest_options import MAX_BAD_LINES_OPTION
 from engine.commands.table_output import BOM_OPTION, print_table
 from engine.ingest.one_case import hold_ingest_errors
 from grouper import available_rulesets, explain, group_drg, load_ruleset
@@ -120,6 +121,7 @@ def rulesets_import(source: Path, name: str, base: str | None, version: str, tit
               help="Spark master URL with --engine spark (default local[*], or spark-submit's)")
 @click.option("--partition-by", multiple=True,
               help="--engine spark: write OUTPUT partitioned by this column (repeatable)")
+@MAX_BAD_LINES_OPTION
 @BOM_OPTION
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.argument("output_path", metavar="OUTPUT", type=click.Path(path_type=Path))

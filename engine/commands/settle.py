@@ -9,6 +9,7 @@ import polars as pl
 from rich.progress import Progress, TaskID
 
 import engine.views  # noqa: F401  (settlement tables and views join the store schema)
+from engine.commands.ingest_options import MAX_BAD_LINES_OPTION
 from engine.commands.table_output import emit, format_options, print_table
 from engine.policy import load_policy, shipped_policies
 from engine.settings import get_settings
@@ -74,6 +75,7 @@ def policies_command(fmt: str | None, out_path: Path | None) -> None:
                    "date (the policy's ruleset_calendar, else the manifests'); cases under "
                    "another ruleset than the weights' are refused, none without a date is "
                    "guessed (E108)")
+@MAX_BAD_LINES_OPTION
 def settle_command(policy_name: str, cases_path: Path, period: str, run_id: str,
                    weights_version: str | None, hospitals_path: Path | None,
                    reviews_path: Path | None, out_dir: Path | None, db: Path | None,

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from engine.case_output import write_table
+from engine.commands.ingest_options import MAX_BAD_LINES_OPTION
 from engine.commands.table_output import BOM_OPTION
 
 
@@ -34,6 +35,7 @@ def synth_command(cases: int, hospitals: int, year: int, seed: int, ruleset: str
 
 
 @click.command("validate")
+@MAX_BAD_LINES_OPTION
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("--problems", "problems_path", type=click.Path(path_type=Path), default=None,
               help="write every problem (case_id, _row, field, error_code, message) here "

@@ -17,6 +17,7 @@ class IngestCode(StrEnum):
     OUT_OF_RANGE = "I109"
     COST_BREAKDOWN_MISMATCH = "I110"
     WRONG_CELL_TYPE = "I111"
+    MALFORMED_LINE = "I112"
 
 
 MESSAGES: dict[IngestCode, str] = {
@@ -36,4 +37,7 @@ MESSAGES: dict[IngestCode, str] = {
     IngestCode.WRONG_CELL_TYPE: (
         "单元格类型错误（应为单个值或编码列表） / wrong cell type (a list or object where one "
         "value is expected, or a nested list of codes)"),
+    IngestCode.MALFORMED_LINE: (
+        "CSV 行格式错误，该行未读取 / malformed CSV line, not read (wrong number of fields or a "
+        "stray quote)"),
 }

@@ -14,8 +14,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
+from engine.ingest import csv_lines, xlsx_caps
+from engine.ingest.limits import IngestLimits
+from engine.ingest.limits import current as current_limits
 from grouper.errors import InputError
 
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
@@ -30,14 +34,22 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def read_raw(path: Path) -> pl.DataFrame:
-    """The file's table as polars reads it, before aliases and types."""
+def read_raw(path: Path, limits: IngestLimits | None = None) -> pl.DataFrame:
+    """The file's table as polars reads it, before aliases and types.
+
+    `limits` (default: settings, `engine.ingest.limits.current()`): size and row caps checked
+    before the full parse, and the share of malformed CSV lines kept as row problems."""
+    limits = limits or current_limits()
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, expected a case file")
-    if path.stat().st_size == 0:
+    size = path.stat().st_size
+    if size == 0:
         raise InputError(f"{path}: empty file")
+    if limits.max_bytes and size > limits.max_bytes:
+        raise InputError(f"{path}: 文件过大 / the file is {size:,} bytes; the limit is "
+                         f"{limits.max_bytes:,} (DRGDIP_INGEST_MAX_BYTES); split the file")
     suffix = path.suffix.lower()
     if suffix in PARQUET_SUFFIXES:
         reader = _read_parquet
@@ -52,13 +64,27 @@ def read_raw(path: Path) -> pl.DataFrame:
     else:
         raise InputError(f"{path}: unknown case file format {suffix or '(none)'!r}; use .parquet, "
                          ".csv, .jsonl or .xlsx")
-    frame = reader(path)
+    frame = reader(path, limits)
     if frame.width == 0:
         raise InputError(f"{path}: no columns")
     return frame
 
 
-def _read_parquet(path: Path) -> pl.DataFrame:
+def _too_many_rows(path: Path, rows: str, limit: int, setting: str) -> InputError:
+    return InputError(f"{path}: 文件行数超过上限 / the file has {rows} rows; the limit is "
+                      f"{limit:,} ({setting}); split the file")
+
+
+def _read_parquet(path: Path, limits: IngestLimits) -> pl.DataFrame:
+    if limits.max_rows:
+        import pyarrow.parquet as pq
+
+        try:
+            rows = pq.ParquetFile(path).metadata.num_rows
+        except Exception:  # noqa: BLE001  (unreadable: the read below says so)
+            rows = 0
+        if rows > limits.max_rows:
+            raise _too_many_rows(path, f"{rows:,}", limits.max_rows, limits.rows_setting)
     try:
         return pl.read_parquet(path)
     except (Exception, pl.exceptions.PanicException) as exc:  # several types for corrupt files
@@ -85,11 +111,11 @@ def _is_utf8(path: Path) -> bool:
     return True
 
 
-def _read_csv(path: Path) -> pl.DataFrame:
+def _read_csv(path: Path, limits: IngestLimits) -> pl.DataFrame:
     separator = "\t" if path.suffix.lower() == ".tsv" else ","
     try:
         if _is_utf8(path):  # a UTF-8 BOM is kept in the first header and stripped with aliases
-            return _csv(path, separator)
+            return _read_utf8_csv(path, path, separator, limits)
         # Chinese hospital exports are often GB18030 (a superset of GBK/GB2312): re-encode in
         # steps to a temporary UTF-8 file so memory stays bounded.
         with tempfile.NamedTemporaryFile(suffix=".csv") as tmp:
@@ -103,11 +129,60 @@ def _read_csv(path: Path) -> pl.DataFrame:
                     raise InputError(f"{path}: text is neither UTF-8 nor GB18030 "
                                      f"(bad byte at offset {exc.start})") from exc
             tmp.flush()
-            return _csv(Path(tmp.name), separator)
+            return _read_utf8_csv(Path(tmp.name), path, separator, limits)
     except InputError:
         raise
     except (Exception, pl.exceptions.PanicException) as exc:
         raise InputError(f"{path}: not a readable CSV file ({_one_line(exc)})") from exc
+
+
+LINE_ERRORS = "_line_error"  # per row: why its CSV line is malformed (csv_lines), else null
+FIRST_BAD_LINES = 5  # malformed lines named when a file has too many
+
+
+def _read_utf8_csv(text_path: Path, path: Path, separator: str,
+                   limits: IngestLimits) -> pl.DataFrame:
+    """Scan the lines (row cap, malformed lines), then parse the well-formed ones with polars;
+    a malformed line becomes a row of nulls with its reason in `_line_error`, in place."""
+    scan = csv_lines.scan(text_path, separator, max_rows=limits.max_rows)
+    if scan.too_many:
+        raise _too_many_rows(path, f"more than {limits.max_rows:,}", limits.max_rows,
+                             limits.rows_setting)
+    if not scan.bad:
+        return _csv(text_path, separator)
+    share = len(scan.bad) / scan.records
+    if share > limits.max_bad_line_share:
+        first = "; ".join(f"line {b.line}: {b.reason}" for b in scan.bad[:FIRST_BAD_LINES])
+        raise InputError(
+            f"{path}: 格式错误的行过多 / {len(scan.bad):,} of {scan.records:,} lines are "
+            f"malformed ({share:.2%}), more than the {limits.max_bad_line_share:.2%} allowed "
+            f"(--max-bad-lines, DRGDIP_INGEST_MAX_BAD_LINE_SHARE); first 前几行: {first}")
+    with tempfile.NamedTemporaryFile(suffix=".csv") as tmp:
+        csv_lines.write_good_lines(text_path, scan.bad_lines, Path(tmp.name))
+        good = _csv(Path(tmp.name), separator)
+    if good.height != scan.records - len(scan.bad):  # the scan and polars disagree: say so
+        raise InputError(f"{path}: not a readable CSV file (expected "
+                         f"{scan.records - len(scan.bad):,} well-formed rows, read {good.height:,})")
+    bad_pos = [b.record for b in scan.bad]
+    good_pos = np.setdiff1d(np.arange(scan.records, dtype=np.int64),
+                            np.asarray(bad_pos, dtype=np.int64))
+    bad_cols: dict[str, Any] = {
+        LINE_ERRORS: pl.Series([f"{b.line} ({b.reason})" for b in scan.bad], dtype=pl.String),
+        "_line_pos": pl.Series(bad_pos, dtype=pl.Int64)}
+    first_col = good.columns[0] if good.width else None
+    if first_col is not None and _is_case_id_header(first_col):
+        # the line's first field as written, so the user can find the case
+        bad_cols[first_col] = pl.Series([b.first_field for b in scan.bad], dtype=pl.String)
+    bad = pl.DataFrame(bad_cols)
+    return (pl.concat([good.with_columns(pl.Series("_line_pos", good_pos)), bad],
+                      how="diagonal")
+            .sort("_line_pos").drop("_line_pos"))
+
+
+def _is_case_id_header(name: str) -> bool:
+    from engine.ingest.fields import ALIASES, header_key
+
+    return ALIASES.get(header_key(name)) == "case_id"
 
 
 def _text(value: Any) -> Any:
@@ -142,7 +217,12 @@ def _columns_of(path: Path, header: list[Any], rows: list[list[Any]]) -> pl.Data
     return pl.DataFrame(data, strict=False, infer_schema_length=None)
 
 
-def _read_jsonl(path: Path) -> pl.DataFrame:
+def _read_jsonl(path: Path, limits: IngestLimits) -> pl.DataFrame:
+    if limits.max_rows:
+        rows = _count_lines(path, stop_after=limits.max_rows)
+        if rows > limits.max_rows:
+            raise _too_many_rows(path, f"more than {limits.max_rows:,}", limits.max_rows,
+                                 limits.rows_setting)
     try:
         frame = pl.read_ndjson(path, infer_schema_length=None)
     except (pl.exceptions.PolarsError, ValueError, pl.exceptions.PanicException):
@@ -155,6 +235,18 @@ def _read_jsonl(path: Path) -> pl.DataFrame:
             for c in text_cols)).item():
         return _read_jsonl_as_text(path)
     return frame
+
+
+def _count_lines(path: Path, *, stop_after: int) -> int:
+    """Non-blank lines, counting stopped once past `stop_after`."""
+    n = 0
+    with path.open("rb") as fh:
+        for line in fh:
+            if line.strip():
+                n += 1
+                if n > stop_after:
+                    break
+    return n
 
 
 def _read_jsonl_as_text(path: Path) -> pl.DataFrame:
@@ -234,16 +326,27 @@ def _json_columns(header: list[str], records: list[dict[str, Any]]) -> pl.DataFr
     return frame
 
 
-def _read_excel(path: Path) -> pl.DataFrame:
+def _read_excel(path: Path, limits: IngestLimits) -> pl.DataFrame:
     from openpyxl import load_workbook
 
+    cap = limits.rows_for_xlsx()
+    setting = ("DRGDIP_INGEST_XLSX_MAX_ROWS" if cap == limits.xlsx_max_rows
+               else limits.rows_setting)
+    xlsx_caps.check(path, max_rows=cap, max_bytes=limits.max_bytes, setting=setting)
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:
         raise InputError(f"{path}: not a readable .xlsx workbook ({_one_line(exc)})") from exc
     try:
         sheet = book.worksheets[0]
-        rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+        # the declared dimension is not trusted for reading: a sheet whose <dimension> says
+        # fewer rows than it has would otherwise be cut short in read-only mode
+        sheet.reset_dimensions()
+        rows = []
+        for r in sheet.iter_rows(values_only=True):
+            rows.append(list(r))
+            if cap and len(rows) > cap + 1:  # the header and `cap` rows: refuse, read no more
+                raise _too_many_rows(path, f"more than {cap:,}", cap, setting)
     finally:
         book.close()
     rows = [r for r in rows if any(v is not None and v != "" for v in r)]

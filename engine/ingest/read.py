@@ -22,7 +22,8 @@ from engine.ingest.fields import (
     WIDE_PATTERNS,
     header_key,
 )
-from engine.ingest.formats import TYPE_ERRORS, read_raw
+from engine.ingest.formats import LINE_ERRORS, TYPE_ERRORS, read_raw
+from engine.ingest.limits import IngestLimits
 from grouper.errors import InputError
 
 PanicException = pl.exceptions.PanicException  # a BaseException, not an Exception
@@ -90,9 +91,9 @@ def _wide_codes(frame: pl.DataFrame) -> pl.DataFrame:
     return frame
 
 
-def _to_frame(data: Any, source: str) -> pl.DataFrame:
+def _to_frame(data: Any, source: str, limits: IngestLimits | None = None) -> pl.DataFrame:
     if isinstance(data, (str, Path)):
-        return read_raw(Path(data))
+        return read_raw(Path(data), limits)
     if isinstance(data, pl.LazyFrame):
         return data.collect()
     if isinstance(data, pa.Table):
@@ -129,18 +130,24 @@ def _value_text(col: str) -> pl.Expr:
 
 
 def read_cases(path_or_frame: Any, *, ruleset_needs: Iterable[str] | None = None,
-               patient_ids: str = "pseudonymise") -> IngestResult:
+               patient_ids: str = "pseudonymise",
+               limits: IngestLimits | None = None) -> IngestResult:
     """Read cases from a file or frame (`_read_cases`); `patient_id` comes out pseudonymised
     with the configured key, refused without one (`patient_ids="drop"`: emptied, for readers
     that never link stays), engine.pseudonym — no clear patient id leaves ingestion."""
     from engine.pseudonym import pseudonymise
 
-    result = _read_cases(path_or_frame, ruleset_needs=ruleset_needs)
+    result = _read_cases(path_or_frame, ruleset_needs=ruleset_needs, limits=limits)
     return replace(result, cases=pseudonymise(result.cases, patient_ids))
 
 
-def _read_cases(path_or_frame: Any, *, ruleset_needs: Iterable[str] | None = None) -> IngestResult:
+def _read_cases(path_or_frame: Any, *, ruleset_needs: Iterable[str] | None = None,
+                limits: IngestLimits | None = None) -> IngestResult:
     """Read cases from a file (.parquet/.csv/.jsonl/.xlsx) or a frame; never drops a row.
+
+    `limits` (default: settings and CLI options, `engine.ingest.limits.current()`): row and
+    size caps checked before the full parse; the share of malformed CSV lines (I112 rows)
+    tolerated before the file is refused.
 
     `ruleset_needs`: further fields the caller requires (e.g. `("icu_hours",)` for a ruleset
     that splits on ICU time, or the settlement fields): a missing column is an `InputError`,
@@ -152,7 +159,7 @@ def _read_cases(path_or_frame: Any, *, ruleset_needs: Iterable[str] | None = Non
     ('a', 2, 30, ['O80.000', 'Z37.000'])
     """
     source = str(path_or_frame) if isinstance(path_or_frame, (str, Path)) else "<frame>"
-    original = _to_frame(path_or_frame, source)
+    original = _to_frame(path_or_frame, source, limits)
     user_headers = [c for c in original.columns if not c.startswith("_")]
     raw = _wide_codes(_canonical(original, source))
     needs = tuple(dict.fromkeys((*REQUIRED, *(ruleset_needs or ()))))
@@ -234,10 +241,10 @@ def _coerce(raw: pl.DataFrame, needs: tuple[str, ...]) -> IngestResult:
     absent = [pl.lit(None, dtype=OUT_DTYPES[f.kind]).alias(f.name) for f in FIELDS
               if f.name not in raw.columns and f.name not in COST_COLUMNS]
     passthrough = [c for c in raw.columns if c not in BY_NAME and not c.startswith("_")]
-    typed_errors = [TYPE_ERRORS] if TYPE_ERRORS in raw.columns else []
+    typed_errors = [c for c in (TYPE_ERRORS, LINE_ERRORS) if c in raw.columns]
     work = raw.with_row_index("_row").select("_row", *exprs, *absent, *passthrough,
                                              *typed_errors)
-    if typed_errors:  # JSON lists/objects where one value belongs (formats._json_columns)
+    if TYPE_ERRORS in raw.columns:  # JSON lists/objects where one value belongs (formats)
         headers = sorted({h for v in work[TYPE_ERRORS].drop_nulls().to_list()
                           for h in v.split("\t")})
         checks[:0] = [(ALIASES.get(header_key(h), h), IngestCode.WRONG_CELL_TYPE,
@@ -285,13 +292,21 @@ def _coerce(raw: pl.DataFrame, needs: tuple[str, ...]) -> IngestResult:
         complete = pl.all_horizontal(pl.col(c).is_not_null() for c in present_costs)
         checks.append(("total_cost", IngestCode.COST_BREAKDOWN_MISMATCH, complete & (gap > tol),
                        pl.lit("Σcost_*=") + pl.sum_horizontal(*present_costs).cast(pl.String)))
-    work = work.with_columns(_repeated(work["case_id"]).alias("dup:case_id"))
+    malformed = LINE_ERRORS in work.columns  # CSV lines not read (formats._read_utf8_csv)
+    ids = work["case_id"]
+    if malformed:  # a malformed line's id is only a hint: it never makes another row a repeat
+        ids = work.select(pl.when(pl.col(LINE_ERRORS).is_null()).then("case_id"))["case_id"]
+    work = work.with_columns(_repeated(ids).alias("dup:case_id"))
     checks.append(("case_id", IngestCode.DUPLICATE_CASE_ID, pl.col("dup:case_id"),
                    pl.col("case_id")))
 
     # One contiguous chunk per column: string expressions (pl.format/concat_str) over a frame
     # whose columns are chunked differently (a parallel CSV read, then with_columns of new
     # columns) panicked inside polars 2.1 (`assertion failed: i < self.len()`, issue 13).
+    if malformed:  # the line's structure is its only problem: nothing else of it was read
+        line_bad = pl.col(LINE_ERRORS).is_not_null()
+        checks = [("line", IngestCode.MALFORMED_LINE, line_bad, pl.col(LINE_ERRORS))] + [
+            (n, c, m.fill_null(False) & ~line_bad, v) for n, c, m, v in checks]
     work = work.rechunk()
     masks = work.select([m.fill_null(False).alias(f"m{i}") for i, (_, _, m, _) in
                          enumerate(checks)])
@@ -322,7 +337,8 @@ def _coerce(raw: pl.DataFrame, needs: tuple[str, ...]) -> IngestResult:
     if first.height:
         code = code.scatter(first["_row"], first["error_code"])
         message = message.scatter(first["_row"], first["message"])
-    cases = (work.drop([c for c in work.columns if c.startswith(("raw:", "bad:", "dup:", TYPE_ERRORS))])
+    cases = (work.drop([c for c in work.columns
+                        if c.startswith(("raw:", "bad:", "dup:", TYPE_ERRORS, LINE_ERRORS))])
              .with_columns(pl.col("_row").cast(pl.UInt32), code, message)
              .with_columns(pl.when(pl.col("ingest_error_code").is_null()).then(pl.lit("ok"))
                            .otherwise(pl.lit("error")).alias("ingest_status")))
