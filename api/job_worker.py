@@ -9,7 +9,8 @@ a pipe. It sends a job spec; the worker answers with messages:
 - `("progress", rows_done, rows_total)` after reading and after each chunk,
 - `("done", result_path, counts, rows)` or `("failed", one_line_reason)`.
 
-The worker never opens the store: the service is its one writer. A worker that dies or overruns
+The worker never opens the store: the service is its one writer (a simulation job reads
+the service's read-only snapshot of it, `Store.snapshot`). A worker that dies or overruns
 its time limit is killed and replaced by the service, and the job is marked failed.
 """
 
@@ -72,11 +73,16 @@ class Grouper:
 
 
 def run_job(spec: dict[str, Any], grouper: Grouper, send: Any) -> None:
-    """Read, check the row limit, group in chunks, write the results (temporary name, renamed)."""
+    """Read, check the row limit, group in chunks, write the results (temporary name, renamed);
+    a simulation job is `engine.simulate.job.run_job`."""
     import polars as pl
 
     from engine.ingest import read_cases
 
+    if spec["kind"] == "simulation":  # engine.simulate.job: settle, compare, Parquet per table
+        from engine.simulate.job import run_job as run_simulation_job
+
+        return run_simulation_job(spec, send)
     cases = read_cases(Path(spec["input_path"])).cases
     limit = spec.get("max_rows") or 0
     if limit and cases.height > limit:

@@ -47,21 +47,13 @@ def simulate_command(case_paths: tuple[Path, ...], baseline: str,
     """Settle the same cases under a baseline and scenarios; store the comparison in the sim
     tables (sim_runs, sim_case, sim_hospital, sim_group …), never in the settlement tables."""
     from engine.simulate.run import simulate
-    from engine.simulate.scenario import parse_assignment, parse_sweep, scenario
+    from engine.simulate.scenario import plan
 
-    overrides = tuple(parse_assignment(s) for s in sets)
-    if ruleset:
-        overrides += (("policy.ruleset", ruleset),)
-    base = scenario(baseline, label="baseline")
-    specs = scenario_specs or ((baseline,) if overrides or sweeps or solve else ())
-    if not specs:
-        raise click.UsageError("nothing to compare: give --scenario, --set, --ruleset, "
-                               "--sweep or --solve / 请给出对比情景")
-    scenarios = [scenario(spec, label=f"s{i}", sets=overrides) for i, spec in enumerate(specs, 1)]
-    sweep = parse_sweep(sweeps)
+    p = plan(baseline, scenario_specs, sets, ruleset, sweeps, solve)
+    scenarios, sweep = p.scenarios, p.sweep
     sim_id = sim_id or datetime.now(UTC).strftime("sim-%Y%m%dT%H%M%SZ")
     store = db if db is not None else get_settings().db
-    result = simulate(store, list(case_paths), base, scenarios, sim_id=sim_id, sweep=sweep,
+    result = simulate(store, list(case_paths), p.baseline, scenarios, sim_id=sim_id, sweep=sweep,
                       solve=solve, hospitals_path=hospitals_path, reviews_path=reviews_path)
     console = Console(width=max(Console().width, 120))
     click.echo(f"simulation {sim_id}: {result.summary['groupings']} grouping(s) for "

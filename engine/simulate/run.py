@@ -129,64 +129,80 @@ def simulate(db: Path, case_paths: list[Path], baseline: Scenario, scenarios: li
     con = open_store(db)
     try:
         hospitals = load_hospitals(con, hospitals_path)
-        settler = _Settler(con, cases, hospitals, reviews)
-        base = settler.settle(baseline)
-        if progress:
-            progress("baseline 基线", 1, 1)
-        frames: dict[str, list[pl.DataFrame]] = {t: [] for t in SIM_TABLES if t != "sim_runs"}
-        summary: dict[str, Any] = {"scenarios": {}}
-        pools = sorted(p for p in base["fund_pool"].drop_nulls().unique())
-        for i, sc in enumerate(scenarios, 1):
-            rows = compare.case_rows(base, settler.settle(sc))
-            hosp = compare.hospital_rows(rows)
-            summary["scenarios"][sc.label] = compare.summary(rows, hosp)
-            frames["sim_case"].append(_tag(rows.drop("weight"), sim_id, sc.label))
-            frames["sim_hospital"].append(_tag(hosp, sim_id, sc.label))
-            frames["sim_group"].append(_tag(compare.group_rows(rows), sim_id, sc.label))
-            frames["sim_cause"].append(_tag(compare.cause_rows(rows), sim_id, sc.label))
-            if progress:
-                progress("scenarios 情景", i, len(scenarios))
-        for sc in (scenarios or [baseline]) if solve else []:
-            solutions = _solve(settler, sc, [p for p in pools if p in sc.policy.pool])
-            summary.setdefault("solutions", {})[sc.label] = [
-                {k: str(v) for k, v in s.__dict__.items()} for s in solutions]
-            frames["sim_solution"].append(_tag(pl.DataFrame(
-                [s.__dict__ for s in solutions],
-                schema={"fund_pool": pl.String, "variable": pl.String,
-                        "budget": pl.Decimal(18, 2), "value": pl.Decimal(18, 4),
-                        "fund_payable": pl.Decimal(18, 2), "gap": pl.Decimal(18, 2),
-                        "step_payable": pl.Decimal(18, 2), "evaluations": pl.Int32}),
-                sim_id, sc.label))
-        template = scenarios[-1] if scenarios else baseline
-        for n, point in enumerate(sweep or [], 1):
-            sc = scenario(template.spec, label=f"sweep-{n}", sets=template.sets + point)
-            rows = compare.case_rows(base, settler.settle(sc))
-            s = compare.summary(rows, compare.hospital_rows(rows))
-            frames["sim_sweep"].append(pl.DataFrame([{
-                "sim_id": sim_id, "scenario": template.label, "point": n,
-                "params": ", ".join(f"{k}={v}" for k, v in point),
-                "fund_payable": s["fund_payable"], "change": s["change"],
-                "change_pct": s["change_pct"], "hospitals_gaining": s["hospitals_gaining"],
-                "hospitals_losing": s["hospitals_losing"], "outlier_share": s["outlier_share"]}],
-                schema=SWEEP_SCHEMA))
-            if progress:
-                progress("sweep 扫描", n, len(sweep or []))
-        summary["groupings"] = settler.groupings
-        tables = {t: pl.concat(f) for t, f in frames.items() if f}
-        run = {"sim_id": sim_id, "status": "done",
-               "created_at": datetime.now(UTC).replace(tzinfo=None),
-               "input": json.dumps([str(p) for p in case_paths], ensure_ascii=False),
-               "input_checksum": _checksum(case_paths), "n_cases": cases.height,
-               "baseline": json.dumps(baseline.record(), ensure_ascii=False),
-               "scenarios": json.dumps([s.record() for s in scenarios], ensure_ascii=False),
-               "sweep": json.dumps([[f"{k}={v}" for k, v in p] for p in sweep or []],
-                                   ensure_ascii=False) if sweep else None,
-               "solve": solve, "summary": json.dumps(summary, ensure_ascii=False, default=str,
-                                                     sort_keys=True)}
-        write_sim(con, run, tables)
+        result, run = run_simulation(
+            con, cases, baseline, scenarios, sim_id=sim_id, sweep=sweep, solve=solve,
+            hospitals=hospitals, reviews=reviews, progress=progress,
+            inputs=[str(p) for p in case_paths], input_checksum=_checksum(case_paths))
+        write_sim(con, run, result.frames)
     finally:
         con.close()
-    return SimResult(sim_id, summary, tables)
+    return result
+
+
+def run_simulation(con: duckdb.DuckDBPyConnection, cases: pl.DataFrame, baseline: Scenario,
+                   scenarios: list[Scenario], *, sim_id: str, inputs: list[str],
+                   input_checksum: str, hospitals: pl.DataFrame,
+                   reviews: pl.DataFrame | None = None,
+                   sweep: list[tuple[tuple[str, str], ...]] | None = None, solve: bool = False,
+                   progress: Progress | None = None) -> tuple[SimResult, dict[str, Any]]:
+    """The simulation of `cases` with weights read from `con` (read-only is enough): the result
+    and its `sim_runs` row, not yet stored (`write_sim`). `inputs` names the case files as the
+    user knows them (recorded for a repeat)."""
+    settler = _Settler(con, cases, hospitals, reviews)
+    base = settler.settle(baseline)
+    if progress:
+        progress("baseline 基线", 1, 1)
+    frames: dict[str, list[pl.DataFrame]] = {t: [] for t in SIM_TABLES if t != "sim_runs"}
+    summary: dict[str, Any] = {"scenarios": {}}
+    pools = sorted(p for p in base["fund_pool"].drop_nulls().unique())
+    for i, sc in enumerate(scenarios, 1):
+        rows = compare.case_rows(base, settler.settle(sc))
+        hosp = compare.hospital_rows(rows)
+        summary["scenarios"][sc.label] = compare.summary(rows, hosp)
+        frames["sim_case"].append(_tag(rows.drop("weight"), sim_id, sc.label))
+        frames["sim_hospital"].append(_tag(hosp, sim_id, sc.label))
+        frames["sim_group"].append(_tag(compare.group_rows(rows), sim_id, sc.label))
+        frames["sim_cause"].append(_tag(compare.cause_rows(rows), sim_id, sc.label))
+        if progress:
+            progress("scenarios 情景", i, len(scenarios))
+    for sc in (scenarios or [baseline]) if solve else []:
+        solutions = _solve(settler, sc, [p for p in pools if p in sc.policy.pool])
+        summary.setdefault("solutions", {})[sc.label] = [
+            {k: str(v) for k, v in s.__dict__.items()} for s in solutions]
+        frames["sim_solution"].append(_tag(pl.DataFrame(
+            [s.__dict__ for s in solutions],
+            schema={"fund_pool": pl.String, "variable": pl.String,
+                    "budget": pl.Decimal(18, 2), "value": pl.Decimal(18, 4),
+                    "fund_payable": pl.Decimal(18, 2), "gap": pl.Decimal(18, 2),
+                    "step_payable": pl.Decimal(18, 2), "evaluations": pl.Int32}),
+            sim_id, sc.label))
+    template = scenarios[-1] if scenarios else baseline
+    for n, point in enumerate(sweep or [], 1):
+        sc = scenario(template.spec, label=f"sweep-{n}", sets=template.sets + point)
+        rows = compare.case_rows(base, settler.settle(sc))
+        s = compare.summary(rows, compare.hospital_rows(rows))
+        frames["sim_sweep"].append(pl.DataFrame([{
+            "sim_id": sim_id, "scenario": template.label, "point": n,
+            "params": ", ".join(f"{k}={v}" for k, v in point),
+            "fund_payable": s["fund_payable"], "change": s["change"],
+            "change_pct": s["change_pct"], "hospitals_gaining": s["hospitals_gaining"],
+            "hospitals_losing": s["hospitals_losing"], "outlier_share": s["outlier_share"]}],
+            schema=SWEEP_SCHEMA))
+        if progress:
+            progress("sweep 扫描", n, len(sweep or []))
+    summary["groupings"] = settler.groupings
+    tables = {t: pl.concat(f) for t, f in frames.items() if f}
+    run = {"sim_id": sim_id, "status": "done",
+           "created_at": datetime.now(UTC).replace(tzinfo=None),
+           "input": json.dumps(inputs, ensure_ascii=False),
+           "input_checksum": input_checksum, "n_cases": cases.height,
+           "baseline": json.dumps(baseline.record(), ensure_ascii=False),
+           "scenarios": json.dumps([s.record() for s in scenarios], ensure_ascii=False),
+           "sweep": json.dumps([[f"{k}={v}" for k, v in p] for p in sweep or []],
+                               ensure_ascii=False) if sweep else None,
+           "solve": solve, "summary": json.dumps(summary, ensure_ascii=False, default=str,
+                                                 sort_keys=True)}
+    return SimResult(sim_id, summary, tables), run
 
 
 SWEEP_SCHEMA: dict[str, Any] = {
