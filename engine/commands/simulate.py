@@ -56,15 +56,19 @@ def simulate_command(case_paths: tuple[Path, ...], baseline: str,
     result = simulate(store, list(case_paths), p.baseline, scenarios, sim_id=sim_id, sweep=sweep,
                       solve=solve, hospitals_path=hospitals_path, reviews_path=reviews_path)
     console = Console(width=max(Console().width, 120))
-    click.echo(f"simulation {sim_id}: {result.summary['groupings']} grouping(s) for "
-               f"{len(scenarios)} scenario(s) and {len(sweep)} sweep point(s)")
+    click.echo(f"simulation {sim_id}: {result.summary['groupings']} grouping(s) and "
+               f"{result.summary['settlements']} settlement(s) for {len(scenarios)} "
+               f"scenario(s) and {len(sweep)} sweep point(s)")
     for label, s in result.summary["scenarios"].items():
         click.echo(f"{label}: fund payable {s['base_fund_payable']} → {s['fund_payable']} "
                    f"({s['change']:+}, {_pct(s['change_pct'])}); hospitals gaining >5 % "
                    f"{s['hospitals_gaining']}, losing >5 % {s['hospitals_losing']}; "
                    f"outlier share {_pct(s['outlier_share'], False)}; cases moving group "
                    f"{s['moved_cases']:,}")
-        if s["changed_cases"] == 0:
+        if s.get("same_as_baseline"):
+            click.echo(f"note: {label} has the baseline's policy and weights: not settled "
+                       f"again, nothing changes / 该情景与基线设置相同，未重复结算")
+        elif s["changed_cases"] == 0:
             click.echo(f"note: {label} pays every case exactly as the baseline: its settings "
                        f"change nothing on these cases / 该情景与基线结果完全相同")
     hospitals = result.frames.get("sim_hospital")

@@ -69,7 +69,6 @@ def run_job(spec: dict[str, Any], send: Any) -> None:
                          f"is {limit:,} (DRGDIP_JOB_MAX_ROWS); split the file")))
         return
     check_hospital(cases, spec.get("hospital_id"))
-    settlements = 1 + len(p.scenarios) + len(p.sweep)
     send(("progress", 0, cases.height))
     con = duckdb.connect(spec["snapshot"], read_only=True)
     try:
@@ -88,7 +87,8 @@ def run_job(spec: dict[str, Any], send: Any) -> None:
         frame.write_parquet(tmp)
         tmp.replace(out / f"{table}.parquet")
     counts = {"cases": cases.height, "scenarios": len(p.scenarios),
-              "sweep_points": len(p.sweep), "settlements": settlements,
+              "sweep_points": len(p.sweep),
+              "settlements": int(result.summary.get("settlements", 0)),
               "groupings": int(result.summary.get("groupings", 0))}
     send(("done", str(out), counts, cases.height))
 

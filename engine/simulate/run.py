@@ -4,7 +4,9 @@ stored in the sim tables (never in the settlement tables) with what a repeat nee
 Grouping is done once per (method, ruleset) for DRG and once per catalogue version for DIP, and
 reused by every scenario that keeps it. Settlement is `engine.settle_case.settle_cases`, the
 batch's own rules; a simulation has no earlier months, so readmissions merge within the cases
-given and the special-review quota counts these cases only.
+given and the special-review quota counts these cases only. A scenario (or sweep point, or
+solver step) whose validated policy and weight version are the baseline's is not settled again:
+the baseline's result is its result (`same_as_baseline`, `reused_settlements`).
 """
 
 from __future__ import annotations
@@ -56,7 +58,10 @@ class _Settler:
         self.con, self.cases, self.hospitals, self.reviews = con, cases, hospitals, reviews
         self._weights: dict[tuple[Any, ...], Weights] = {}
         self._groups: dict[tuple[str, str], pl.DataFrame] = {}
+        self._kept: dict[str, pl.DataFrame] = {}  # the baseline's result, by identity
         self.groupings = 0
+        self.settlements = 0
+        self.reused = 0
 
     def weights(self, sc: Scenario) -> Weights:
         p = sc.policy
@@ -73,8 +78,24 @@ class _Settler:
             self.groupings += 1
         return self._groups[key]
 
+    def identity(self, sc: Scenario) -> str:
+        """What a settlement depends on besides the cases: the validated policy (every field,
+        whichever file or overrides it came from) and the weight version it pays with."""
+        policy = sc.policy.model_dump(mode="json", exclude={"name", "checksum"})
+        return json.dumps([policy, self.weights(sc).version], sort_keys=True, default=str)
+
+    def keep(self, sc: Scenario, result: pl.DataFrame) -> None:
+        self._kept[self.identity(sc)] = result
+
     def settle(self, sc: Scenario) -> pl.DataFrame:
+        """The cases settled under `sc`; a scenario identical to a kept one (the baseline) is
+        not settled again."""
+        kept = self._kept.get(self.identity(sc))
+        if kept is not None:
+            self.reused += 1
+            return kept
         weights = self.weights(sc)
+        self.settlements += 1
         return settle_cases(self.cases, self.grouped(sc, weights), weights.table,
                             self.hospitals, sc.policy, reviews=self.reviews)
 
@@ -150,6 +171,8 @@ def run_simulation(con: duckdb.DuckDBPyConnection, cases: pl.DataFrame, baseline
     user knows them (recorded for a repeat)."""
     settler = _Settler(con, cases, hospitals, reviews)
     base = settler.settle(baseline)
+    settler.keep(baseline, base)
+    same = settler.identity(baseline)
     if progress:
         progress("baseline 基线", 1, 1)
     frames: dict[str, list[pl.DataFrame]] = {t: [] for t in SIM_TABLES if t != "sim_runs"}
@@ -158,7 +181,8 @@ def run_simulation(con: duckdb.DuckDBPyConnection, cases: pl.DataFrame, baseline
     for i, sc in enumerate(scenarios, 1):
         rows = compare.case_rows(base, settler.settle(sc))
         hosp = compare.hospital_rows(rows)
-        summary["scenarios"][sc.label] = compare.summary(rows, hosp)
+        summary["scenarios"][sc.label] = {**compare.summary(rows, hosp),
+                                          "same_as_baseline": settler.identity(sc) == same}
         frames["sim_case"].append(_tag(rows.drop("weight"), sim_id, sc.label))
         frames["sim_hospital"].append(_tag(hosp, sim_id, sc.label))
         frames["sim_group"].append(_tag(compare.group_rows(rows), sim_id, sc.label))
@@ -190,7 +214,8 @@ def run_simulation(con: duckdb.DuckDBPyConnection, cases: pl.DataFrame, baseline
             schema=SWEEP_SCHEMA))
         if progress:
             progress("sweep 扫描", n, len(sweep or []))
-    summary["groupings"] = settler.groupings
+    summary.update(groupings=settler.groupings, settlements=settler.settlements,
+                   reused_settlements=settler.reused)
     tables = {t: pl.concat(f) for t, f in frames.items() if f}
     run = {"sim_id": sim_id, "status": "done",
            "created_at": datetime.now(UTC).replace(tzinfo=None),

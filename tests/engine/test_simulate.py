@@ -61,7 +61,7 @@ def sim(region: dict[str, Path], name: str, sim_id: str) -> pl.DataFrame:
 def test_equal_scenario_changes_nothing_and_baseline_is_settlement(region):
     before = table(region["db"], "SELECT count(*) AS n FROM case_results")["n"][0]
     out = simulate(region, "same", "--scenario", POLICY)
-    assert "exactly as the baseline" in out
+    assert "not settled again" in out and "1 settlement(s)" in out
     cases = sim(region, "sim_case", "same")
     n = pl.read_parquet(region["2025-03"]).height
     assert cases.height == n and cases["case_id"].n_unique() == n
@@ -237,3 +237,18 @@ def test_report_renders_its_charts_in_headless_chromium(region, tmp_path):
     assert run.returncode == 0 and shot.is_file(), run.stderr[-2000:]
     pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=np.int16)
     assert int((pixels.max(axis=2) - pixels.min(axis=2) > 60).sum()) > 500  # coloured bars
+
+
+def test_a_scenario_or_sweep_point_equal_to_the_baseline_is_not_settled_again(region):
+    """Identity is the validated policy and the weight version, whatever spelled them: the
+    baseline's own k_low as a sweep point and an override to the file's value reuse it."""
+    import json
+
+    out = simulate(region, "reuse", "--set", "outliers.k_low=0.4",
+                   "--sweep", "outliers.k_low=0.4,0.5")
+    summary = json.loads(sim(region, "sim_runs", "reuse")["summary"][0])
+    assert summary["settlements"] == 2 and summary["reused_settlements"] == 2, summary
+    assert summary["scenarios"]["s1"]["same_as_baseline"] is True
+    assert "2 settlement(s)" in out
+    sweep = sim(region, "sim_sweep", "reuse").sort("point")
+    assert sweep["change"][0] == 0 and sweep["change"][1] != 0
