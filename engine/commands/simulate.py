@@ -6,12 +6,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
+import polars as pl
 
+from engine.commands.table_output import print_table
 from engine.settings import get_settings
 
 DB_HELP = "store file (default: DRGDIP_DB, else ./drgdip.duckdb)"
+HOSPITAL_ROWS = 30  # per scenario on the terminal; every hospital is in sim_hospital and --out
+HOSPITAL_HEADERS = ["hospital 医院", "cases", "baseline 基线", "scenario 情景", "change 变化", "%",
+                    "surplus 结余", "CMI"]
+SWEEP_HEADERS = ["point", "parameters", "payable 应偿付", "change 变化", "%", "+5 %", "−5 %",
+                 "outliers 极值"]
 
 
 @click.command("simulate")
@@ -55,7 +60,6 @@ def simulate_command(case_paths: tuple[Path, ...], baseline: str,
     store = db if db is not None else get_settings().db
     result = simulate(store, list(case_paths), p.baseline, scenarios, sim_id=sim_id, sweep=sweep,
                       solve=solve, hospitals_path=hospitals_path, reviews_path=reviews_path)
-    console = Console(width=max(Console().width, 120))
     click.echo(f"simulation {sim_id}: {result.summary['groupings']} grouping(s) and "
                f"{result.summary['settlements']} settlement(s) for {len(scenarios)} "
                f"scenario(s) and {len(sweep)} sweep point(s)")
@@ -73,14 +77,16 @@ def simulate_command(case_paths: tuple[Path, ...], baseline: str,
                        f"change nothing on these cases / 该情景与基线结果完全相同")
     hospitals = result.frames.get("sim_hospital")
     if hospitals is not None:
-        table = Table("scenario", "hospital", "cases", "baseline 基线", "scenario 情景",
-                      "change 变化", "%", "surplus 结余/超支", "CMI")
-        for r in hospitals.sort("scenario", "change").iter_rows(named=True):
-            table.add_row(r["scenario"], r["hospital_id"], f"{r['cases']:,}",
-                          f"{r['base_fund_payable']:,}", f"{r['fund_payable']:,}",
-                          f"{r['change']:+,}", _pct(r["change_pct"]), f"{r['surplus']:+,}",
-                          str(r["cmi"]))
-        console.print(table)
+        for label in result.summary["scenarios"]:
+            rows = hospitals.filter(pl.col("scenario") == label).sort(
+                pl.col("change").abs(), "hospital_id", descending=[True, False])
+            print_table(pl.DataFrame([
+                [r["hospital_id"], f"{r['cases']:,}", f"{r['base_fund_payable']:,}",
+                 f"{r['fund_payable']:,}", f"{r['change']:+,}", _pct(r["change_pct"]),
+                 f"{r['surplus']:+,}", str(r["cmi"])] for r in rows.iter_rows(named=True)],
+                orient="row", schema=HOSPITAL_HEADERS),
+                limit=HOSPITAL_ROWS, title=f"{label}: hospitals, largest change first "
+                                          f"医院（变化由大到小）")
     for label, solutions in result.summary.get("solutions", {}).items():
         for s in solutions:
             click.echo(f"{label} {s['fund_pool']}: budget-neutral {s['variable']} {s['value']} "
@@ -88,14 +94,11 @@ def simulate_command(case_paths: tuple[Path, ...], baseline: str,
                        f"{s['budget']}; one step of 0.0001 adds {s['step_payable']})")
     sweep_rows = result.frames.get("sim_sweep")
     if sweep_rows is not None:
-        table = Table("point", "parameters", "fund payable", "change", "%", "+5 %", "−5 %",
-                      "outliers")
-        for r in sweep_rows.iter_rows(named=True):
-            table.add_row(str(r["point"]), r["params"], f"{r['fund_payable']:,}",
-                          f"{r['change']:+,}", _pct(r["change_pct"]),
-                          str(r["hospitals_gaining"]), str(r["hospitals_losing"]),
-                          _pct(r["outlier_share"], False))
-        console.print(table)
+        print_table(pl.DataFrame([
+            [str(r["point"]), r["params"], f"{r['fund_payable']:,}", f"{r['change']:+,}",
+             _pct(r["change_pct"]), str(r["hospitals_gaining"]), str(r["hospitals_losing"]),
+             _pct(r["outlier_share"], False)] for r in sweep_rows.iter_rows(named=True)],
+            orient="row", schema=SWEEP_HEADERS), title="sweep 参数扫描")
     if out_dir is not None:
         from engine.simulate.output import write_report, write_tables
 
