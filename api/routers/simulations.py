@@ -172,6 +172,9 @@ async def create_simulation(
     sweep: Annotated[list[str], Form(description="key=v1,v2,… (one or two)")] = [],  # noqa: B006
     solve: Annotated[bool, Form(description="budget-neutral base rate / point value "
                                             "(analyst and admin keys)")] = False,
+    case_rows: Annotated[Literal["changed", "all", "none"], Form(
+        description="which cases get a row in the cases table: those whose payment changes "
+                    "(default), all, none")] = "changed",
 ) -> SimulationOut:
     name = Path(file.filename or "").name
     suffix = Path(name).suffix.lower()
@@ -181,7 +184,8 @@ async def create_simulation(
                        f"{', '.join(INPUT_SUFFIXES)}", "body.file")
     params: dict[str, Any] = {"baseline": baseline, "scenarios": list(scenario),
                               "sets": list(sets), "ruleset": ruleset or None,
-                              "sweeps": list(sweep), "solve": bool(solve)}
+                              "sweeps": list(sweep), "solve": bool(solve),
+                              "case_rows": case_rows}
     check_request(state, principal, params)
     assert state.runner is not None
     job_id = new_job_id()

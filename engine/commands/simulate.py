@@ -42,13 +42,17 @@ SWEEP_HEADERS = ["point", "parameters", "payable 应偿付", "change 变化", "%
               help="folder for CSV/xlsx tables and report.html")
 @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv",
               show_default=True, help="table files written to --out")
+@click.option("--case-rows", type=click.Choice(["changed", "all", "none"]), default="changed",
+              show_default=True,
+              help="which cases get a sim_case row: those whose payment changes, all, none "
+                   "(per hospital, group and cause tables are always complete)")
 @click.option("--db", default=None, type=click.Path(path_type=Path), help=DB_HELP)
 def simulate_command(case_paths: tuple[Path, ...], baseline: str,
                      scenario_specs: tuple[str, ...], sets: tuple[str, ...],
                      ruleset: str | None, sweeps: tuple[str, ...], solve: bool,
                      sim_id: str | None, hospitals_path: Path | None,
                      reviews_path: Path | None, out_dir: Path | None, fmt: str,
-                     db: Path | None) -> None:
+                     case_rows: str, db: Path | None) -> None:
     """Settle the same cases under a baseline and scenarios; store the comparison in the sim
     tables (sim_runs, sim_case, sim_hospital, sim_group …), never in the settlement tables."""
     from engine.simulate.run import simulate
@@ -59,7 +63,8 @@ def simulate_command(case_paths: tuple[Path, ...], baseline: str,
     sim_id = sim_id or datetime.now(UTC).strftime("sim-%Y%m%dT%H%M%SZ")
     store = db if db is not None else get_settings().db
     result = simulate(store, list(case_paths), p.baseline, scenarios, sim_id=sim_id, sweep=sweep,
-                      solve=solve, hospitals_path=hospitals_path, reviews_path=reviews_path)
+                      solve=solve, hospitals_path=hospitals_path, reviews_path=reviews_path,
+                      case_rows=case_rows)
     click.echo(f"simulation {sim_id}: {result.summary['groupings']} grouping(s) and "
                f"{result.summary['settlements']} settlement(s) for {len(scenarios)} "
                f"scenario(s) and {len(sweep)} sweep point(s)")

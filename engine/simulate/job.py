@@ -76,6 +76,7 @@ def run_job(spec: dict[str, Any], send: Any) -> None:
         result, run = run_simulation(
             con, cases, p.baseline, p.scenarios, sim_id=spec["job_id"], sweep=p.sweep,
             solve=p.solve, hospitals=hospitals, inputs=[spec.get("filename") or path.name],
+            case_rows=params.get("case_rows") or "changed",
             input_checksum=_checksum(path))
     finally:
         con.close()

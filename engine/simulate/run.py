@@ -41,6 +41,7 @@ from grouper.errors import InputError
 from weights.store import open_store, transaction
 
 Progress = Callable[[str, int, int], None]
+CASE_ROWS = ("changed", "all", "none")  # which cases get a sim_case row
 
 
 @dataclass
@@ -141,7 +142,8 @@ def _solve(settler: _Settler, sc: Scenario, pools: list[str]) -> list[Solution]:
 def simulate(db: Path, case_paths: list[Path], baseline: Scenario, scenarios: list[Scenario], *,
              sim_id: str, sweep: list[tuple[tuple[str, str], ...]] | None = None,
              solve: bool = False, hospitals_path: Path | None = None,
-             reviews_path: Path | None = None, progress: Progress | None = None) -> SimResult:
+             reviews_path: Path | None = None, progress: Progress | None = None,
+             case_rows: str = "changed") -> SimResult:
     """Settle `case_paths` under the baseline and each scenario (and each sweep point, applied
     on top of the last scenario, or of the baseline when there is none); store the comparison
     under `sim_id` (replacing an earlier run of the id)."""
@@ -152,7 +154,7 @@ def simulate(db: Path, case_paths: list[Path], baseline: Scenario, scenarios: li
         hospitals = load_hospitals(con, hospitals_path)
         result, run = run_simulation(
             con, cases, baseline, scenarios, sim_id=sim_id, sweep=sweep, solve=solve,
-            hospitals=hospitals, reviews=reviews, progress=progress,
+            hospitals=hospitals, reviews=reviews, progress=progress, case_rows=case_rows,
             inputs=[str(p) for p in case_paths], input_checksum=_checksum(case_paths))
         write_sim(con, run, result.frames)
     finally:
@@ -165,10 +167,14 @@ def run_simulation(con: duckdb.DuckDBPyConnection, cases: pl.DataFrame, baseline
                    input_checksum: str, hospitals: pl.DataFrame,
                    reviews: pl.DataFrame | None = None,
                    sweep: list[tuple[tuple[str, str], ...]] | None = None, solve: bool = False,
-                   progress: Progress | None = None) -> tuple[SimResult, dict[str, Any]]:
+                   progress: Progress | None = None, case_rows: str = "changed"
+                   ) -> tuple[SimResult, dict[str, Any]]:
     """The simulation of `cases` with weights read from `con` (read-only is enough): the result
     and its `sim_runs` row, not yet stored (`write_sim`). `inputs` names the case files as the
-    user knows them (recorded for a repeat)."""
+    user knows them (recorded for a repeat). `case_rows`: which cases get a `sim_case` row —
+    `changed` (cause ≠ none: the cases that explain the change; the default), `all`, `none`."""
+    if case_rows not in CASE_ROWS:
+        raise ValueError(f"case_rows={case_rows!r}; one of {', '.join(CASE_ROWS)}")
     settler = _Settler(con, cases, hospitals, reviews)
     base = settler.settle(baseline)
     settler.keep(baseline, base)
@@ -182,8 +188,11 @@ def run_simulation(con: duckdb.DuckDBPyConnection, cases: pl.DataFrame, baseline
         rows = compare.case_rows(base, settler.settle(sc))
         hosp = compare.hospital_rows(rows)
         summary["scenarios"][sc.label] = {**compare.summary(rows, hosp),
-                                          "same_as_baseline": settler.identity(sc) == same}
-        frames["sim_case"].append(_tag(rows.drop("weight"), sim_id, sc.label))
+                                          "same_as_baseline": settler.identity(sc) == same,
+                                          "payment_cost_bins": compare.ratio_bins(rows)}
+        if case_rows != "none":
+            kept = rows if case_rows == "all" else rows.filter(pl.col("cause") != "none")
+            frames["sim_case"].append(_tag(kept.drop("weight"), sim_id, sc.label))
         frames["sim_hospital"].append(_tag(hosp, sim_id, sc.label))
         frames["sim_group"].append(_tag(compare.group_rows(rows), sim_id, sc.label))
         frames["sim_cause"].append(_tag(compare.cause_rows(rows), sim_id, sc.label))
@@ -215,7 +224,7 @@ def run_simulation(con: duckdb.DuckDBPyConnection, cases: pl.DataFrame, baseline
         if progress:
             progress("sweep 扫描", n, len(sweep or []))
     summary.update(groupings=settler.groupings, settlements=settler.settlements,
-                   reused_settlements=settler.reused)
+                   reused_settlements=settler.reused, case_rows=case_rows)
     tables = {t: pl.concat(f) for t, f in frames.items() if f}
     run = {"sim_id": sim_id, "status": "done",
            "created_at": datetime.now(UTC).replace(tzinfo=None),

@@ -61,7 +61,7 @@ def rows(live: Live, sim_id: str, table: str, who: str) -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def bureau_sim(live: Live) -> tuple[str, dict, pl.DataFrame]:
     cases = pl.read_parquet(demo_cases(live)).head(1500)
-    r = post(live, "analyst", parquet(cases))
+    r = post(live, "analyst", parquet(cases), case_rows="all")
     assert r.status_code == 202, r.text
     job = wait_done(live, r.json()["sim_id"], "analyst")
     assert job["state"] == "done", job
@@ -115,7 +115,8 @@ def test_a_hospital_simulates_and_sees_only_its_own(live: Live, bureau_sim) -> N
     mine = wait_done(live, r.json()["sim_id"], "h1")
     assert mine["state"] == "done" and mine["hospital_id"] == H1, mine
     assert rows(live, mine["sim_id"], "hospitals", "h1")["hospital_id"].to_list() == [H1]
-    assert rows(live, mine["sim_id"], "cases", "h1").height == own.height
+    changed = mine["summary"]["scenarios"]["s1"]["changed_cases"]  # default: changed cases
+    assert rows(live, mine["sim_id"], "cases", "h1").height == changed < own.height
     # another hospital and the bureau's simulation: not found; the bureau sees both
     for url in (f"/v1/simulations/{mine['sim_id']}", f"/v1/simulations/{mine['sim_id']}/cases"):
         assert live.client.get(url, headers=live.h("h2")).status_code == 404

@@ -48,7 +48,7 @@ def simulate(region: dict[str, Path], sim_id: str, *args: str, ok: bool = True) 
     result = CliRunner().invoke(cli, [
         "simulate", "--cases", str(region["2025-03"]), "--baseline", POLICY,
         "--hospitals", str(region["hospitals"]), "--db", str(region["db"]),
-        "--sim-id", sim_id, *args])
+        "--sim-id", sim_id, *(() if "--case-rows" in args else ("--case-rows", "all")), *args])
     if ok:
         assert result.exit_code == 0, result.output
     return result.output
@@ -252,3 +252,25 @@ def test_a_scenario_or_sweep_point_equal_to_the_baseline_is_not_settled_again(re
     assert "2 settlement(s)" in out
     sweep = sim(region, "sim_sweep", "reuse").sort("point")
     assert sweep["change"][0] == 0 and sweep["change"][1] != 0
+
+
+@pytest.mark.parametrize("mode", ["changed", "none"])
+def test_case_rows_default_to_the_changed_cases(region, mode):
+    """By default sim_case holds the cases whose payment changes (cause ≠ none); the hospital,
+    group and cause tables and the summary are the same as with every case stored."""
+    import json
+
+    sets = ("--set", "outliers.k_low=0.5")
+    simulate(region, "rows-all", *sets)
+    simulate(region, f"rows-{mode}", *sets, "--case-rows", mode)
+    every = sim(region, "sim_case", "rows-all")
+    kept = sim(region, "sim_case", f"rows-{mode}")
+    want = every.filter(pl.col("cause") != "none") if mode == "changed" else every.clear()
+    assert 0 < want.height < every.height or mode == "none"
+    assert kept.drop("sim_id").sort("case_id").equals(want.drop("sim_id").sort("case_id"))
+    for name in ("sim_hospital", "sim_group", "sim_cause"):
+        assert sim(region, name, f"rows-{mode}").drop("sim_id").equals(
+            sim(region, name, "rows-all").drop("sim_id")), name
+    a, b = (json.loads(sim(region, "sim_runs", i)["summary"][0]) for i in ("rows-all",
+                                                                              f"rows-{mode}"))
+    assert a["scenarios"] == b["scenarios"] and b["case_rows"] == mode
