@@ -24,6 +24,7 @@ import logging
 import multiprocessing
 import queue
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -422,8 +423,11 @@ class JobRunner:
                 with self.store.snapshot() as snapshot:
                     spec["snapshot"] = str(snapshot)
                     outcome = slot.execute(spec)
-                if outcome[0] == "done":
-                    self._store_simulation(job_id, Path(outcome[1][0]))
+                if outcome[0] == "done":  # the store holds it now: the files go
+                    folder = Path(outcome[1][0])
+                    self._store_simulation(job_id, folder)
+                    shutil.rmtree(folder, ignore_errors=True)
+                    outcome = ("done", (None, *outcome[1][1:]))
             else:
                 outcome = slot.execute(spec)
         except Exception as exc:  # noqa: BLE001 - e.g. the catalogue is no longer loaded

@@ -101,6 +101,8 @@ def test_job_stores_what_the_cli_stores(live: Live, bureau_sim, tmp_path: Path) 
     assert http["hospital_id"].to_list() == cli_rows["hospital_id"].to_list()
     # the stored input is the file name the user gave, not a server path
     assert inputs == [('["cases.parquet"]',)]
+    # the worker's Parquet files are gone once the store holds the tables
+    assert not list((live.db.parent).rglob(f"{sim_id}/simulation/*"))
     summary = job["summary"]["scenarios"]["s1"]
     assert Decimal(summary["change"]) == sum(Decimal(v) for v in http["change"])
     cases_rows = rows(live, sim_id, "cases", "analyst")
