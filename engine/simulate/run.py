@@ -6,7 +6,10 @@ reused by every scenario that keeps it. Settlement is `engine.settle_case.settle
 batch's own rules; a simulation has no earlier months, so readmissions merge within the cases
 given and the special-review quota counts these cases only. A scenario (or sweep point, or
 solver step) whose validated policy and weight version are the baseline's is not settled again:
-the baseline's result is its result (`same_as_baseline`, `reused_settlements`).
+the baseline's result is its result (`same_as_baseline`, `reused_settlements`). Rates, point
+values and budgets set in the store (`drgdip weights set-rate` / `set-budget`, the annual rows)
+apply over the policy files as in `drgdip settle` / `clear`; a scenario's `--set pool.…`
+overrides them (`summary.parameters` records each value's source).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from engine.pipeline import (
     load_weights,
     read_case_file,
 )
+from engine.policy import Policy
 from engine.presettle import HELD
 from engine.review import read_reviews
 from engine.settle_case import settle_cases
@@ -37,6 +41,7 @@ from engine.simulate import compare
 from engine.simulate.scenario import Scenario, scenario
 from engine.simulate.solve import Solution, solve_budget, unit_variable
 from engine.simulate.tables import SIM_TABLES
+from engine.store_parameters import with_store_parameters
 from grouper.errors import InputError
 from weights.store import open_store, transaction
 
@@ -79,10 +84,29 @@ class _Settler:
             self.groupings += 1
         return self._groups[key]
 
+    def effective(self, sc: Scenario) -> tuple[Policy, dict[str, Any]]:
+        """The policy a settlement pays with: the store's annual rates / point values and fund
+        budgets over the file's (as `drgdip settle` and `clear` take them), then the scenario's
+        own `pool.*` overrides over the store's; with the record of which value came from
+        where."""
+        policy, used = with_store_parameters(self.con, sc.policy, clearing=True)
+        pools = dict(policy.pool)
+        for key, _ in sc.sets:
+            parts = key.split(".")
+            if parts[0] != "pool" or len(parts) != 3:
+                continue
+            for name in (list(pools) if parts[1] == "*" else [parts[1]]):
+                if name in pools and name in sc.policy.pool:
+                    value = getattr(sc.policy.pool[name], parts[2])
+                    pools[name] = pools[name].model_copy(update={parts[2]: value})
+                    if parts[2] in used.get(name, {}):
+                        used[name][parts[2]] = {"value": str(value), "source": f"--set {key}"}
+        return policy.model_copy(update={"pool": pools}), used
+
     def identity(self, sc: Scenario) -> str:
-        """What a settlement depends on besides the cases: the validated policy (every field,
-        whichever file or overrides it came from) and the weight version it pays with."""
-        policy = sc.policy.model_dump(mode="json", exclude={"name", "checksum"})
+        """What a settlement depends on besides the cases: the policy it pays with (every
+        field, whichever file, store value or override it came from) and the weight version."""
+        policy = self.effective(sc)[0].model_dump(mode="json", exclude={"name", "checksum"})
         return json.dumps([policy, self.weights(sc).version], sort_keys=True, default=str)
 
     def keep(self, sc: Scenario, result: pl.DataFrame) -> None:
@@ -98,7 +122,7 @@ class _Settler:
         weights = self.weights(sc)
         self.settlements += 1
         return settle_cases(self.cases, self.grouped(sc, weights), weights.table,
-                            self.hospitals, sc.policy, reviews=self.reviews)
+                            self.hospitals, self.effective(sc)[0], reviews=self.reviews)
 
     def pool_payables(self, sc: Scenario) -> dict[str, Decimal]:
         results = self.settle(sc)
@@ -136,7 +160,7 @@ def _solve(settler: _Settler, sc: Scenario, pools: list[str]) -> list[Solution]:
         sets = sc.sets + tuple((f"pool.{p}.{variable}", str(v)) for p, v in values.items())
         return settler.pool_payables(scenario(sc.spec, label=sc.label, sets=sets))
 
-    return solve_budget(sc.policy, evaluate, pools)
+    return solve_budget(settler.effective(sc)[0], evaluate, pools)  # store budgets, rates
 
 
 def simulate(db: Path, case_paths: list[Path], baseline: Scenario, scenarios: list[Scenario], *,
@@ -223,6 +247,8 @@ def run_simulation(con: duckdb.DuckDBPyConnection, cases: pl.DataFrame, baseline
             schema=SWEEP_SCHEMA))
         if progress:
             progress("sweep 扫描", n, len(sweep or []))
+    summary["parameters"] = {sc.label: settler.effective(sc)[1]
+                             for sc in [baseline, *scenarios]}
     summary.update(groupings=settler.groupings, settlements=settler.settlements,
                    reused_settlements=settler.reused, case_rows=case_rows)
     tables = {t: pl.concat(f) for t, f in frames.items() if f}

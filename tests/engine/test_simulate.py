@@ -274,3 +274,40 @@ def test_case_rows_default_to_the_changed_cases(region, mode):
     a, b = (json.loads(sim(region, "sim_runs", i)["summary"][0]) for i in ("rows-all",
                                                                               f"rows-{mode}"))
     assert a["scenarios"] == b["scenarios"] and b["case_rows"] == mode
+
+
+def test_store_rates_apply_as_in_settle_and_a_set_overrides_them(region, tmp_path):
+    """A point value set in the store pays the baseline exactly as `drgdip settle` pays; a
+    scenario's --set pool.employee.pv_budget wins over the store's value."""
+    import json
+
+    db = tmp_path / "rates.duckdb"
+    shutil.copyfile(region["db"], db)
+    paths = {**region, "db": db}
+    policy = load_policy(POLICY)
+    stored = (policy.pool["employee"].pv_budget * Decimal("1.1")).quantize(Decimal("0.0001"))
+    run = CliRunner().invoke(cli, ["weights", "set-rate", "--region", policy.policy.region,
+                                   "--fund-pool", "employee", "--year", str(policy.year),
+                                   "--scheme", "drg", "--kind", "pv_budget",
+                                   "--value", str(stored), "--db", str(db)])
+    assert run.exit_code == 0, run.output
+    own = Decimal("99.1234")
+    simulate(paths, "rates", "--set", f"pool.employee.pv_budget={own}")
+    cases = table(db, "SELECT * FROM sim_case WHERE sim_id = 'rates'")
+    summary = json.loads(table(db, "SELECT summary FROM sim_runs WHERE sim_id = 'rates'")
+                         ["summary"][0])
+    assert summary["parameters"]["baseline"]["employee"]["pv_budget"] == {
+        "value": f"{stored:.4f}", "source": "store rates"}
+    assert summary["parameters"]["s1"]["employee"]["pv_budget"]["value"] == str(own)
+    employee = cases.filter((pl.col("fund_pool") == "employee") & (pl.col("points") > 0))
+    assert employee.height > 100 and (employee["point_value"] == own).all()
+    settled = CliRunner().invoke(cli, [
+        "settle", "--policy", POLICY, "--cases", str(region["2025-03"]), "--period", "2025-03",
+        "--run-id", "rates-check", "--hospitals", str(region["hospitals"]), "--db", str(db)])
+    assert settled.exit_code == 0, settled.output
+    batch = table(db, "SELECT case_id, fund_payable, point_value FROM case_results "
+                      "WHERE run_id = 'rates-check'")
+    joined = cases.join(batch, on="case_id")
+    assert joined.height == cases.height
+    assert (joined["base_fund_payable"] == joined["fund_payable_right"]).all()
+    assert (batch.join(employee.select("case_id"), on="case_id")["point_value"] == stored).all()
