@@ -12,7 +12,7 @@ from api.error_catalog import add_error_examples, codes_table
 from api.errors import install_error_handlers
 from api.limits import BodyLimit
 from api.logs import RequestLog
-from api.routers import batches, estimate, grouping, health, keys, publish, reads
+from api.routers import batches, estimate, grouping, health, keys, publish, reads, simulations
 from api.settings import ApiSettings
 from api.state import ServiceState
 
@@ -22,6 +22,7 @@ DRG/DIP 分组与支付引擎 HTTP 服务 / the HTTP service of the DRG/DIP paym
 * Per case (事中控制, at discharge): DRG and DIP grouping with the decision trace.
 * Batches: upload a case file, follow the job, download results as Parquet or CSV.
 * Reads: weight versions, hospital period and clearing results, indicators.
+* Simulations (测算): what next year's weights or parameters would pay, as jobs.
 
 Every `/v1` call needs an API key in the `X-API-Key` header (`drgdip keys create`). A hospital
 key sees only its own hospital; analyst keys read everything; admin keys also manage keys.
@@ -48,6 +49,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                   openapi_tags=[
                       {"name": "per case", "description": "单病例分组 / one case at a time"},
                       {"name": "batches", "description": "批量任务 / batch jobs"},
+                      {"name": "simulations", "description": "测算 / what-if simulations"},
                       {"name": "reads", "description": "库内结果查询 / results in the store"},
                       {"name": "admin", "description": "管理 / administration"},
                       {"name": "health", "description": "探针 / probes"}])
@@ -65,6 +67,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                        max_upload=settings.max_upload_bytes)
     app.add_middleware(RequestLog)  # outermost: a line for every answer, 413s included
     for r in (health.router, grouping.router, estimate.router, batches.router, reads.router, publish.router,
-              keys.router):
+              keys.router, simulations.router):
         app.include_router(r)
     return app

@@ -25,7 +25,8 @@ class ErrorDoc:
     any_path: bool = False  # answered for any path: listed in the description, not per operation
 
 
-BATCH_UPLOAD = r"^POST /v1/batches$"
+BATCH_UPLOAD = r"^POST /v1/(batches|simulations)$"
+SIMULATE = r"^POST /v1/simulations$"
 STORE = r"^(GET|POST) /(v1/|readyz)"
 
 ERRORS: tuple[ErrorDoc, ...] = (
@@ -48,7 +49,7 @@ ERRORS: tuple[ErrorDoc, ...] = (
     ErrorDoc(409, "CONFLICT", "state conflict", "状态冲突 / conflict", any_path=True),
     ErrorDoc(409, "JOB_NOT_DONE", "job not finished",
              "任务尚未完成 / job is running, not done", "path.job_id",
-             r"^GET /v1/batches/\{job_id\}/results$"),
+             r"^GET /v1/(batches/\{job_id\}/results|simulations/\{sim_id\}/\{table\})$"),
     ErrorDoc(409, "NOT_PUBLISHABLE", "version cannot be published",
              "无法发布 / cannot publish: version v1 is already published", "path.version",
              r"/publish$"),
@@ -64,7 +65,15 @@ ERRORS: tuple[ErrorDoc, ...] = (
              "body.case.sex"),
     ErrorDoc(422, "UNKNOWN_RULESET", "unknown ruleset",
              "未知的分组方案 / unknown ruleset 'chs_drg_99'; available: chs_drg_11, chs_drg_20",
-             "body.ruleset", r"^POST /v1/(drg/group|batches)$"),
+             "body.ruleset", r"^POST /v1/(drg/group|batches|simulations)$"),
+    ErrorDoc(422, "UNKNOWN_POLICY", "not a shipped policy",
+             "未知的政策 / unknown policy 'x'; shipped: chaozhou_dip_2025, foshan_drg_2025, …",
+             "body.baseline", SIMULATE),
+    ErrorDoc(422, "BAD_SCENARIO", "scenario cannot be applied",
+             "情景无效 / invalid scenario: unknown setting 'outliers.k_hi'", "body.set", SIMULATE),
+    ErrorDoc(422, "TOO_MANY_SETTLEMENTS", "too many scenarios or sweep points",
+             "情景过多 / at most 10 scenarios and 25 sweep points per simulation (got 12 and 0)",
+             "body.sweep", SIMULATE),
     ErrorDoc(422, "NO_DISCHARGE_DATE", "ruleset auto without a usable discharge date",
              "ruleset auto 需要出院日期 / ruleset auto needs a discharge_date within a ruleset's "
              "effective dates", "body.case.discharge_date", r"^POST /v1/drg/group$"),

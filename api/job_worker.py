@@ -9,7 +9,8 @@ a pipe. It sends a job spec; the worker answers with messages:
 - `("progress", rows_done, rows_total)` after reading and after each chunk,
 - `("done", result_path, counts, rows)` or `("failed", one_line_reason)`.
 
-The worker never opens the store: the service is its one writer. A worker that dies or overruns
+The worker never opens the store: the service is its one writer (a simulation job reads
+the service's read-only snapshot of it, `Store.snapshot`). A worker that dies or overruns
 its time limit is killed and replaced by the service, and the job is marked failed.
 """
 
@@ -74,13 +75,18 @@ class Grouper:
 
 
 def run_job(spec: dict[str, Any], grouper: Grouper, send: Any) -> None:
-    """Read, check the row limit, group in chunks, write the results (temporary name, renamed)."""
+    """Read, check the row limit, group in chunks, write the results (temporary name, renamed);
+    a simulation job is `engine.simulate.job.run_job`."""
     import polars as pl
 
     from engine.ingest import read_cases
     from engine.ingest.limits import current
     from engine.ingest.one_case import hold_ingest_errors
 
+    if spec["kind"] == "simulation":  # engine.simulate.job: settle, compare, Parquet per table
+        from engine.simulate.job import run_job as run_simulation_job
+
+        return run_simulation_job(spec, send)
     limit = spec.get("max_rows") or 0
     # the row cap is checked before the file is parsed (engine.ingest.limits); the count
     # after reading stays for a reader that cannot know its rows up front

@@ -25,6 +25,7 @@ import multiprocessing
 import queue
 import re
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -56,6 +57,34 @@ POLL_SECONDS = 0.5
 register_migration(Migration(305, "jobs: attempts", (
     "ALTER TABLE jobs ADD COLUMN attempts INTEGER DEFAULT 0",
 )))
+# simulations (engine.simulate) run as jobs too: the kind check admits them (DuckDB cannot
+# alter a CHECK constraint, so the table is rebuilt with its rows)
+register_migration(Migration(401, "jobs: kind simulation", (
+    """CREATE TABLE jobs_401 (
+        job_id VARCHAR PRIMARY KEY,
+        kind VARCHAR NOT NULL CHECK (kind IN ('drg', 'dip', 'simulation')),
+        params VARCHAR NOT NULL,
+        state VARCHAR NOT NULL CHECK (state IN ('accepted', 'running', 'done', 'failed')),
+        key_id VARCHAR NOT NULL,
+        hospital_id VARCHAR,
+        filename VARCHAR NOT NULL,
+        input_path VARCHAR NOT NULL,
+        result_path VARCHAR,
+        rows_total BIGINT,
+        rows_done BIGINT NOT NULL DEFAULT 0,
+        counts VARCHAR,
+        error VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        started_at TIMESTAMP,
+        finished_at TIMESTAMP,
+        attempts INTEGER DEFAULT 0
+    )""",
+    f"INSERT INTO jobs_401 SELECT {', '.join(JOB_COLUMNS)} FROM jobs",
+    "DROP TABLE jobs",
+    "ALTER TABLE jobs_401 RENAME TO jobs",
+)))
+BATCH_KINDS = ("drg", "dip")
+SIMULATION = "simulation"
 
 # DIP catalogue name -> catalogue object (sent to the worker with the job)
 CatalogFn = Callable[[str], Any]
@@ -292,11 +321,14 @@ class JobRunner:
                                 [job_id])
         return job_row(rows[0]) if rows else None
 
-    def list(self, hospital_id: str | None, *, limit: int, offset: int) -> list[dict[str, Any]]:
+    def list(self, hospital_id: str | None, *, limit: int, offset: int,
+             kinds: tuple[str, ...] = BATCH_KINDS) -> list[dict[str, Any]]:
         where, params = ("WHERE hospital_id = ?", [hospital_id]) if hospital_id else ("", [])
+        where = f"{where} {'AND' if where else 'WHERE'} kind IN (SELECT unnest(?::VARCHAR[]))"
+        params = [*params, list(kinds)]
         with self._cache_lock:
-            cached = {k: v for k, v in self._cache.items()
-                      if hospital_id is None or v["hospital_id"] == hospital_id}
+            cached = {k: v for k, v in self._cache.items() if v["kind"] in kinds
+                      and (hospital_id is None or v["hospital_id"] == hospital_id)}
         rows = self.store.query(
             f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs {where} ORDER BY created_at DESC, "
             f"job_id DESC LIMIT ? OFFSET 0", [*params, limit + offset + len(cached)])
@@ -398,6 +430,17 @@ class JobRunner:
             if not Path(job["input_path"]).is_file():
                 outcome: tuple[str, Any] = ("failed", ("上传文件已不存在 / the uploaded file "
                                                        "is gone; upload it again"))
+            elif job["kind"] == SIMULATION:  # the worker reads a snapshot, never the store
+                spec.update(result_path=str(self.root / job_id / "simulation"),
+                            hospital_id=job["hospital_id"], filename=job["filename"])
+                with self.store.snapshot() as snapshot:
+                    spec["snapshot"] = str(snapshot)
+                    outcome = slot.execute(spec)
+                if outcome[0] == "done":  # the store holds it now: the files go
+                    folder = Path(outcome[1][0])
+                    self._store_simulation(job_id, folder)
+                    shutil.rmtree(folder, ignore_errors=True)
+                    outcome = ("done", (None, *outcome[1][1:]))
             else:
                 outcome = slot.execute(spec)
         except Exception as exc:  # noqa: BLE001 - e.g. the catalogue is no longer loaded
@@ -417,6 +460,22 @@ class JobRunner:
             self._finish(job_id, "failed", error=user_words(str(outcome[1]), job))
         if self.limits.upload_retention_seconds > 0:
             self.remove_old_inputs()
+
+    def _store_simulation(self, job_id: str, folder: Path) -> None:
+        """The worker's sim tables into the store (the service is its one writer), waiting for
+        a store another process holds; then a fresh replica, so the reads show them."""
+        from engine.simulate.job import store_job_result
+
+        while True:
+            try:
+                with self.store.connect() as con:
+                    store_job_result(con, folder)
+                break
+            except ApiError as exc:
+                if exc.code != "STORE_BUSY" or self.stopping.is_set():
+                    raise
+                log.warning("job %s: store busy, waiting to store the simulation", job_id)
+        self.store.refresh(force=True)
 
     # -- files ------------------------------------------------------------------------------
     def _remove_input(self, job_id: str) -> None:
@@ -448,7 +507,7 @@ class JobRunner:
         """Temporary result files left by a job that was interrupted (a kill mid-write)."""
         n = 0
         if self.root.is_dir():
-            for tmp in self.root.glob("*/*.tmp"):
+            for tmp in [*self.root.glob("*/*.tmp"), *self.root.glob("*/simulation/*.tmp")]:
                 try:
                     tmp.unlink()
                     n += 1

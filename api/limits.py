@@ -1,7 +1,7 @@
 """Request size limits as a plain ASGI middleware (cheap on the per-case path).
 
 A declared Content-Length above the limit is refused at once; a chunked body is counted as it
-arrives and refused when it passes the limit. Uploads (`/v1/batches`) have their own, larger limit.
+arrives and refused when it passes the limit. Uploads (`/v1/batches`, `/v1/simulations`) have their own, larger limit.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-UPLOAD_PREFIX = "/v1/batches"
+UPLOAD_PREFIXES = ("/v1/batches", "/v1/simulations")  # file uploads
 
 
 class TooLarge(HTTPException):
@@ -36,7 +36,7 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        limit = self.max_upload if scope["path"].startswith(UPLOAD_PREFIX) else self.max_body
+        limit = self.max_upload if scope["path"].startswith(UPLOAD_PREFIXES) else self.max_body
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:

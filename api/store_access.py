@@ -234,6 +234,24 @@ class Store:
                 if replica.retired and replica.users == 0:
                     replica.close()
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Path]:
+        """The current replica's file, kept (not retired) while in use, for a worker process to
+        open read-only: a consistent snapshot without opening the store itself."""
+        if self._replica is None:
+            self.refresh(force=True)
+        with self._swap:
+            replica = self._replica
+            assert replica is not None
+            replica.users += 1
+        try:
+            yield replica.path
+        finally:
+            with self._swap:
+                replica.users -= 1
+                if replica.retired and replica.users == 0:
+                    replica.close()
+
     def close(self) -> None:
         with self._swap:
             old, self._replica = self._replica, None

@@ -4,8 +4,9 @@ cost of each extra sweep point.
 Setup (not timed, shared with bench_settle.py): a synthetic region generated at run time (the
 year and a smaller history), DRG weights built from the history and published. Timed, each in a
 child process so its peak memory is its own: (A) `simulate` of the whole year under
-fuzhou_drg_2025 against one scenario (`outliers.k_low=0.35`), storing sim_case for every case;
-(B) the same with `--sweep outliers.k_low=0.3,0.45`: (B − A) / 2 is the cost of a sweep point.
+fuzhou_drg_2025 against one scenario (`outliers.k_low=0.35`), storing sim_case for the cases
+that change (the default); (B) the same with `--sweep outliers.k_low=0.3,0.45`: (B − A) / 2 is
+the cost of a sweep point; (C) A storing sim_case for every case (`--case-rows all`).
 Nothing generated is committed.
 
 Usage: python bench/bench_simulate.py [--cases 10000000] [--hospitals 200] [--work DIR]
@@ -28,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 POLICY = "fuzhou_drg_2025"
 
 
-def run(work: Path, sweep: bool) -> None:
+def run(work: Path, sweep: bool, case_rows: str = "changed") -> None:
     """The timed part (child process)."""
     from engine.simulate.run import simulate
     from engine.simulate.scenario import parse_sweep, scenario
@@ -38,12 +39,14 @@ def run(work: Path, sweep: bool) -> None:
     points = parse_sweep(("outliers.k_low=0.3,0.45",)) if sweep else []
     start = time.perf_counter()
     result = simulate(work / "bench.duckdb", [work / "2025" / "cases.parquet"], base, [scen],
-                      sim_id="bench-sweep" if sweep else "bench", sweep=points,
-                      hospitals_path=work / "2025" / "hospitals.parquet")
+                      sim_id=f"bench-{case_rows}" + ("-sweep" if sweep else ""), sweep=points,
+                      hospitals_path=work / "2025" / "hospitals.parquet", case_rows=case_rows)
     wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     s = result.summary["scenarios"]["s1"]
-    print(json.dumps({"cases": s["cases"], "sweep_points": len(points),
+    print(json.dumps({"cases": s["cases"], "sweep_points": len(points), "case_rows": case_rows,
+                      "sim_case_rows": result.frames["sim_case"].height
+                      if "sim_case" in result.frames else 0,
                       "wall_s": round(wall, 1), "peak_rss_mb": round(peak),
                       "fund_change": str(s["change"])}), flush=True)
 
@@ -54,25 +57,29 @@ def main() -> None:
     ap.add_argument("--hospitals", type=int, default=200)
     ap.add_argument("--history", type=int, default=2_000_000)
     ap.add_argument("--work", type=Path, default=None)
-    ap.add_argument("--phase", choices=("all", "run", "run-sweep"), default="all")
+    ap.add_argument("--phase", choices=("all", "run", "run-sweep", "run-all-rows"),
+                    default="all")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_simulate_"))
     work.mkdir(parents=True, exist_ok=True)
     if args.phase != "all":
-        run(work, args.phase == "run-sweep")
+        run(work, args.phase == "run-sweep",
+            "all" if args.phase == "run-all-rows" else "changed")
         return
     from bench_settle import setup
 
     setup(work, args.cases, args.hospitals, args.history)
     walls = {}
-    for phase in ("run", "run-sweep"):
+    for phase in ("run", "run-sweep", "run-all-rows"):
         t = time.perf_counter()
         subprocess.run([sys.executable, __file__, "--phase", phase, "--work", str(work)],
                        check=True)
         walls[phase] = time.perf_counter() - t
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"baseline + 1 scenario: {walls['run']:.1f} s; per sweep point: "
-          f"{(walls['run-sweep'] - walls['run']) / 2:.1f} s; peak RSS {child:.0f} MB")
+          f"{(walls['run-sweep'] - walls['run']) / 2:.1f} s; every case in sim_case: "
+          f"{walls['run-all-rows']:.1f} s; peak RSS {child:.0f} MB (wall times include each "
+          f"child's start and imports)")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from api import audit
 from api.auth import Principal, Role
 from api.deps import AnyKey, State
 from api.errors import ApiError, not_found
-from api.jobs import INPUT_SUFFIXES, csv_chunks, new_job_id, user_words
+from api.jobs import BATCH_KINDS, INPUT_SUFFIXES, csv_chunks, new_job_id, user_words
 from api.models import ERROR_RESPONSES, ErrorOut, JobListOut, JobOut
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"], responses=ERROR_RESPONSES)
@@ -30,7 +30,8 @@ def job_out(job: dict) -> JobOut:
 def visible_job(state: State, principal: Principal, job_id: str) -> dict:
     """The job, or 404 — also for another hospital's job (its existence is not disclosed)."""
     job = state.runner.get(job_id) if state.runner else None
-    if job is None or not principal.may_see_hospital(job["hospital_id"]):
+    if (job is None or job["kind"] not in BATCH_KINDS  # simulations: /v1/simulations
+            or not principal.may_see_hospital(job["hospital_id"])):
         raise not_found("批处理任务 / batch job", "path.job_id")
     return job
 

@@ -6,12 +6,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
+import polars as pl
 
+from engine.commands.table_output import print_table
 from engine.settings import get_settings
 
 DB_HELP = "store file (default: DRGDIP_DB, else ./drgdip.duckdb)"
+HOSPITAL_ROWS = 30  # per scenario on the terminal; every hospital is in sim_hospital and --out
+HOSPITAL_HEADERS = ["hospital 医院", "cases", "baseline 基线", "scenario 情景", "change 变化", "%",
+                    "surplus 结余", "CMI"]
+SWEEP_HEADERS = ["point", "parameters", "payable 应偿付", "change 变化", "%", "+5 %", "−5 %",
+                 "outliers 极值"]
 
 
 @click.command("simulate")
@@ -37,54 +42,56 @@ DB_HELP = "store file (default: DRGDIP_DB, else ./drgdip.duckdb)"
               help="folder for CSV/xlsx tables and report.html")
 @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv",
               show_default=True, help="table files written to --out")
+@click.option("--case-rows", type=click.Choice(["changed", "all", "none"]), default="changed",
+              show_default=True,
+              help="which cases get a sim_case row: those whose payment changes, all, none "
+                   "(per hospital, group and cause tables are always complete)")
 @click.option("--db", default=None, type=click.Path(path_type=Path), help=DB_HELP)
 def simulate_command(case_paths: tuple[Path, ...], baseline: str,
                      scenario_specs: tuple[str, ...], sets: tuple[str, ...],
                      ruleset: str | None, sweeps: tuple[str, ...], solve: bool,
                      sim_id: str | None, hospitals_path: Path | None,
                      reviews_path: Path | None, out_dir: Path | None, fmt: str,
-                     db: Path | None) -> None:
+                     case_rows: str, db: Path | None) -> None:
     """Settle the same cases under a baseline and scenarios; store the comparison in the sim
     tables (sim_runs, sim_case, sim_hospital, sim_group …), never in the settlement tables."""
     from engine.simulate.run import simulate
-    from engine.simulate.scenario import parse_assignment, parse_sweep, scenario
+    from engine.simulate.scenario import plan
 
-    overrides = tuple(parse_assignment(s) for s in sets)
-    if ruleset:
-        overrides += (("policy.ruleset", ruleset),)
-    base = scenario(baseline, label="baseline")
-    specs = scenario_specs or ((baseline,) if overrides or sweeps or solve else ())
-    if not specs:
-        raise click.UsageError("nothing to compare: give --scenario, --set, --ruleset, "
-                               "--sweep or --solve / 请给出对比情景")
-    scenarios = [scenario(spec, label=f"s{i}", sets=overrides) for i, spec in enumerate(specs, 1)]
-    sweep = parse_sweep(sweeps)
+    p = plan(baseline, scenario_specs, sets, ruleset, sweeps, solve)
+    scenarios, sweep = p.scenarios, p.sweep
     sim_id = sim_id or datetime.now(UTC).strftime("sim-%Y%m%dT%H%M%SZ")
     store = db if db is not None else get_settings().db
-    result = simulate(store, list(case_paths), base, scenarios, sim_id=sim_id, sweep=sweep,
-                      solve=solve, hospitals_path=hospitals_path, reviews_path=reviews_path)
-    console = Console(width=max(Console().width, 120))
-    click.echo(f"simulation {sim_id}: {result.summary['groupings']} grouping(s) for "
-               f"{len(scenarios)} scenario(s) and {len(sweep)} sweep point(s)")
+    result = simulate(store, list(case_paths), p.baseline, scenarios, sim_id=sim_id, sweep=sweep,
+                      solve=solve, hospitals_path=hospitals_path, reviews_path=reviews_path,
+                      case_rows=case_rows)
+    click.echo(f"simulation {sim_id}: {result.summary['groupings']} grouping(s) and "
+               f"{result.summary['settlements']} settlement(s) for {len(scenarios)} "
+               f"scenario(s) and {len(sweep)} sweep point(s)")
     for label, s in result.summary["scenarios"].items():
         click.echo(f"{label}: fund payable {s['base_fund_payable']} → {s['fund_payable']} "
                    f"({s['change']:+}, {_pct(s['change_pct'])}); hospitals gaining >5 % "
                    f"{s['hospitals_gaining']}, losing >5 % {s['hospitals_losing']}; "
                    f"outlier share {_pct(s['outlier_share'], False)}; cases moving group "
                    f"{s['moved_cases']:,}")
-        if s["changed_cases"] == 0:
+        if s.get("same_as_baseline"):
+            click.echo(f"note: {label} has the baseline's policy and weights: not settled "
+                       f"again, nothing changes / 该情景与基线设置相同，未重复结算")
+        elif s["changed_cases"] == 0:
             click.echo(f"note: {label} pays every case exactly as the baseline: its settings "
                        f"change nothing on these cases / 该情景与基线结果完全相同")
     hospitals = result.frames.get("sim_hospital")
     if hospitals is not None:
-        table = Table("scenario", "hospital", "cases", "baseline 基线", "scenario 情景",
-                      "change 变化", "%", "surplus 结余/超支", "CMI")
-        for r in hospitals.sort("scenario", "change").iter_rows(named=True):
-            table.add_row(r["scenario"], r["hospital_id"], f"{r['cases']:,}",
-                          f"{r['base_fund_payable']:,}", f"{r['fund_payable']:,}",
-                          f"{r['change']:+,}", _pct(r["change_pct"]), f"{r['surplus']:+,}",
-                          str(r["cmi"]))
-        console.print(table)
+        for label in result.summary["scenarios"]:
+            rows = hospitals.filter(pl.col("scenario") == label).sort(
+                pl.col("change").abs(), "hospital_id", descending=[True, False])
+            print_table(pl.DataFrame([
+                [r["hospital_id"], f"{r['cases']:,}", f"{r['base_fund_payable']:,}",
+                 f"{r['fund_payable']:,}", f"{r['change']:+,}", _pct(r["change_pct"]),
+                 f"{r['surplus']:+,}", str(r["cmi"])] for r in rows.iter_rows(named=True)],
+                orient="row", schema=HOSPITAL_HEADERS),
+                limit=HOSPITAL_ROWS, title=f"{label}: hospitals, largest change first "
+                                          f"医院（变化由大到小）")
     for label, solutions in result.summary.get("solutions", {}).items():
         for s in solutions:
             click.echo(f"{label} {s['fund_pool']}: budget-neutral {s['variable']} {s['value']} "
@@ -92,14 +99,11 @@ def simulate_command(case_paths: tuple[Path, ...], baseline: str,
                        f"{s['budget']}; one step of 0.0001 adds {s['step_payable']})")
     sweep_rows = result.frames.get("sim_sweep")
     if sweep_rows is not None:
-        table = Table("point", "parameters", "fund payable", "change", "%", "+5 %", "−5 %",
-                      "outliers")
-        for r in sweep_rows.iter_rows(named=True):
-            table.add_row(str(r["point"]), r["params"], f"{r['fund_payable']:,}",
-                          f"{r['change']:+,}", _pct(r["change_pct"]),
-                          str(r["hospitals_gaining"]), str(r["hospitals_losing"]),
-                          _pct(r["outlier_share"], False))
-        console.print(table)
+        print_table(pl.DataFrame([
+            [str(r["point"]), r["params"], f"{r['fund_payable']:,}", f"{r['change']:+,}",
+             _pct(r["change_pct"]), str(r["hospitals_gaining"]), str(r["hospitals_losing"]),
+             _pct(r["outlier_share"], False)] for r in sweep_rows.iter_rows(named=True)],
+            orient="row", schema=SWEEP_HEADERS), title="sweep 参数扫描")
     if out_dir is not None:
         from engine.simulate.output import write_report, write_tables
 

@@ -132,6 +132,23 @@ def summary(cases: pl.DataFrame, hospitals: pl.DataFrame) -> dict[str, Any]:
     }
 
 
+RATIO_BINS, RATIO_MAX = 60, 3  # payment / cost per case in bins of 0.05, the last open
+
+
+def ratio_bins(cases: pl.DataFrame) -> list[int]:
+    """How many cases (with a cost) have payment / cost in each bin [k·0.05, (k+1)·0.05),
+    values above 3 in the last: the report's distribution, kept in the summary so it needs no
+    per-case rows. Display only: the ratio is a float, nothing here reaches money."""
+    ratio = (pl.col("payment_standard").cast(pl.Float64)
+             / pl.col("total_cost").cast(pl.Float64))
+    step = RATIO_MAX / RATIO_BINS
+    counts = (cases.filter(pl.col("total_cost") > 0)
+              .select((ratio / step).floor().clip(0, RATIO_BINS - 1).cast(pl.Int32).alias("bin"))
+              .group_by("bin").len())
+    found = dict(counts.iter_rows())
+    return [int(found.get(k, 0)) for k in range(RATIO_BINS)]
+
+
 HOSPITAL_SCHEMA: dict[str, Any] = {
     "hospital_id": pl.String, "cases": pl.Int64, "base_fund_payable": pl.Decimal(18, 2),
     "fund_payable": pl.Decimal(18, 2), "change": pl.Decimal(18, 2),

@@ -62,7 +62,8 @@ def write_tables(tables: dict[str, pl.DataFrame], out: Path, *, fmt: str = "csv"
     return written
 
 
-def _charts(tables: dict[str, pl.DataFrame], label: str) -> list[tuple[str, object]]:
+def _charts(tables: dict[str, pl.DataFrame], label: str, summary: dict
+            ) -> list[tuple[str, object]]:
     import plotly.graph_objects as go  # type: ignore[import-untyped]
 
     def rows(name: str) -> pl.DataFrame:
@@ -84,14 +85,14 @@ def _charts(tables: dict[str, pl.DataFrame], label: str) -> list[tuple[str, obje
             x=["baseline 基线", *cause["cause"].to_list(), "scenario 情景"],
             measure=["absolute", *["relative"] * cause.height, "total"],
             y=[summary_base, *[float(v) for v in cause["change"]], 0]))))
-    cases = rows("sim_case")
-    if cases.height:
-        ratio = (cases.filter(pl.col("total_cost") > 0)
-                 .select((pl.col("payment_standard").cast(pl.Float64)
-                          / pl.col("total_cost").cast(pl.Float64)).clip(0, 3))
-                 .to_series().to_list())
-        charts.append(("payment / cost per case 病例支付/费用分布",
-                       go.Figure(go.Histogram(x=ratio, nbinsx=60))))
+    bins = summary.get("payment_cost_bins")
+    if bins:  # the distribution over every case (compare.ratio_bins), not the stored rows
+        from engine.simulate.compare import RATIO_BINS, RATIO_MAX
+
+        step = RATIO_MAX / RATIO_BINS
+        charts.append(("payment / cost per case 病例支付/费用分布", go.Figure(go.Bar(
+            x=[round((k + 0.5) * step, 3) for k in range(RATIO_BINS)], y=bins,
+            width=step * 0.95))))
     return charts
 
 
@@ -111,7 +112,7 @@ def write_report(result: object, out: Path) -> Path:
                      f"{s['base_fund_payable']} → {s['fund_payable']} ({s['change']}); "
                      f"hospitals gaining / losing &gt;5 %: {s['hospitals_gaining']} / "
                      f"{s['hospitals_losing']}; cases moving group: {s['moved_cases']}</p>")
-        for title, fig in _charts(tables, label):
+        for title, fig in _charts(tables, label, s):
             n += 1
             fig.update_layout(title=title, template="plotly_white", height=420)  # type: ignore
             parts.append(fig.to_html(full_html=False, include_plotlyjs=False,  # type: ignore

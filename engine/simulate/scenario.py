@@ -148,3 +148,30 @@ def parse_sweep(specs: tuple[str, ...]) -> list[tuple[tuple[str, str], ...]]:
             raise ScenarioError(f"--sweep {spec!r}: no values after '='")
         axes.append([(key, v) for v in points])
     return [tuple(point) for point in product(*axes)]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to settle: the baseline, the scenarios and the sweep points (CLI and HTTP)."""
+
+    baseline: Scenario
+    scenarios: list[Scenario]
+    sweep: list[tuple[tuple[str, str], ...]]
+    solve: bool
+
+
+def plan(baseline: str, scenario_specs: tuple[str, ...] | list[str] = (),
+         sets: tuple[str, ...] | list[str] = (), ruleset: str | None = None,
+         sweeps: tuple[str, ...] | list[str] = (), solve: bool = False) -> Plan:
+    """`--baseline`, `--scenario`, `--set`, `--ruleset`, `--sweep`, `--solve` read and
+    validated; without `--scenario` the scenario is the baseline with the overrides."""
+    overrides = tuple(parse_assignment(s) for s in sets)
+    if ruleset:
+        overrides += (("policy.ruleset", ruleset),)
+    base = scenario(baseline, label="baseline")
+    specs = tuple(scenario_specs) or ((baseline,) if overrides or sweeps or solve else ())
+    if not specs:
+        raise ScenarioError("nothing to compare: give --scenario, --set, --ruleset, --sweep or "
+                            "--solve / 请给出对比情景")
+    scenarios = [scenario(spec, label=f"s{i}", sets=overrides) for i, spec in enumerate(specs, 1)]
+    return Plan(base, scenarios, parse_sweep(tuple(sweeps)), solve)

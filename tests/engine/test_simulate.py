@@ -48,7 +48,7 @@ def simulate(region: dict[str, Path], sim_id: str, *args: str, ok: bool = True) 
     result = CliRunner().invoke(cli, [
         "simulate", "--cases", str(region["2025-03"]), "--baseline", POLICY,
         "--hospitals", str(region["hospitals"]), "--db", str(region["db"]),
-        "--sim-id", sim_id, *args])
+        "--sim-id", sim_id, *(() if "--case-rows" in args else ("--case-rows", "all")), *args])
     if ok:
         assert result.exit_code == 0, result.output
     return result.output
@@ -61,7 +61,7 @@ def sim(region: dict[str, Path], name: str, sim_id: str) -> pl.DataFrame:
 def test_equal_scenario_changes_nothing_and_baseline_is_settlement(region):
     before = table(region["db"], "SELECT count(*) AS n FROM case_results")["n"][0]
     out = simulate(region, "same", "--scenario", POLICY)
-    assert "exactly as the baseline" in out
+    assert "not settled again" in out and "1 settlement(s)" in out
     cases = sim(region, "sim_case", "same")
     n = pl.read_parquet(region["2025-03"]).height
     assert cases.height == n and cases["case_id"].n_unique() == n
@@ -237,3 +237,77 @@ def test_report_renders_its_charts_in_headless_chromium(region, tmp_path):
     assert run.returncode == 0 and shot.is_file(), run.stderr[-2000:]
     pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=np.int16)
     assert int((pixels.max(axis=2) - pixels.min(axis=2) > 60).sum()) > 500  # coloured bars
+
+
+def test_a_scenario_or_sweep_point_equal_to_the_baseline_is_not_settled_again(region):
+    """Identity is the validated policy and the weight version, whatever spelled them: the
+    baseline's own k_low as a sweep point and an override to the file's value reuse it."""
+    import json
+
+    out = simulate(region, "reuse", "--set", "outliers.k_low=0.4",
+                   "--sweep", "outliers.k_low=0.4,0.5")
+    summary = json.loads(sim(region, "sim_runs", "reuse")["summary"][0])
+    assert summary["settlements"] == 2 and summary["reused_settlements"] == 2, summary
+    assert summary["scenarios"]["s1"]["same_as_baseline"] is True
+    assert "2 settlement(s)" in out
+    sweep = sim(region, "sim_sweep", "reuse").sort("point")
+    assert sweep["change"][0] == 0 and sweep["change"][1] != 0
+
+
+@pytest.mark.parametrize("mode", ["changed", "none"])
+def test_case_rows_default_to_the_changed_cases(region, mode):
+    """By default sim_case holds the cases whose payment changes (cause ≠ none); the hospital,
+    group and cause tables and the summary are the same as with every case stored."""
+    import json
+
+    sets = ("--set", "outliers.k_low=0.5")
+    simulate(region, "rows-all", *sets)
+    simulate(region, f"rows-{mode}", *sets, "--case-rows", mode)
+    every = sim(region, "sim_case", "rows-all")
+    kept = sim(region, "sim_case", f"rows-{mode}")
+    want = every.filter(pl.col("cause") != "none") if mode == "changed" else every.clear()
+    assert 0 < want.height < every.height or mode == "none"
+    assert kept.drop("sim_id").sort("case_id").equals(want.drop("sim_id").sort("case_id"))
+    for name in ("sim_hospital", "sim_group", "sim_cause"):
+        assert sim(region, name, f"rows-{mode}").drop("sim_id").equals(
+            sim(region, name, "rows-all").drop("sim_id")), name
+    a, b = (json.loads(sim(region, "sim_runs", i)["summary"][0]) for i in ("rows-all",
+                                                                              f"rows-{mode}"))
+    assert a["scenarios"] == b["scenarios"] and b["case_rows"] == mode
+
+
+def test_store_rates_apply_as_in_settle_and_a_set_overrides_them(region, tmp_path):
+    """A point value set in the store pays the baseline exactly as `drgdip settle` pays; a
+    scenario's --set pool.employee.pv_budget wins over the store's value."""
+    import json
+
+    db = tmp_path / "rates.duckdb"
+    shutil.copyfile(region["db"], db)
+    paths = {**region, "db": db}
+    policy = load_policy(POLICY)
+    stored = (policy.pool["employee"].pv_budget * Decimal("1.1")).quantize(Decimal("0.0001"))
+    run = CliRunner().invoke(cli, ["weights", "set-rate", "--region", policy.policy.region,
+                                   "--fund-pool", "employee", "--year", str(policy.year),
+                                   "--scheme", "drg", "--kind", "pv_budget",
+                                   "--value", str(stored), "--db", str(db)])
+    assert run.exit_code == 0, run.output
+    own = Decimal("99.1234")
+    simulate(paths, "rates", "--set", f"pool.employee.pv_budget={own}")
+    cases = table(db, "SELECT * FROM sim_case WHERE sim_id = 'rates'")
+    summary = json.loads(table(db, "SELECT summary FROM sim_runs WHERE sim_id = 'rates'")
+                         ["summary"][0])
+    assert summary["parameters"]["baseline"]["employee"]["pv_budget"] == {
+        "value": f"{stored:.4f}", "source": "store rates"}
+    assert summary["parameters"]["s1"]["employee"]["pv_budget"]["value"] == str(own)
+    employee = cases.filter((pl.col("fund_pool") == "employee") & (pl.col("points") > 0))
+    assert employee.height > 100 and (employee["point_value"] == own).all()
+    settled = CliRunner().invoke(cli, [
+        "settle", "--policy", POLICY, "--cases", str(region["2025-03"]), "--period", "2025-03",
+        "--run-id", "rates-check", "--hospitals", str(region["hospitals"]), "--db", str(db)])
+    assert settled.exit_code == 0, settled.output
+    batch = table(db, "SELECT case_id, fund_payable, point_value FROM case_results "
+                      "WHERE run_id = 'rates-check'")
+    joined = cases.join(batch, on="case_id")
+    assert joined.height == cases.height
+    assert (joined["base_fund_payable"] == joined["fund_payable_right"]).all()
+    assert (batch.join(employee.select("case_id"), on="case_id")["point_value"] == stored).all()
