@@ -4,9 +4,9 @@ status and the fund's expected payable under the active policy.
 At start-up every shipped policy is paired with the weights published for its
 (method, ruleset, year, region) and the hospitals of the store; a policy without published
 weights is listed as unavailable with the reason. The weight table is turned into lookups once
-per policy (`engine.settle_one.prepare_tables`). Per case, `engine.settle_one.settle_one`
+per policy (`engine.settlement.one_case.prepare_tables`). Per case, `engine.settlement.one_case.settle_one`
 settles the typed case row in plain Python — equal to the batch settlement
-(`engine.settle_case.settle_cases`) on a one-row frame, tests/engine/test_settle_one.py — with
+(`engine.settlement.batch.settle_cases`) on a one-row frame, tests/engine/test_settle_one.py — with
 no disk I/O. Cases are grouped on the per-case paths (`grouper.group_one`,
 `grouper.dip_explain.group_dip_one` with the catalogue's prebuilt lookups).
 """
@@ -24,7 +24,7 @@ from api.errors import ApiError
 from api.store_access import Store
 from engine.pipeline import load_weights
 from engine.policy import Policy, PolicyError, load_policy, shipped_policies
-from engine.settle_one import (
+from engine.settlement.one_case import (
     CASE_SCHEMA,
     HospitalEntry,
     SettleTables,

@@ -127,7 +127,7 @@ def demo_command(policy_name: str, n_cases: int, n_hospitals: int, seed: int, fo
     """Synthesize, build weights, settle a year month by month, clear it (演示: 全流程)."""
     from engine.ingest import read_cases
     from engine.pipeline import group_cases, load_weights, run_clear, run_settle
-    from engine.settle_calibration import calibrate
+    from engine.settlement.calibration import calibrate
     from weights import open_store
 
     started = time.perf_counter()

@@ -59,9 +59,9 @@ def settle_on_spark(db: Path, policy_name: str, cases_path: Path, *, period: str
 
     from engine.pipeline import RunError, check_period, load_hospitals, load_weights
     from engine.policy import load_policy
-    from engine.readmission_history import earlier_episodes
-    from engine.review import read_reviews
-    from engine.review_quota import with_year_quota_used
+    from engine.settlement.readmission_history import earlier_episodes
+    from engine.settlement.review import read_reviews
+    from engine.settlement.review_quota import with_year_quota_used
     from engine.spark import (
         hospital_period_spark,
         read_cases_spark,

@@ -2,7 +2,7 @@
 stored in the sim tables (never in the settlement tables) with what a repeat needs.
 
 Grouping is done once per (method, ruleset) for DRG and once per catalogue version for DIP, and
-reused by every scenario that keeps it. Settlement is `engine.settle_case.settle_cases`, the
+reused by every scenario that keeps it. Settlement is `engine.settlement.batch.settle_cases`, the
 batch's own rules; a simulation has no earlier months, so readmissions merge within the cases
 given and the special-review quota counts these cases only.
 """
@@ -28,9 +28,9 @@ from engine.pipeline import (
     load_weights,
     read_case_file,
 )
-from engine.presettle import HELD
-from engine.review import read_reviews
-from engine.settle_case import settle_cases
+from engine.settlement.batch import settle_cases
+from engine.settlement.presettle import HELD
+from engine.settlement.review import read_reviews
 from engine.simulate import compare
 from engine.simulate.scenario import Scenario, scenario
 from engine.simulate.solve import Solution, solve_budget, unit_variable

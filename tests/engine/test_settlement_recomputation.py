@@ -3,7 +3,7 @@ show"): from each case row's own operands (weight, coefficients, mean cost, cost
 the payment-rules formulas in `fractions.Fraction`, one ROUND_HALF_UP per payable amount, agree
 to the fen with every deviation / normal case row; hospital-period rows are the sums of their
 case rows; clearing values are round(points × pv) + fixed (point methods) or Σ standards (rate).
-Written apart from engine/settle_*.py: it shares no code with them."""
+Written apart from engine/settlement/: it shares no code with them."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import polars as pl
 
 from engine.policy import Policy
-from engine.settle_money import I128, SCALE4, div_half_up, lit, scaled
+from engine.settlement.money import I128, SCALE4, div_half_up, lit, scaled
 
 S = SCALE4
 

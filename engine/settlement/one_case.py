@@ -1,4 +1,4 @@
-"""One case settled in plain Python, equal to `engine.settle_case.settle_cases` on a one-row
+"""One case settled in plain Python, equal to `engine.settlement.batch.settle_cases` on a one-row
 frame (tests/engine/test_settle_one.py proves it on the fixture region under every shipped
 policy), for the estimate endpoint.
 
@@ -28,16 +28,16 @@ from typing import Any
 import polars as pl
 
 from engine.policy import Policy
-from engine.settle_case import RESULT_COLUMNS, STD_SCALE, _unmatched_ratio
-from engine.settle_cost_coef import prepare_hospital_costs
-from engine.settle_errors import MESSAGES, SettleCode
-from engine.settle_inputs import (
+from engine.settlement.batch import RESULT_COLUMNS, STD_SCALE, _unmatched_ratio
+from engine.settlement.codes import MESSAGES, SettleCode
+from engine.settlement.cost_coef import prepare_hospital_costs
+from engine.settlement.inputs import (
     POOL_ALIASES,
     institution_coefficients,
     prepare_level_costs,
     prepare_weights,
 )
-from engine.settle_money import SCALE4, scaled
+from engine.settlement.money import SCALE4, scaled
 
 S = SCALE4
 MONEY_COLUMNS = ("total_cost", "fund_paid", "other_fund_paid", "patient_paid")
@@ -451,7 +451,7 @@ def _case_type(policy: Policy, error_code: str | None, rate: int | None, los: in
 def _points_frac(policy: Policy, case_type: str, base: int | None, inst: int | None,
                  dev: int | None, cost: int | None, avg: int | None, k4: int, pv4: int | None,
                  scale: int, ratio: tuple[int, int]) -> tuple[int | None, int | None]:
-    """The case type's points ×10⁴ as an exact fraction (engine.outliers' `*_frac`)."""
+    """The case type's points ×10⁴ as an exact fraction (engine.settlement.outliers' `*_frac`)."""
     o = policy.outliers
     if case_type == "normal":
         return _mul(base, inst), scale
@@ -497,7 +497,7 @@ def _points(policy: Policy, case_type: str, base: int | None, inst: int | None,
 def _rate_std(policy: Policy, case_type: str, pool: str | None, weight4: int | None,
               std_coef: int | None, dev4: int | None, cost: int | None, avg: int | None,
               k4: int, pv4: int | None, scale: int, ratio: tuple[int, int]) -> int | None:
-    """engine.settle_case._rate_std of one case: RW × rate_L … in fen, rounded once."""
+    """engine.settlement.batch._rate_std of one case: RW × rate_L … in fen, rounded once."""
     params = policy.pool.get(pool) if pool is not None else None
     base_rate = scaled(params.base_rate) if params is not None and params.base_rate else None
     rate = _div(_mul(base_rate, std_coef), scale)

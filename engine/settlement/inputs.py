@@ -1,5 +1,5 @@
 """Inputs of per-case settlement brought to one shape: cases, grouping results, weights and
-hospitals, with money in fen and weights/coefficients ×10⁴ (see engine.settle_money)."""
+hospitals, with money in fen and weights/coefficients ×10⁴ (see engine.settlement.money)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from decimal import Decimal
 import polars as pl
 
 from engine.policy import LEVEL_ALIASES, Policy, PolicyError
-from engine.settle_money import scaled, to_fen, to_scaled
+from engine.settlement.money import scaled, to_fen, to_scaled
 from grouper.errors import RefusedError
 
 MONEY_COLUMNS = ("total_cost", "fund_paid", "other_fund_paid", "patient_paid")

@@ -11,7 +11,7 @@ review_uplift → incomplete → high_outlier → low_outlier → normal.
 
 With `[drg] cost_coefficient = "hospital_group"` the standard part of the points (base × inst in
 normal, high-outlier, incomplete and uplift points) is multiplied by the hospital cost coefficient
-c_{h,g} (`engine.settle_cost_coef`); the deviation parts are not. A readmission is merged into
+c_{h,g} (`engine.settlement.cost_coef`); the deviation parts are not. A readmission is merged into
 an episode of the same run or of the year's earlier runs (`earlier_episodes`).
 
 Money is `Decimal(18, 2)` yuan; points are `Decimal(18, 4)`; every amount is computed in integers
@@ -29,13 +29,11 @@ from __future__ import annotations
 
 import polars as pl
 
-from engine import outliers as o
-from engine.per_diem import per_diem_amount, per_diem_rate
 from engine.policy import Policy
-from engine.review import EMPTY, apply_quota, quota_used
-from engine.settle_cost_coef import prepare_hospital_costs, with_cost_coefficient
-from engine.settle_errors import SettleCode, settle_error_message
-from engine.settle_inputs import (
+from engine.settlement import outliers as o
+from engine.settlement.codes import SettleCode, settle_error_message
+from engine.settlement.cost_coef import prepare_hospital_costs, with_cost_coefficient
+from engine.settlement.inputs import (
     institution_coefficients,
     prepare_cases,
     prepare_grouped_typed,
@@ -43,7 +41,7 @@ from engine.settle_inputs import (
     prepare_weights,
     same_level_avg,
 )
-from engine.settle_money import (
+from engine.settlement.money import (
     I128,
     SCALE4,
     div_half_up,
@@ -52,7 +50,9 @@ from engine.settle_money import (
     scaled,
     scaled_to_points,
 )
-from engine.settle_readmission import merged_readmissions
+from engine.settlement.per_diem import per_diem_amount, per_diem_rate
+from engine.settlement.readmission import merged_readmissions
+from engine.settlement.review import EMPTY, apply_quota, quota_used
 from grouper.errors import InputError
 
 CASE_TYPES = ("invalid", "violation", "review_ffs", "readmission_merged", "per_diem",
@@ -225,11 +225,11 @@ def settle_cases(cases: pl.DataFrame, grouped: pl.DataFrame, weights: pl.DataFra
     """One settled row per case (RESULT_COLUMNS), in input order.
 
     `hospitals` may carry `review_cases_before` and `review_granted_before` (the year's
-    earlier cases and special-review approvals per hospital, `engine.review_quota`); the
+    earlier cases and special-review approvals per hospital, `engine.settlement.review_quota`); the
     review quota then counts against the year instead of this call alone.
     `earlier_episodes` (patient_id, hospital_id, group_code, admit_date, discharge_date) are
     the year's earlier runs' episodes a readmission can be merged into
-    (`engine.readmission_history`).
+    (`engine.settlement.readmission_history`).
 
     >>> settle_cases(cases, group_drg(cases), drg_weights, hospitals,
     ...              load_policy("foshan_drg_2025"))  # doctest: +SKIP

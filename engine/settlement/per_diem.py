@@ -11,7 +11,7 @@ from __future__ import annotations
 import polars as pl
 
 from engine.policy import Policy
-from engine.settle_money import I128, div_half_up, lit, scaled
+from engine.settlement.money import I128, div_half_up, lit, scaled
 
 
 def per_diem_rate(policy: Policy, *, dx0: pl.Expr, adrg: pl.Expr, los: pl.Expr) -> pl.Expr:

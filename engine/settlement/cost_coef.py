@@ -10,7 +10,7 @@ weights). With `[drg] cost_coefficient = "hospital_group"`:
     c = 1 + blend × (hospital mean / city mean − 1), bounded by [floor, cap], 4 dp half-up
 
 and c = 1 when the hospital has no row for g or fewer than `cost_coefficient_min_cases` kept
-cases in it. The case's standard points are `base × inst × c` (engine.settle_case).
+cases in it. The case's standard points are `base × inst × c` (engine.settlement.batch).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from __future__ import annotations
 import polars as pl
 
 from engine.policy import Policy
-from engine.settle_inputs import nest_costs, unnest_costs
-from engine.settle_money import I128, SCALE4, div_half_up, scaled, to_fen
+from engine.settlement.inputs import nest_costs, unnest_costs
+from engine.settlement.money import I128, SCALE4, div_half_up, scaled, to_fen
 
 HOSPITAL_COSTS = "hospital_costs"  # optional weight-table column: list of (hospital_id, …)
 
