@@ -221,21 +221,5 @@ def prepare_level_costs(weights: pl.DataFrame, method: str) -> pl.DataFrame:
     ).unique(["cost_code", "hospital_level"], keep="first")
 
 
-def same_level_avg(frame: pl.DataFrame, levels: pl.DataFrame, policy: Policy) -> pl.DataFrame:
-    """`avg_fen` replaced by the group's same-level mean cost where the policy asks for it and
-    the level's mean rests on ≥ `level_cost_min_cases` kept cases (payment-rules §3.3); the
-    regional mean stays otherwise. Needs cost_code and hospital_level; keeps the row order."""
-    o = policy.outliers
-    if o.avg_cost_basis != "same_level" or levels.height == 0:
-        return frame
-    c = pl.col
-    use = (c("level_n") >= o.level_cost_min_cases) & (c("level_avg_fen") > 0)
-    return (frame.join(levels, on=["cost_code", "hospital_level"], how="left",
-                       maintain_order="left")
-            .with_columns(pl.when(use.fill_null(False)).then(c("level_avg_fen"))
-                          .otherwise(c("avg_fen")).alias("avg_fen"))
-            .drop("level_avg_fen", "level_n"))
-
-
 def period_of(d: date) -> str:
     return f"{d.year:04d}-{d.month:02d}"

@@ -20,128 +20,99 @@ Each formula also exists as an exact fraction (`*_frac`: numerator, denominator)
 method evaluates them with base = RW, inst = the rate rate_L and pv = 1 yuan, so its payment
 standard RW × rate_L is rounded once, to the fen, and never through 4-dp points.
 Inclusive/strict bounds follow `high_inclusive` / `low_inclusive`.
+
+Every rule takes the backend `b` first (`engine.settlement.backend`): the batch passes polars
+expressions, the per-case path plain values; the formula is written once.
 """
 
 from __future__ import annotations
 
-import polars as pl
+from typing import Any
 
 from engine.policy import Policy
-from engine.settlement.money import I128, SCALE4, div_half_up, lit, scaled
+from engine.settlement.backend import Backend
+from engine.settlement.money import SCALE4, scaled
 
 S = SCALE4
+X = Any  # an operand: a polars expression (batch) or a Val (one case)
+Frac = tuple[X, X]  # (numerator, denominator > 0), exact wide integers
 
 
-def k_high(policy: Policy, weight4: pl.Expr) -> pl.Expr:
+def k_high(b: Backend, policy: Policy, weight4: X) -> X:
     """k_high ×10⁴ for each case: the first tier whose weight_max ≥ the case's weight."""
     tiers = policy.outliers.k_high_tiers
     if not tiers:
-        return pl.lit(scaled(policy.outliers.k_high), pl.Int64)
-    expr: pl.Expr = pl.lit(scaled(tiers[-1].k), pl.Int64)
-    for tier in reversed(tiers[:-1]):
+        return b.lit(scaled(policy.outliers.k_high))
+    branches = []
+    for tier in tiers[:-1]:
         assert tier.weight_max is not None
-        expr = pl.when(weight4 <= scaled(tier.weight_max)).then(pl.lit(scaled(tier.k))).otherwise(
-            expr)
-    return expr
+        branches.append((weight4 <= scaled(tier.weight_max), b.lit(scaled(tier.k))))
+    return b.first(branches, b.lit(scaled(tiers[-1].k)))
 
 
-def _above(cost: pl.Expr, avg: pl.Expr, k4: pl.Expr, inclusive: bool) -> pl.Expr:
-    left, right = cost.cast(I128) * S, k4.cast(I128) * avg.cast(I128)
+def _above(b: Backend, cost: X, avg: X, k4: X, inclusive: bool) -> X:
+    left, right = b.wide(cost) * S, b.wide(k4) * b.wide(avg)
     return left >= right if inclusive else left > right
 
 
-def is_high(policy: Policy, cost: pl.Expr, avg: pl.Expr, k4: pl.Expr) -> pl.Expr:
-    return _above(cost, avg, k4, policy.outliers.high_inclusive)
+def is_high(b: Backend, policy: Policy, cost: X, avg: X, k4: X) -> X:
+    return _above(b, cost, avg, k4, policy.outliers.high_inclusive)
 
 
-def is_low(policy: Policy, cost: pl.Expr, avg: pl.Expr) -> pl.Expr:
-    left = cost.cast(I128) * S
-    right = lit(scaled(policy.outliers.k_low)) * avg.cast(I128)
+def is_low(b: Backend, policy: Policy, cost: X, avg: X) -> X:
+    left = b.wide(cost) * S
+    right = b.wide(scaled(policy.outliers.k_low)) * b.wide(avg)
     return left <= right if policy.outliers.low_inclusive else left < right
 
 
-def is_review_recommended(policy: Policy, cost: pl.Expr, avg: pl.Expr) -> pl.Expr:
+def is_review_recommended(b: Backend, policy: Policy, cost: X, avg: X) -> X:
     """r ≥ review_ratio (DIP: expert review of very high cost cases)."""
-    return _above(cost, avg, pl.lit(scaled(policy.outliers.review_ratio)), True)
+    return _above(b, cost, avg, b.lit(scaled(policy.outliers.review_ratio)), True)
 
 
-Frac = tuple[pl.Expr, pl.Expr]  # (numerator, denominator > 0), both Int128
+def normal_frac(b: Backend, base4: X, inst4: X, *, scale: int = S) -> Frac:
+    return b.wide(base4) * b.wide(inst4), b.wide(scale)
 
 
-def normal_frac(base4: pl.Expr, inst4: pl.Expr, *, scale: int = S) -> Frac:
-    return base4.cast(I128) * inst4.cast(I128), lit(scale)
-
-
-def high_points_excess_frac(base4: pl.Expr, inst4: pl.Expr, dev4: pl.Expr, cost: pl.Expr,
-                            avg: pl.Expr, k4: pl.Expr, *, scale: int = S) -> Frac:
+def high_points_excess_frac(b: Backend, base4: X, inst4: X, dev4: X, cost: X, avg: X, k4: X,
+                            *, scale: int = S) -> Frac:
     """base×inst + base×dev×(r − k) over the common denominator avg × 10⁴ × scale."""
-    b, a = base4.cast(I128), avg.cast(I128)
-    num = (b * inst4.cast(I128) * a * S
-           + b * dev4.cast(I128) * (cost.cast(I128) * S - k4.cast(I128) * a) * (scale // S))
+    w, a = b.wide(base4), b.wide(avg)
+    num = (w * b.wide(inst4) * a * S
+           + w * b.wide(dev4) * (b.wide(cost) * S - b.wide(k4) * a) * (scale // S))
     return num, a * (S * scale)
 
 
-def high_cost_excess_share_frac(base4: pl.Expr, inst4: pl.Expr, cost: pl.Expr, avg: pl.Expr,
-                                k4: pl.Expr, share4: int, pv4: pl.Expr, *, scale: int = S
-                                ) -> Frac:
+def high_cost_excess_share_frac(b: Backend, base4: X, inst4: X, cost: X, avg: X, k4: X,
+                                share4: int, pv4: X, *, scale: int = S) -> Frac:
     """base×inst + (cost − k×avg)×share/pv; money in fen, pv ×10⁴."""
-    pv = pv4.cast(I128)
-    t1 = base4.cast(I128) * inst4.cast(I128) * pv * 100
-    t2 = (cost.cast(I128) * S - k4.cast(I128) * avg.cast(I128)) * share4 * scale
+    pv = b.wide(pv4)
+    t1 = b.wide(base4) * b.wide(inst4) * pv * 100
+    t2 = (b.wide(cost) * S - b.wide(k4) * b.wide(avg)) * share4 * scale
     return t1 + t2, pv * (scale * 100)
 
 
-def low_frac(base4: pl.Expr, dev4: pl.Expr, cost: pl.Expr, avg: pl.Expr) -> Frac:
+def low_frac(b: Backend, base4: X, dev4: X, cost: X, avg: X) -> Frac:
     """base × dev × r."""
-    return base4.cast(I128) * dev4.cast(I128) * cost.cast(I128), avg.cast(I128) * S
+    return b.wide(base4) * b.wide(dev4) * b.wide(cost), b.wide(avg) * S
 
 
-def incomplete_frac(base4: pl.Expr, inst4: pl.Expr, cost: pl.Expr, avg: pl.Expr, *,
-                    scale: int = S) -> Frac:
+def incomplete_frac(b: Backend, base4: X, inst4: X, cost: X, avg: X, *, scale: int = S
+                    ) -> Frac:
     """base × inst × min(1, r)."""
-    capped = pl.min_horizontal(cost, avg).cast(I128)
-    return base4.cast(I128) * inst4.cast(I128) * capped, avg.cast(I128) * scale
+    capped = b.wide(b.min(cost, avg))
+    return b.wide(base4) * b.wide(inst4) * capped, b.wide(avg) * scale
 
 
-def uplift_frac(base4: pl.Expr, inst4: pl.Expr, cost: pl.Expr, share4: int,
-                pv4: pl.Expr, *, scale: int = S) -> Frac:
+def uplift_frac(b: Backend, base4: X, inst4: X, cost: X, share4: int, pv4: X, *,
+                scale: int = S) -> Frac:
     """Special review approved_uplift: base×inst + max(0, cost − base×inst×pv) × share / pv."""
-    bi, pv = base4.cast(I128) * inst4.cast(I128), pv4.cast(I128)
-    excess = cost.cast(I128) * (10**6 * scale) - bi * pv  # (cost − std) × 10⁸ × scale
-    excess = pl.when(excess > 0).then(excess).otherwise(lit(0))
+    bi, pv = b.wide(base4) * b.wide(inst4), b.wide(pv4)
+    excess = b.wide(cost) * (10**6 * scale) - bi * pv  # (cost − std) × 10⁸ × scale
+    excess = b.when(excess > 0, excess, b.wide(0))
     return bi * pv * S + excess * share4, pv * (S * scale)
 
 
-def normal_points(base4: pl.Expr, inst4: pl.Expr, *, scale: int = S) -> pl.Expr:
-    return div_half_up(*normal_frac(base4, inst4, scale=scale))
-
-
-def high_points_excess(base4: pl.Expr, inst4: pl.Expr, dev4: pl.Expr, cost: pl.Expr,
-                       avg: pl.Expr, k4: pl.Expr, *, scale: int = S) -> pl.Expr:
-    return div_half_up(*high_points_excess_frac(base4, inst4, dev4, cost, avg, k4, scale=scale))
-
-
-def high_cost_excess_share(base4: pl.Expr, inst4: pl.Expr, cost: pl.Expr, avg: pl.Expr,
-                           k4: pl.Expr, share4: int, pv4: pl.Expr, *, scale: int = S
-                           ) -> pl.Expr:
-    return div_half_up(*high_cost_excess_share_frac(base4, inst4, cost, avg, k4, share4, pv4,
-                                                    scale=scale))
-
-
-def low_points(base4: pl.Expr, dev4: pl.Expr, cost: pl.Expr, avg: pl.Expr) -> pl.Expr:
-    return div_half_up(*low_frac(base4, dev4, cost, avg))
-
-
-def incomplete_points(base4: pl.Expr, inst4: pl.Expr, cost: pl.Expr, avg: pl.Expr, *,
-                      scale: int = S) -> pl.Expr:
-    return div_half_up(*incomplete_frac(base4, inst4, cost, avg, scale=scale))
-
-
-def uplift_points(base4: pl.Expr, inst4: pl.Expr, cost: pl.Expr, share4: int,
-                  pv4: pl.Expr, *, scale: int = S) -> pl.Expr:
-    return div_half_up(*uplift_frac(base4, inst4, cost, share4, pv4, scale=scale))
-
-
-def cost_ratio4(cost: pl.Expr, avg: pl.Expr) -> pl.Expr:
+def cost_ratio4(b: Backend, cost: X, avg: X) -> X:
     """r = cost / avg ×10⁴, rounded for display (comparisons use the exact ratio)."""
-    return div_half_up(cost.cast(I128) * S, avg.cast(I128))
+    return b.div(b.wide(cost) * S, b.wide(avg))
