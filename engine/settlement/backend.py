@@ -11,7 +11,7 @@ A rule is a function of its operands and a backend `b`; it uses the operators `+
 | `min(*xs)` / `max(*xs)` | least / greatest, nulls ignored (`pl.min_horizontal`) |
 | `when(cond, then, otherwise)` | `then` where `cond` is true (a null condition is not) |
 | `first(((cond, value), ...), otherwise)` | the value of the first true condition |
-| `first_true(((thunk, value), ...), otherwise)` | the same, conditions evaluated lazily |
+| `first_true(((cond, value), ...), otherwise, *args)` | the same, `cond(*args)` evaluated lazily |
 | `switch(key, {name: thunk}, otherwise)` | the thunk named by `key` (a tuple: one per part) |
 | `lookup(x, mapping)` | `mapping[x]`, null when absent |
 | `is_in(x, values)`, `is_null(x)`, `fill(x, v)`, `starts_with(x, prefix)` | as in polars |
@@ -135,12 +135,18 @@ def _v(x: Any) -> Any:
 
 
 class ValuesBackend:
-    """Plain values for one case."""
+    """Plain values for one case (the per-case path's inner loop: kept lean)."""
 
     name = "values"
 
     @staticmethod
     def lit(value: Any) -> Val:
+        if value is None:
+            return NULL
+        if value is True:
+            return TRUE
+        if value is False:
+            return FALSE
         return Val(value)
 
     @staticmethod
@@ -153,67 +159,72 @@ class ValuesBackend:
 
     @staticmethod
     def div(num: Any, den: Any) -> Val:
-        n, d = _v(num), _v(den)
+        n = num.v if num.__class__ is Val else num
+        d = den.v if den.__class__ is Val else den
         if n is None or d is None or d == 0:
-            return Val(None)
+            return NULL
         q = (abs(n) * 2 + d) // (d * 2)
         return Val(-q if n < 0 else q)
 
     @staticmethod
     def min(*xs: Any) -> Val:
         known = [v for v in map(_v, xs) if v is not None]
-        return Val(min(known) if known else None)
+        return Val(min(known)) if known else NULL
 
     @staticmethod
     def max(*xs: Any) -> Val:
         known = [v for v in map(_v, xs) if v is not None]
-        return Val(max(known) if known else None)
+        return Val(max(known)) if known else NULL
 
     @staticmethod
     def when(cond: Any, then: Any, otherwise: Any) -> Any:
-        return then if _v(cond) is True else otherwise
+        return then if (cond.v if cond.__class__ is Val else cond) is True else otherwise
 
     @staticmethod
     def first(branches: Iterable[tuple[Any, Any]], otherwise: Any) -> Any:
         for cond, value in branches:
-            if _v(cond) is True:
+            if (cond.v if cond.__class__ is Val else cond) is True:
                 return value
         return otherwise
 
     @staticmethod
-    def first_true(branches: Iterable[tuple[Callable[[], Any], Any]], otherwise: Any) -> Val:
+    def first_true(branches: Iterable[tuple[Callable[..., Any], Any]], otherwise: Any,
+                   *args: Any) -> Any:
         for cond, value in branches:
-            if _v(cond()) is True:
-                return value if value.__class__ is Val else Val(value)
-        return otherwise if otherwise.__class__ is Val else Val(otherwise)
+            if cond(*args).v is True:
+                return value
+        return otherwise
 
     @staticmethod
     def switch(key: Any, table: dict[str, Callable[[], Any]], otherwise: Any) -> Any:
-        found = table.get(_v(key))
+        found = table.get(key.v if key.__class__ is Val else key)
         return otherwise if found is None else found()
 
     @staticmethod
     def lookup(x: Any, mapping: dict[Any, Any]) -> Val:
-        return Val(mapping.get(_v(x)))
+        found = mapping.get(x.v if x.__class__ is Val else x)
+        return NULL if found is None else Val(found)
 
     @staticmethod
     def is_in(x: Any, values: Sequence[Any]) -> Val:
-        v = _v(x)
-        return Val(None if v is None else v in values)
+        v = x.v if x.__class__ is Val else x
+        return NULL if v is None else (TRUE if v in values else FALSE)
 
     @staticmethod
     def is_null(x: Any) -> Val:
-        return Val(_v(x) is None)
+        return TRUE if (x.v if x.__class__ is Val else x) is None else FALSE
 
     @staticmethod
     def fill(x: Any, value: Any) -> Val:
-        v = _v(x)
-        return Val(value if v is None else v)
+        v = x.v if x.__class__ is Val else x
+        if v is None:
+            return value if value.__class__ is Val else ValuesBackend.lit(value)
+        return x if x.__class__ is Val else Val(v)
 
     @staticmethod
     def starts_with(x: Any, prefix: str) -> Val:
-        v = _v(x)
-        return Val(None if v is None else v.startswith(prefix))
+        v = x.v if x.__class__ is Val else x
+        return NULL if v is None else (TRUE if v.startswith(prefix) else FALSE)
 
 
 class PolarsBackend:
@@ -266,9 +277,10 @@ class PolarsBackend:
         return chain.otherwise(_expr(otherwise)) if any_branch else _expr(otherwise)
 
     @staticmethod
-    def first_true(branches: Iterable[tuple[Callable[[], Any], Any]], otherwise: Any
-                   ) -> pl.Expr:
-        return PolarsBackend.first(((cond(), value) for cond, value in branches), otherwise)
+    def first_true(branches: Iterable[tuple[Callable[..., Any], Any]], otherwise: Any,
+                   *args: Any) -> pl.Expr:
+        return PolarsBackend.first(((cond(*args), value) for cond, value in branches),
+                                   otherwise)
 
     @staticmethod
     def switch(key: pl.Expr, table: dict[str, Callable[[], Any]], otherwise: Any) -> Any:

@@ -46,14 +46,16 @@ CHECKS: tuple[tuple[SettleCode, Condition], ...] = (
 )
 
 
+_CHECK_BRANCHES = tuple((cond, code.value) for code, cond in CHECKS)
+
+
 def error_code(b: Backend, policy: Policy, x: Col) -> X:
     """The case's error code: ingestion's, else grouping's when it is invalid, else the first
     settlement check that holds, else null."""
-    return b.first_true(
-        ((lambda: ~b.is_null(x("ingest_error_code")), x("ingest_error_code")),
-         (lambda: x("group_status") == "invalid", x("group_error_code")),
-         *((lambda cond=cond: cond(b, policy, x), b.lit(code.value)) for code, cond in CHECKS)),
-        b.lit(None))
+    checks = b.first_true(_CHECK_BRANCHES, b.lit(None),
+                          b, policy, x)
+    return b.first(((~b.is_null(x("ingest_error_code")), x("ingest_error_code")),
+                    (x("group_status") == "invalid", x("group_error_code"))), checks)
 
 
 def _short(b: Backend, p: Policy, x: Col) -> X:
@@ -106,9 +108,9 @@ LADDER: tuple[CaseType, ...] = (
 OTHERWISE = "normal"
 CASE_TYPES = (*(t.name for t in LADDER), OTHERWISE)
 HELD = ("invalid", "violation")  # nothing payable
+_LADDER_BRANCHES = tuple((t.condition, t.name) for t in LADDER)
 
 
 def case_type(b: Backend, policy: Policy, x: Col) -> X:
     """The first case type of the ladder whose condition holds, else `normal`."""
-    return b.first_true(((lambda t=t: t.condition(b, policy, x), b.lit(t.name)) for t in LADDER),
-                        b.lit(OTHERWISE))
+    return b.first_true(_LADDER_BRANCHES, OTHERWISE, b, policy, x)

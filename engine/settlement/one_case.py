@@ -243,7 +243,7 @@ def _evaluate(x: dict[str, Val], stages: tuple[Stage, ...], ctx: Context) -> Non
         # a stage's entries read the operands before it, as polars' with_columns does
         found = [(name, rule(VALUES, ctx, get)) for name, rule in stage]
         for name, value in found:
-            x[name] = value if isinstance(value, Val) else Val(value)
+            x[name] = value if value.__class__ is Val else Val(value)
 
 
 def settle_one(case: dict[str, Any], grouped: dict[str, Any], hospital: HospitalEntry | None,

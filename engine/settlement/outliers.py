@@ -46,8 +46,8 @@ def k_high(b: Backend, policy: Policy, weight4: X) -> X:
     branches = []
     for tier in tiers[:-1]:
         assert tier.weight_max is not None
-        branches.append((weight4 <= scaled(tier.weight_max), b.lit(scaled(tier.k))))
-    return b.first(branches, b.lit(scaled(tiers[-1].k)))
+        branches.append((weight4 <= scaled(tier.weight_max), scaled(tier.k)))
+    return b.first(branches, scaled(tiers[-1].k))
 
 
 def _above(b: Backend, cost: X, avg: X, k4: X, inclusive: bool) -> X:

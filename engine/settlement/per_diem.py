@@ -27,10 +27,10 @@ def per_diem_rate(b: Backend, policy: Policy, *, dx0: X, adrg: X, los: X) -> X:
             hit = hit | b.starts_with(dx0, prefix.upper())
         if cat.adrgs:
             hit = hit | b.is_in(adrg, cat.adrgs)
-        branches.append((b.fill(hit, False), b.lit(scaled(cat.daily_rate, 2))))
+        branches.append((b.fill(hit, False), scaled(cat.daily_rate, 2)))
     fallback = policy.per_diem.long_stay_daily_rate
     if fallback is not None and policy.scope.max_los is not None:
-        branches.append((los >= policy.scope.max_los, b.lit(scaled(fallback, 2))))
+        branches.append((los >= policy.scope.max_los, scaled(fallback, 2)))
     return b.first(branches, b.lit(None))
 
 
