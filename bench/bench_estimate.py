@@ -20,10 +20,10 @@ from typing import Any
 
 import polars as pl
 
-from api.estimate import Estimator, PolicyBook
 from engine.policy import load_policy
 from engine.settlement.batch import settle_cases
 from engine.settlement.cost_coef import attach_hospital_costs
+from engine.settlement.estimate import Estimator, PolicyBook
 from engine.settlement.inputs import attach_level_costs
 from engine.settlement.one_case import CASE_SCHEMA, hospital_entries, prepare_tables, settle_one
 from grouper import group_dip, group_drg, load_ruleset
