@@ -32,8 +32,8 @@ import polars as pl
 
 from engine.policy import Policy
 from engine.settlement import coefficients as k
-from engine.settlement.backend import VALUES, Val
 from engine.settlement.batch import RESULT_COLUMNS, unmatched_ratio
+from engine.settlement.compiled import compile_stages
 from engine.settlement.cost_coef import prepare_hospital_costs
 from engine.settlement.inputs import (
     POOL_ALIASES,
@@ -81,7 +81,7 @@ class SettleTables:
     levels: dict[tuple[str, str], tuple[int | None, int | None]]  # level_avg_fen, level_n
     hospital_costs: dict[tuple[str, str], tuple[int | None, int | None]]  # avg_fen, n
     context: Context
-    stages: tuple[Stage, ...]  # BEFORE_HISTORY, then after_history(context)
+    run: Callable[[dict[str, Any]], dict[str, Any]]  # the steps compiled (compile_program)
 
 
 def prepare_tables(weights: pl.DataFrame, policy: Policy) -> SettleTables:
@@ -100,7 +100,8 @@ def prepare_tables(weights: pl.DataFrame, policy: Policy) -> SettleTables:
              prepare_hospital_costs(weights, method).iter_rows()
              if code is not None and hid is not None}
     ctx = Context.of(policy, unmatched_ratio(w, ppw4 if method == "drg" else S))
-    return SettleTables(policy, groups, levels, costs, ctx, after_history(ctx))
+    run, _ = compile_program(policy, ctx, bool(levels))
+    return SettleTables(policy, groups, levels, costs, ctx, run)
 
 
 def hospital_entries(hospitals: pl.DataFrame, policy: Policy) -> dict[str, HospitalEntry]:
@@ -187,9 +188,10 @@ def _opt_str(value: Any) -> str | None:
 
 def case_operands(case: dict[str, Any], grouped: dict[str, Any], hospital: HospitalEntry | None,
                   tables: SettleTables, *, review: tuple[str, int] | None = None
-                  ) -> dict[str, Val]:
+                  ) -> dict[str, Any]:
     """The batch's columns before its first step, for one case (prepare_cases, the grouping,
-    the weight, hospital and cost joins)."""
+    the weight, hospital and cost joins); the cost coefficient and the same-level mean are
+    the compiled program's first stages (`_PRELUDE`)."""
     policy = tables.policy
     hid = _text(case.get("hospital_id"))
     pool_raw = _text(case.get("insurance_type"))
@@ -217,43 +219,53 @@ def case_operands(case: dict[str, Any], grouped: dict[str, Any], hospital: Hospi
         # what one case cannot know: a review decision unless given, a readmission partner
         "review_outcome": review[0] if review is not None else None,
         "deduction_fen": review[1] if review is not None else None,
-        "review_over_quota": False, "readmission_merged": False,
+        **ONE_CASE_CONSTANTS,
     }
-    x: dict[str, Val] = {name: Val(v) for name, v in row.items()}
-    get = x.__getitem__
     if policy.drg.cost_coefficient == "none":
-        x["cost_coef4"] = Val(None)
+        row["cost_coef4"] = None
     else:
-        own, n = (tables.hospital_costs.get((code, hid), NO_COST)
-                  if code is not None and hid is not None else NO_COST)
-        x["hospital_avg_fen"], x["hospital_n"] = Val(own), Val(n)
-        x["cost_coef4"] = k.cost_coefficient(VALUES, policy, get)
+        row["hospital_avg_fen"], row["hospital_n"] = (
+            tables.hospital_costs.get((code, hid), NO_COST)
+            if code is not None and hid is not None else NO_COST)
     level = row["hospital_level"]
     if policy.outliers.avg_cost_basis == "same_level" and tables.levels:
-        level_avg, level_n = (tables.levels.get((cost_code, level), NO_COST)
-                              if cost_code is not None and level is not None else NO_COST)
-        x["level_avg_fen"], x["level_n"] = Val(level_avg), Val(level_n)
-        x["avg_fen"] = k.same_level_avg(VALUES, policy, get)
-    return x
+        row["level_avg_fen"], row["level_n"] = (
+            tables.levels.get((cost_code, level), NO_COST)
+            if cost_code is not None and level is not None else NO_COST)
+    return row
 
 
-def _evaluate(x: dict[str, Val], stages: tuple[Stage, ...], ctx: Context) -> None:
-    get: Callable[[str], Val] = x.__getitem__
-    for stage in stages:
-        # a stage's entries read the operands before it, as polars' with_columns does
-        found = [(name, rule(VALUES, ctx, get)) for name, rule in stage]
-        for name, value in found:
-            x[name] = value if value.__class__ is Val else Val(value)
+# Known for every single case (folded when compiling): no review quota, no readmission partner.
+ONE_CASE_CONSTANTS = {"review_over_quota": False, "readmission_merged": False}
+
+
+def _prelude(policy: Policy, with_levels: bool) -> tuple[Stage, ...]:
+    """The joins' rules the batch applies while preparing (before `BEFORE_HISTORY`)."""
+    stages: list[Stage] = []
+    if policy.drg.cost_coefficient != "none":
+        stages.append((("cost_coef4", lambda b, c, x: k.cost_coefficient(b, c.policy, x)),))
+    if policy.outliers.avg_cost_basis == "same_level" and with_levels:
+        stages.append((("avg_fen", lambda b, c, x: k.same_level_avg(b, c.policy, x)),))
+    return tuple(stages)
+
+
+def compile_program(policy: Policy, ctx: Context, with_levels: bool
+                    ) -> tuple[Callable[[dict[str, Any]], dict[str, Any]], str]:
+    """The steps for one (policy, weight table) as one Python function (`engine.settlement.
+    compiled`): the prelude, `BEFORE_HISTORY`, then `after_history(ctx)`."""
+    constants = dict(ONE_CASE_CONSTANTS)
+    if policy.drg.cost_coefficient == "none":
+        constants["cost_coef4"] = None
+    return compile_stages((*_prelude(policy, with_levels), *BEFORE_HISTORY,
+                           *after_history(ctx)), ctx, constants=constants)
 
 
 def settle_one(case: dict[str, Any], grouped: dict[str, Any], hospital: HospitalEntry | None,
                tables: SettleTables, *, review: tuple[str, int] | None = None
                ) -> dict[str, Any]:
     """RESULT_COLUMNS of one case, as `settle_cases` gives them for the case's row."""
-    x = case_operands(case, grouped, hospital, tables, review=review)
-    _evaluate(x, BEFORE_HISTORY, tables.context)
-    _evaluate(x, tables.stages, tables.context)
-    v = {name: value.v for name, value in x.items()}
+    v = case_operands(case, grouped, hospital, tables, review=review)
+    v.update(tables.run(v))
     out = {
         "case_id": v["case_id"], "hospital_id": v["hospital_id"],
         "patient_id": v["patient_id"], "fund_pool": v["fund_pool"],
