@@ -2,10 +2,11 @@
 case's row (tests/engine/test_settle_one.py on the fixture region under every shipped policy,
 tests/engine/test_settle_properties.py on generated cases), for the estimate endpoint.
 
-The rules are the batch's own: `engine.settlement.steps` evaluated over plain values with
-polars' null semantics (`engine.settlement.backend.VALUES`) instead of polars expressions. This
-module only turns one case into those values — the typed case row (the batch's input column
-types: Decimal money, dates, list of codes), its grouping dict (`group_one` /
+The rules are the batch's own: `engine.settlement.steps`, compiled once per (policy, weight
+table) by `engine.settlement.compiled` into one plain Python function with polars' null
+semantics (those of `engine.settlement.backend.Val`) instead of polars expressions. This
+module only turns one case into that function's inputs — the typed case row (the batch's
+input column types: Decimal money, dates, list of codes), its grouping dict (`group_one` /
 `group_dip_one`), the hospital's entry and the weight table's lookups — and the result back.
 
 `prepare_tables(weights, policy)` turns the weight table (prepared by the batch's own
@@ -32,7 +33,7 @@ import polars as pl
 
 from engine.policy import Policy
 from engine.settlement import coefficients as k
-from engine.settlement.batch import RESULT_COLUMNS, unmatched_ratio
+from engine.settlement.batch import unmatched_ratio
 from engine.settlement.compiled import compile_stages
 from engine.settlement.cost_coef import prepare_hospital_costs
 from engine.settlement.inputs import (
@@ -132,6 +133,11 @@ def _scaled_value(value: Any, dp: int) -> int | None:
     return None
 
 
+def _fen(value: Any) -> int | None:
+    """_scaled_value(value, 2), the Decimal of a typed row first."""
+    return int(value.scaleb(2)) if value.__class__ is Decimal else _scaled_value(value, 2)
+
+
 def _text(value: Any) -> str | None:
     return None if value is None else str(value).strip()
 
@@ -212,7 +218,7 @@ def case_operands(case: dict[str, Any], grouped: dict[str, Any], hospital: Hospi
         "dx0": _dx0(case.get("diagnoses")), "admit_date": admit, "discharge_date": discharge,
         "ingest_error_code": case.get("ingest_error_code") if ingest_error else None,
         "ingest_error_message": case.get("ingest_error_message") if ingest_error else None,
-        **{c: _scaled_value(case.get(c), 2) for c in MONEY_COLUMNS},
+        **{c: _fen(case.get(c)) for c in MONEY_COLUMNS},
         **g, "weight4": weight4, "avg_fen": avg, "cost_code": cost_code,
         "inst4": hospital.inst4 if hospital is not None else None,
         "hospital_level": hospital.level if hospital is not None else None,
@@ -283,5 +289,5 @@ def settle_one(case: dict[str, Any], grouped: dict[str, Any], hospital: Hospital
         "fund_payable": _money(v["payable_fen"]), "deduction": _money(v["deducted_fen"]),
         "los": v["los"], "admit_date": v["admit_date"], "discharge_date": v["discharge_date"],
         "error_code": v["error_code"], "error_message": v["error_message"],
-    }
-    return {c: out[c] for c in RESULT_COLUMNS}
+    }  # in RESULT_COLUMNS order (tests/engine/test_settle_one.py checks it)
+    return out
