@@ -146,7 +146,7 @@ def frames(rows: list[dict], policy: Policy) -> tuple[pl.DataFrame, pl.DataFrame
 
 
 @pytest.mark.parametrize("name", POLICIES)
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=st.lists(one, min_size=1, max_size=25))
 @example(rows=[_base(edge="k_high"), _base(edge="k_high", group=1, hospital_id="H2"),
                _base(edge="k_high", group=2, insurance_type="resident")])
