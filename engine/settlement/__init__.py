@@ -17,7 +17,9 @@ Evaluation:
                 is_in), as polars expressions (`POLARS`) and as plain values with polars' null
                 propagation (`VALUES`)
 - `batch`       `settle_cases`: a frame of cases, the rules as polars expressions
-- `one_case`    `settle_one`: one case, the same rules over plain values
+- `compiled`    the same steps compiled once per (policy, weight table) into one plain Python
+                function with `VALUES`' null rules, for one case
+- `one_case`    `settle_one`: one case, the same rules over plain values (compiled)
 - `estimate`    the per-case estimate (policy books, lookups) the HTTP router calls
 
 Kinds of thing:
