@@ -48,11 +48,12 @@ TEXT = {
 }
 
 
-CASES = ([(n, r, NUMBERS) for n, r in NUMERIC.items()] + [(n, r, BOOLS) for n, r in LOGIC.items()]
-         + [(n, r, TEXTS) for n, r in TEXT.items()])
+CASES = ([(n, r, NUMBERS) for n, r in NUMERIC.items()]
+         + [(n, r, BOOLS) for n, r in LOGIC.items()] + [(n, r, TEXTS) for n, r in TEXT.items()])
+IDS = [f"{c[0]}-{i}" for i, c in enumerate(CASES)]
 
 
-@pytest.mark.parametrize("name,rule,values", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize("name,rule,values", CASES, ids=IDS)
 def test_compiled_equals_values(name, rule, values) -> None:
     stages = ((("y", lambda b, ctx, x: rule(b, x("a"), x("c"))),),)
     variable, _ = compile_stages(stages, None)
