@@ -214,7 +214,7 @@ Money = str  # Decimal yuan as a string, exact to the fen ("1234.56")
 
 
 class EstimateOut(BaseModel):
-    """Settlement of one case under the policy (engine.settle_case result columns)."""
+    """Settlement of one case under the policy (engine.settlement.batch result columns)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "case_id": "ZY2024000123", "hospital_id": "H0001", "fund_pool": "employee",

@@ -13,10 +13,10 @@ from typing import Any
 
 from api.auth import KeyTable, read_keys
 from api.errors import ApiError
-from api.estimate import Estimator
 from api.jobs import JobRunner
 from api.settings import ApiSettings
 from api.store_access import Store
+from engine.settlement.estimate import Estimator
 from grouper import (
     DipCatalog,
     Ruleset,

@@ -1,4 +1,4 @@
-"""The estimate's settlement: µs per case of `engine.settle_one.settle_one` (plain Python,
+"""The estimate's settlement: µs per case of `engine.settlement.one_case.settle_one` (plain Python,
 tables prepared once) against `settle_cases` on a one-row frame (what `POST /v1/estimate` ran
 before), and of the whole `Estimator.estimate` (typed row, per-case grouping, settle_one,
 response dict) in process, on the case dict the router passes (dates, Decimal money),
@@ -20,12 +20,12 @@ from typing import Any
 
 import polars as pl
 
-from api.estimate import Estimator, PolicyBook
 from engine.policy import load_policy
-from engine.settle_case import settle_cases
-from engine.settle_cost_coef import attach_hospital_costs
-from engine.settle_inputs import attach_level_costs
-from engine.settle_one import CASE_SCHEMA, hospital_entries, prepare_tables, settle_one
+from engine.settlement.batch import settle_cases
+from engine.settlement.cost_coef import attach_hospital_costs
+from engine.settlement.estimate import Estimator, PolicyBook
+from engine.settlement.inputs import attach_level_costs
+from engine.settlement.one_case import CASE_SCHEMA, hospital_entries, prepare_tables, settle_one
 from grouper import group_dip, group_drg, load_ruleset
 from weights import build_drg
 from weights.dip_build import build_dip_catalog

@@ -23,17 +23,17 @@ import duckdb
 import polars as pl
 
 import engine.views  # noqa: F401  (registers migrations 200/201 before the store opens)
-from engine.clear import clear_pool, conservation_gap
 from engine.policy import Policy, PolicyError
-from engine.presettle import clamped_prepayments, hospital_period
-from engine.readmission_history import earlier_episodes
-from engine.review import read_reviews
-from engine.review_quota import with_year_quota_used
-from engine.settle_case import settle_cases
-from engine.settle_cost_coef import attach_hospital_costs
-from engine.settle_inputs import attach_level_costs
-from engine.settle_tables import LATEST_SETTLE_RUNS
-from engine.store_parameters import with_store_parameters
+from engine.settlement.batch import settle_cases
+from engine.settlement.clear import clear_pool, conservation_gap
+from engine.settlement.cost_coef import attach_hospital_costs
+from engine.settlement.inputs import attach_level_costs
+from engine.settlement.presettle import clamped_prepayments, hospital_period
+from engine.settlement.readmission_history import earlier_episodes
+from engine.settlement.review import read_reviews
+from engine.settlement.review_quota import with_year_quota_used
+from engine.settlement.store_parameters import with_store_parameters
+from engine.settlement.store_tables import LATEST_SETTLE_RUNS
 from grouper import group_drg, load_ruleset
 from grouper.dip_catalog import DipCatalog
 from grouper.errors import DrgDipError, InputError, RefusedError
@@ -122,7 +122,7 @@ def load_weights(con: duckdb.DuckDBPyConnection, policy: Policy,
 def _with_level_costs(con: duckdb.DuckDBPyConnection, kind: str, version: str,
                       rows: pl.DataFrame) -> pl.DataFrame:
     """The weight rows with the version's same-level mean costs (`{kind}_level_costs`) nested
-    in a `level_costs` column, when the version has any (engine.settle_inputs)."""
+    in a `level_costs` column, when the version has any (engine.settlement.inputs)."""
     table = f"{kind}_level_costs"
     if table not in {t.name for t in VERSIONED_TABLES[kind]}:
         return rows
@@ -136,7 +136,7 @@ def _with_hospital_costs(con: duckdb.DuckDBPyConnection, kind: str, version: str
                          rows: pl.DataFrame) -> pl.DataFrame:
     """The weight rows with the version's per-hospital mean costs (`drg_hospital_costs`, for
     the DRG hospital cost coefficient) nested in a `hospital_costs` column, when it has any
-    (engine.settle_cost_coef)."""
+    (engine.settlement.cost_coef)."""
     table = f"{kind}_hospital_costs"
     if table not in {t.name for t in VERSIONED_TABLES[kind]}:
         return rows
@@ -220,7 +220,7 @@ def settle_frame(cases: pl.DataFrame, policy: Policy, weights: Weights,
                  earlier: pl.DataFrame | None = None, progress: Progress | None = None,
                  by_date: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(case_results, hospital_period_results) of one period, without run ids. `earlier`:
-    the year's earlier episodes for the readmission merge (engine.readmission_history)."""
+    the year's earlier episodes for the readmission merge (engine.settlement.readmission_history)."""
     grouped = group_cases(cases, policy, weights, progress=progress, by_date=by_date)
     results = settle_cases(cases, grouped, weights.table, hospitals, policy, reviews=reviews,
                            earlier_episodes=earlier)
@@ -399,7 +399,7 @@ def clamps(result: Any, policy: Policy, pool: str) -> dict[str, Any]:
     listed in the run's summary and stored'): hospitals whose payable P is negative (no
     overspend share, no ratio, no redistributed reserve) and whether the point-value cap
     against last year bound."""
-    from engine.settle_money import round4
+    from engine.settlement.money import round4
 
     rows = result.hospitals
     negative = rows.filter(pl.col("payable") < 0).select("hospital_id", "payable")

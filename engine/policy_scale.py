@@ -7,7 +7,7 @@ about the region's mean cost per case / 1,000 (≈ 21 yuan on the synthetic regi
 base rate is about the mean cost of a 1.0-RW case. The shipped values are therefore DERIVED, not
 chosen: `fit(policy, history, hospitals)` builds the policy's weights from a history year exactly
 as `drgdip demo` does (DRG weights with same-level and per-hospital means, or a DIP catalogue),
-groups the history and runs `engine.settle_calibration.calibrate` — budget = last year's FFS fund
+groups the history and runs `engine.settlement.calibration.calibrate` — budget = last year's FFS fund
 amount × 1.03 per pool, `pv_budget` (or the base rate) = the value clearing would fix for those
 cases with that budget. `python -m engine.policy_scale [--cases N] [--seed S]` prints the fit of
 every shipped policy on the demo's history year (`drgdip demo` defaults: 60,000 cases, 20
@@ -41,8 +41,8 @@ def weights_and_grouping(cases: pl.DataFrame, hospitals: pl.DataFrame, policy: P
     `policy`, as `drgdip weights build-drg` / `build-dip` and `drgdip demo` build them (same-level
     and per-hospital means nested)."""
     group = cases if group is None else group
-    from engine.settle_cost_coef import attach_hospital_costs
-    from engine.settle_inputs import attach_level_costs
+    from engine.settlement.cost_coef import attach_hospital_costs
+    from engine.settlement.inputs import attach_level_costs
     from grouper import group_dip, group_drg
     from weights import build_drg
     from weights.dip_build import DipBuildParams, build_dip_catalog
@@ -64,7 +64,7 @@ def weights_and_grouping(cases: pl.DataFrame, hospitals: pl.DataFrame, policy: P
 def fit(policy: Policy, history: pl.DataFrame, hospitals: pl.DataFrame, *,
         weights: pl.DataFrame | None = None, grouped: pl.DataFrame | None = None) -> Policy:
     """`policy` with budgets and point values (base rates) fitted to `history`."""
-    from engine.settle_calibration import calibrate
+    from engine.settlement.calibration import calibrate
 
     if weights is None or grouped is None:
         weights, grouped = weights_and_grouping(history, hospitals, policy)

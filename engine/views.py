@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-import engine.settle_tables  # noqa: F401  (migration 200 must precede the views)
+import engine.settlement.store_tables  # noqa: F401  (migration 200 must precede the views)
 from engine.simulate.tables import SIMULATION_MIGRATION
 from weights.schema import Migration, register_migration
 

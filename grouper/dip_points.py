@@ -4,7 +4,7 @@ Scores and coefficients are published with at most 4 decimal places. Each is rea
 number of 1/10⁴ (a 4-dp value × 10⁴ lies within float error of an integer, so rounding it there
 is exact), the product is exact in integers (1/10⁸), and it is rounded once to 4 dp half-up
 (payment-rules: ROUND_HALF_UP), never half-to-even on floats. The value returned is that 4-dp
-decimal (as a float for the tables, which `engine.settle_money.to_scaled` reads back exactly).
+decimal (as a float for the tables, which `engine.settlement.money.to_scaled` reads back exactly).
 """
 
 from __future__ import annotations

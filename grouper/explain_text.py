@@ -29,17 +29,17 @@ ATOMS: dict[str, tuple[str, str, str | None, str]] = {
                 "a procedure in the group's third procedure list", "px2", "px"),
     "secondary_px": ("其他手术中有本组手术表的编码",
                      "a secondary procedure in the group's list", "px", "secondary_px"),
-    "principal_px_is_or": ("主要手术为手术室手术", "the principal procedure is an "
-                           "operating-room procedure", None, "principal_px"),
+    "principal_px_is_or": ("主要手术为手术室手术", ("the principal procedure is an "
+                           "operating-room procedure"), None, "principal_px"),
     "principal_px_is_or_or_listed": ("主要手术为手术室手术或本 MDC 列出的操作",
-                                     "the principal procedure is an operating-room procedure "
-                                     "or one the MDC lists", None, "principal_px"),
+                                     ("the principal procedure is an operating-room procedure "
+                                     "or one the MDC lists"), None, "principal_px"),
     "principal_dx_not_dx2": ("主诊断不在本组排除诊断表中",
                              "the principal diagnosis not in the group's excluded list", "dx2",
                              "principal_dx"),
     "principal_dx_or_dx_prefix": ("主诊断在本 MDC 诊断表中，或任一诊断属于本 MDC 的诊断类目",
-                                  "the principal diagnosis in the MDC's list, or any diagnosis "
-                                  "in one of its categories", None, "dx"),
+                                  ("the principal diagnosis in the MDC's list, or any diagnosis "
+                                  "in one of its categories"), None, "dx"),
     "multi_trauma": ("多发严重创伤（至少两个不同部位）",
                      "multiple significant trauma (two or more body regions)", None, "dx"),
     "no_or_px": ("无手术室手术", "no operating-room procedure", None, "or_px"),

@@ -7,9 +7,10 @@ from fastapi import APIRouter, Response
 
 from api.auth import Role
 from api.deps import AnyKey, State
-from api.errors import forbidden
+from api.errors import ApiError, forbidden
 from api.models import ERROR_RESPONSES, EstimateIn, EstimateOut
 from api.routers.grouping import JsonBytes, case_dict
+from engine.settlement.estimate import EstimateError
 
 router = APIRouter(prefix="/v1", tags=["per case"], responses=ERROR_RESPONSES)
 
@@ -28,4 +29,8 @@ async def estimate(body: EstimateIn, state: State, p: AnyKey) -> Response:
         elif case["hospital_id"] != p.hospital_id:
             raise forbidden("只能测算本院病例 / a hospital key estimates only its own cases",
                             "body.case.hospital_id")
-    return JsonBytes(orjson.dumps(state.estimator.estimate(case, body.policy)))
+    try:
+        answer = state.estimator.estimate(case, body.policy)
+    except EstimateError as exc:
+        raise ApiError(exc.status, exc.code, exc.message, exc.field) from exc
+    return JsonBytes(orjson.dumps(answer))

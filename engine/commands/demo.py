@@ -123,7 +123,7 @@ def _write_fitted(db: Path, policy_name: str, base: Policy, fitted: Policy,
     name = f"{base.name}-demo"
     note = (f"Fitted by `drgdip demo` from {base.name} (checksum {base.checksum}) to {source}:\n"
             f"budgets = last year's FFS fund amount x 1.03 per pool; point values / base rates "
-            f"= what clearing\nwould fix for last year's cases (engine/settle_calibration.py). "
+            f"= what clearing\nwould fix for last year's cases (engine/settlement/calibration.py). "
             f"Later commands: --policy {name}.")
     path = write_policy_file(policy_path(db, name), fitted_policy_text(text, fitted, note=note))
     return load_policy(path)
@@ -156,7 +156,7 @@ def demo_command(policy_name: str, n_cases: int, n_hospitals: int, seed: int, fo
     """Synthesize, build weights, settle a year month by month, clear it (演示: 全流程)."""
     from engine.ingest import read_cases
     from engine.pipeline import group_cases, load_weights, run_clear, run_settle
-    from engine.settle_calibration import calibrate
+    from engine.settlement.calibration import calibrate
     from weights import open_store
 
     started = time.perf_counter()

@@ -59,10 +59,11 @@ def settle_on_spark(db: Path, policy_name: str, cases_path: Path, *, period: str
 
     from engine.pipeline import RunError, check_period, load_hospitals, load_weights
     from engine.policy import load_policy
-    from engine.presettle import clamped_prepayments
-    from engine.readmission_history import earlier_episodes
-    from engine.review import read_reviews
-    from engine.review_quota import with_year_quota_used
+    from engine.settlement.presettle import clamped_prepayments
+    from engine.settlement.readmission_history import earlier_episodes
+    from engine.settlement.review import read_reviews
+    from engine.settlement.review_quota import with_year_quota_used
+    from engine.settlement.store_parameters import with_store_parameters
     from engine.spark import (
         hospital_period_spark,
         read_cases_spark,
@@ -71,7 +72,6 @@ def settle_on_spark(db: Path, policy_name: str, cases_path: Path, *, period: str
         write_parquet,
     )
     from engine.spark.store_load import load_settle_run
-    from engine.store_parameters import with_store_parameters
     from weights.store import open_store
 
     policy = load_policy(policy_name, store=db)

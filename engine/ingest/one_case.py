@@ -5,7 +5,7 @@ case (issue 14.3).
 `case_problems(row)` gives the problems `engine.ingest.read_cases` finds on the same case read
 as a one-row file, in the same order with the same messages: the row's first problem becomes
 `ingest_status = error`, `ingest_error_code`, `ingest_error_message`, which settlement (batch
-or `engine.settle_one`) holds the case with. A field is "in the file" when its value is not
+or `engine.settlement.one_case`) holds the case with. A field is "in the file" when its value is not
 None, as a one-row file has only the columns given. A case alone cannot repeat its case id
 (I107 needs the file); type and spelling errors (I102/I103/I108/I111) are the request model's
 422s. The equality is a property test over generated cases

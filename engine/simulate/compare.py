@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from engine.presettle import HELD
+from engine.settlement.presettle import HELD
 
 SHARE_DP = Decimal("0.0001")
 GAIN_LOSS = Decimal("0.05")  # "hospitals gaining/losing more than 5 %"

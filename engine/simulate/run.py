@@ -2,7 +2,7 @@
 stored in the sim tables (never in the settlement tables) with what a repeat needs.
 
 Grouping is done once per (method, ruleset) for DRG and once per catalogue version for DIP, and
-reused by every scenario that keeps it. Settlement is `engine.settle_case.settle_cases`, the
+reused by every scenario that keeps it. Settlement is `engine.settlement.batch.settle_cases`, the
 batch's own rules; a simulation has no earlier months, so readmissions merge within the cases
 given and the special-review quota counts these cases only. A scenario (or sweep point, or
 solver step) whose validated policy and weight version are the baseline's is not settled again:
@@ -34,14 +34,14 @@ from engine.pipeline import (
     read_case_file,
 )
 from engine.policy import Policy
-from engine.presettle import HELD
-from engine.review import read_reviews
-from engine.settle_case import settle_cases
+from engine.settlement.batch import settle_cases
+from engine.settlement.presettle import HELD
+from engine.settlement.review import read_reviews
+from engine.settlement.store_parameters import with_store_parameters
 from engine.simulate import compare
 from engine.simulate.scenario import Scenario, scenario
 from engine.simulate.solve import Solution, solve_budget, unit_variable
 from engine.simulate.tables import SIM_TABLES
-from engine.store_parameters import with_store_parameters
 from grouper.errors import InputError
 from weights.store import open_store, transaction
 

@@ -1,5 +1,5 @@
 """Per-case settlement on Spark: the single-machine code (`engine.ingest.read_cases`,
-`group_drg`/`group_dip`, `engine.settle_case.settle_cases`) run on Arrow data inside Spark.
+`group_drg`/`group_dip`, `engine.settlement.batch.settle_cases`) run on Arrow data inside Spark.
 
 Two stages, because settlement is not purely row-wise:
 
@@ -10,7 +10,7 @@ Two stages, because settlement is not purely row-wise:
    hospital, same group) — so a hospital's rows, in input order, settle exactly as in the
    single-machine run.
 
-The year's earlier episodes of the readmission merge (`engine.readmission_history`) travel
+The year's earlier episodes of the readmission merge (`engine.settlement.readmission_history`) travel
 with the cases: they are added as rows marked `_earlier` to the stage-2 input, so each reaches
 its hospital's group, where `settle_hospital` takes them out of the cases again.
 
@@ -132,8 +132,8 @@ def ingest_and_group(batch: pa.RecordBatch, method: str, ruleset: str,
 def settle_hospital(table: pa.Table, s: Shared) -> pl.DataFrame:
     """Stage 2 for one hospital's rows: settle_cases on them in input order, with the
     earlier runs' episodes among them (rows marked EARLIER) for the readmission merge."""
-    from engine.settle_case import settle_cases
-    from engine.settle_readmission import EPISODE_COLUMNS
+    from engine.settlement.batch import settle_cases
+    from engine.settlement.readmission import EPISODE_COLUMNS
 
     frame = arrow_frame(table)
     earlier = None
@@ -208,8 +208,8 @@ def settle_spark(spark: SparkSession, cases: DataFrame, policy: Policy, weights:
     """
     from pyspark.sql import functions as F
 
-    from engine.review import EMPTY
-    from engine.settle_inputs import institution_coefficients
+    from engine.settlement.inputs import institution_coefficients
+    from engine.settlement.review import EMPTY
     from engine.spark.grouping import check_columns
 
     check_columns(cases)
@@ -285,10 +285,10 @@ def _with_earlier_episodes(spark: SparkSession, joined: DataFrame,
 
 
 def hospital_period_spark(case_results: DataFrame, policy: Policy, period: str) -> DataFrame:
-    """hospital_period_results in Spark SQL: the sums of `engine.presettle.hospital_period`
+    """hospital_period_results in Spark SQL: the sums of `engine.settlement.presettle.hospital_period`
     over all cases, then the per-hospital prepayment (rounded once per hospital) by the same
     function on the small aggregated table."""
-    from engine.presettle import HELD
+    from engine.settlement.presettle import HELD
 
     spark = case_results.sparkSession
     case_results.createOrReplaceTempView("_case_results")
@@ -315,9 +315,9 @@ def hospital_period_spark(case_results: DataFrame, policy: Policy, period: str) 
 
 
 def prepayments(spark: SparkSession, sums: DataFrame, policy: Policy, period: str) -> DataFrame:
-    """Point value and prepayment per (fund_pool, hospital) row, by engine.presettle."""
-    from engine.presettle import PERIOD_COLUMNS, prepayment
-    from engine.settle_money import MONEY, POINTS
+    """Point value and prepayment per (fund_pool, hospital) row, by engine.settlement.presettle."""
+    from engine.settlement.money import MONEY, POINTS
+    from engine.settlement.presettle import PERIOD_COLUMNS, prepayment
 
     rows = []
     for r in sums.collect():  # one row per hospital and pool: small
@@ -340,12 +340,12 @@ def prepayments(spark: SparkSession, sums: DataFrame, policy: Policy, period: st
 def clear_spark(spark: SparkSession, hospital_periods: DataFrame, policy: Policy,
                 year: int) -> DataFrame:
     """clearing_results of the year: the year's sums per pool and hospital in Spark SQL (as
-    `engine.pipeline.year_inputs`), then `engine.clear.clear_pool` once per fund pool as a
+    `engine.pipeline.year_inputs`), then `engine.settlement.clear.clear_pool` once per fund pool as a
     grouped Arrow function (a pool's hospitals are one group)."""
     from pyspark.sql import functions as F
 
-    from engine.clear import INPUT_COLUMNS, clear_pool
     from engine.policy import PolicyError
+    from engine.settlement.clear import INPUT_COLUMNS, clear_pool
 
     hospital_periods.createOrReplaceTempView("_hospital_periods")
     inputs = spark.sql("""

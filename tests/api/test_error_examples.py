@@ -77,8 +77,8 @@ def test_every_code_has_one_documented_example(live: Live) -> None:
             assert e.code in everywhere, f"{e.code} is shown under no operation"
         assert "/" in e.message or e.code == "HTTP_ERROR", e.code  # 中文 / English
     # examples are the error shape, under the status of their code
-    for path, item in spec["paths"].items():
-        for method, op in item.items():
+    for item in spec["paths"].values():
+        for op in item.values():
             for status, response in op["responses"].items():
                 examples = response.get("content", {}).get("application/json", {})
                 for code, ex in (examples.get("examples") or {}).items():

@@ -9,7 +9,7 @@ import polars as pl
 
 from engine.pipeline import load_weights
 from engine.policy import load_policy
-from engine.settle_case import settle_cases
+from engine.settlement.batch import settle_cases
 from grouper import group_dip, group_drg
 from tests.api.conftest import DEMO_POLICY, H1, H2, Live
 from weights.store import open_store

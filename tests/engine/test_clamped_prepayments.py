@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from engine.cli import cli
 from engine.policy import load_policy
-from engine.presettle import clamped_prepayments, prepayment_due
+from engine.settlement.presettle import clamped_prepayments, prepayment_due
 from tests.engine.test_pipeline import POLICY, build_store, settle, table
 
 

@@ -7,9 +7,9 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from engine.clear import clear_pool, conservation_gap
 from engine.policy import parse_policy
-from engine.settle_case import settle_cases
+from engine.settlement.batch import settle_cases
+from engine.settlement.clear import clear_pool, conservation_gap
 
 GOLDEN_POLICY = """
 [policy]

@@ -21,10 +21,10 @@ import pytest
 
 from engine.pipeline import load_weights
 from engine.policy import PolicyError, load_policy, parse_policy
-from engine.review import normalise_reviews
-from engine.settle_case import settle_cases
-from engine.settle_cost_coef import attach_hospital_costs
-from engine.settle_inputs import attach_level_costs
+from engine.settlement.batch import settle_cases
+from engine.settlement.cost_coef import attach_hospital_costs
+from engine.settlement.inputs import attach_level_costs
+from engine.settlement.review import normalise_reviews
 from tests.engine.test_settle_cases import frames
 from weights import build_drg, copy_version, open_store, publish, query, save_weight_version
 from weights.drg_build import DrgBuildParams

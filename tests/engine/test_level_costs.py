@@ -16,8 +16,8 @@ import pytest
 
 from engine.pipeline import load_weights
 from engine.policy import parse_policy
-from engine.settle_case import settle_cases
-from engine.settle_inputs import attach_level_costs
+from engine.settlement.batch import settle_cases
+from engine.settlement.inputs import attach_level_costs
 from tests.engine.test_settle_cases import DRG_POLICY, frames
 from weights import build_drg, open_store, publish, query, save_weight_version
 from weights.versions import checksum, verify

@@ -18,14 +18,14 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.estimate import _dip_typed
 from engine.cli import cli
 from engine.ingest import read_cases
 from engine.ingest.fields import REQUIRED
 from engine.ingest.one_case import case_problems, ingest_one
 from engine.pseudonym import pseudonym_one
-from engine.settle_case import settle_cases
-from engine.settle_one import CASE_SCHEMA, hospital_entries, prepare_tables, settle_one
+from engine.settlement.batch import settle_cases
+from engine.settlement.estimate import _dip_typed
+from engine.settlement.one_case import CASE_SCHEMA, hospital_entries, prepare_tables, settle_one
 from grouper import group_dip, group_drg, group_one, load_ruleset
 from grouper.dip_explain import group_dip_one
 from tests.engine.test_settle_one import POLICIES, assert_rows_equal, books, region  # noqa: F401
@@ -70,7 +70,7 @@ def one_row_file(case: dict[str, Any]) -> pl.DataFrame:
 
 
 def estimate_row(case: dict[str, Any]) -> dict[str, Any]:
-    """What the estimate settles (api.estimate.Estimator.estimate, before grouping)."""
+    """What the estimate settles (engine.settlement.estimate.Estimator.estimate, before grouping)."""
     row = {k: case.get(k) for k in CASE_SCHEMA}
     row["patient_id"] = pseudonym_one(row["patient_id"])
     typed = pl.DataFrame([row], schema=CASE_SCHEMA).row(0, named=True)

@@ -11,11 +11,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from engine.clear import clear_pool
 from engine.policy import load_policy, shipped_policies
 from engine.policy_scale import PAYABLE_BAND, fit, payable_ratio, weights_and_grouping
-from engine.presettle import hospital_period
-from engine.settle_case import settle_cases
+from engine.settlement.batch import settle_cases
+from engine.settlement.clear import clear_pool
+from engine.settlement.presettle import hospital_period
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = ROOT / "data" / "fixtures" / "region"  # 20,000 cases of the demo's generator (2024)

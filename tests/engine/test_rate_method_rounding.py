@@ -15,8 +15,8 @@ import polars as pl
 import pytest
 
 from engine.policy import parse_policy
-from engine.settle_case import settle_cases
-from engine.settle_one import hospital_entries, prepare_tables, settle_one
+from engine.settlement.batch import settle_cases
+from engine.settlement.one_case import hospital_entries, prepare_tables, settle_one
 from tests.engine.test_settle_cases import DRG_POLICY
 
 POLICY = DRG_POLICY.replace("base_rate = 10000.00", "base_rate = 13500.00")

@@ -21,9 +21,9 @@ from engine.ingest import read_cases
 from engine.pipeline import run_settle
 from engine.policy import load_policy, parse_policy
 from engine.pseudonym import pseudonymise
-from engine.readmission_history import earlier_episodes
-from engine.settle_case import settle_cases
-from engine.settle_readmission import EPISODE_SCHEMA
+from engine.settlement.batch import settle_cases
+from engine.settlement.readmission import EPISODE_SCHEMA
+from engine.settlement.readmission_history import earlier_episodes
 from tests.engine.test_pipeline import build_store, table
 from tests.engine.test_settle_cases import DRG_POLICY, HOSPITALS, WEIGHTS, frames
 from weights import open_store

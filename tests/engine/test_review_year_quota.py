@@ -12,8 +12,8 @@ import pytest
 
 from engine.pipeline import run_settle
 from engine.policy import load_policy, parse_policy
-from engine.review import normalise_reviews
-from engine.settle_case import settle_cases
+from engine.settlement.batch import settle_cases
+from engine.settlement.review import normalise_reviews
 from tests.engine.test_pipeline import build_store, table
 from tests.engine.test_settle_cases import DRG_POLICY, HOSPITALS, WEIGHTS, frames
 

@@ -14,8 +14,8 @@ import polars as pl
 import pytest
 
 from engine.policy import parse_policy
-from engine.review import ReviewFileError, normalise_reviews
-from engine.settle_case import settle_cases
+from engine.settlement.batch import settle_cases
+from engine.settlement.review import ReviewFileError, normalise_reviews
 
 DRG_POLICY = """
 [policy]

@@ -1,4 +1,4 @@
-"""`engine.settle_one.settle_one` (one case in plain Python) equals the batch settlement
+"""`engine.settlement.one_case.settle_one` (one case in plain Python) equals the batch settlement
 `settle_cases`, every RESULT column, row for row, on the fixture region under the four shipped
 policies, and on hand-made odd cases (missing or negative money, unknown hospital or pool,
 LOS 0, per-diem diagnoses, costs exactly at the outlier thresholds).
@@ -22,10 +22,10 @@ import polars as pl
 import pytest
 
 from engine.policy import PolicyError, load_policy
-from engine.settle_case import RESULT_COLUMNS, settle_cases
-from engine.settle_cost_coef import attach_hospital_costs
-from engine.settle_inputs import attach_level_costs
-from engine.settle_one import CASE_SCHEMA, hospital_entries, prepare_tables, settle_one
+from engine.settlement.batch import RESULT_COLUMNS, settle_cases
+from engine.settlement.cost_coef import attach_hospital_costs
+from engine.settlement.inputs import attach_level_costs
+from engine.settlement.one_case import CASE_SCHEMA, hospital_entries, prepare_tables, settle_one
 from grouper import group_dip, group_drg
 from weights import build_drg
 from weights.dip_build import build_dip_catalog

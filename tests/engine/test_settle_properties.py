@@ -9,10 +9,10 @@ import polars as pl
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from engine.clear import clear_pool, conservation_gap
 from engine.policy import load_policy
-from engine.presettle import hospital_period
-from engine.settle_case import CASE_TYPES, settle_cases
+from engine.settlement.batch import CASE_TYPES, settle_cases
+from engine.settlement.clear import clear_pool, conservation_gap
+from engine.settlement.presettle import hospital_period
 
 POLICIES = {name: load_policy(name) for name in
             ("foshan_drg_2025", "fuzhou_drg_2025", "jiangmen_dip_2025", "chaozhou_dip_2025")}

@@ -10,13 +10,13 @@ Per policy, in `data/fixtures/settlement/`:
   `test_fixture_still_builds_the_frozen_inputs` says when weights or grouping moved; the
   goldens themselves settle from the frozen inputs, so they isolate the settlement rules.
 - `<policy>.cases.parquet`: `settle_cases` of the 20,000 fixture cases;
-  `<policy>.hospital_period.parquet`: `engine.presettle.hospital_period` of them;
-  `<policy>.clearing.parquet`: `engine.clear.clear_pool` of every pool of those sums (one period
+  `<policy>.hospital_period.parquet`: `engine.settlement.presettle.hospital_period` of them;
+  `<policy>.clearing.parquet`: `engine.settlement.clear.clear_pool` of every pool of those sums (one period
   standing for the year);
 - `<policy>.reviews.parquet`: the same cases with the review file `reviews.csv` (every outcome,
   one hospital's approvals beyond the quota);
 - `<policy>.readmission.parquet`: a two-month run through a real DuckDB store: March settled and
-  stored, April settled with March's episodes (`engine.readmission_history.earlier_episodes`).
+  stored, April settled with March's episodes (`engine.settlement.readmission_history.earlier_episodes`).
 
 The files are rewritten only with `DRGDIP_UPDATE_GOLDENS=1` (then the tests pass after
 writing); otherwise a difference fails with the first differing rows.
@@ -34,15 +34,15 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import engine.views  # noqa: F401  (settlement migrations before the store opens)
-from engine.clear import clear_pool
 from engine.pipeline import _run_row, write_run
 from engine.policy import Policy, load_policy, shipped_policies
-from engine.presettle import hospital_period
-from engine.readmission_history import earlier_episodes
-from engine.review import read_reviews
-from engine.settle_case import settle_cases
-from engine.settle_cost_coef import attach_hospital_costs
-from engine.settle_inputs import attach_level_costs
+from engine.settlement.batch import settle_cases
+from engine.settlement.clear import clear_pool
+from engine.settlement.cost_coef import attach_hospital_costs
+from engine.settlement.inputs import attach_level_costs
+from engine.settlement.presettle import hospital_period
+from engine.settlement.readmission_history import earlier_episodes
+from engine.settlement.review import read_reviews
 from grouper import group_dip, group_drg
 from weights import build_drg, open_store
 from weights.dip_build import build_dip_catalog

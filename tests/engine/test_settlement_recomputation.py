@@ -4,7 +4,7 @@ the payment-rules formulas in `fractions.Fraction`, one ROUND_HALF_UP per payabl
 to the fen with every deviation / normal case row — and every other case type: per diem, FFS,
 merged readmissions, unmatched and the special-review outcomes; hospital-period rows are the sums of their
 case rows; clearing values are round(points × pv) + fixed (point methods) or Σ standards (rate).
-Written apart from engine/settle_*.py: it shares no code with them."""
+Written apart from engine/settlement/: it shares no code with them."""
 
 from __future__ import annotations
 

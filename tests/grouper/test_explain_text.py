@@ -124,7 +124,7 @@ def test_cli_explain_prints_e302_once(ungroupable: tuple[str, list[dict]]) -> No
                          input=json.dumps(case, ensure_ascii=False, default=str), cwd=ROOT,
                          capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == 0, run.stderr
-    zh, en = split_message(ERROR_MESSAGES[ErrorCode.NO_ADRG])
+    zh, _en = split_message(ERROR_MESSAGES[ErrorCode.NO_ADRG])
     assert run.stdout.count("E302") == 1 and run.stdout.count(zh) == 1
     assert "未入 ADRG" in run.stdout and "not ADRG" in run.stdout
     assert not any(w in run.stdout for w in technical_words(name))

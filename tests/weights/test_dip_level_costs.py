@@ -20,8 +20,8 @@ from click.testing import CliRunner
 
 from engine.pipeline import load_weights
 from engine.policy import parse_policy
-from engine.settle_case import settle_cases
-from engine.settle_inputs import attach_level_costs
+from engine.settlement.batch import settle_cases
+from engine.settlement.inputs import attach_level_costs
 from weights import open_store, publish, query
 from weights.dip_build import DipBuildParams, build_dip_catalog
 from weights.dip_store import load_catalog, load_level_costs, save_catalog

@@ -77,7 +77,7 @@ def test_a_locked_store_is_waited_for_then_refused(tmp_path: Path) -> None:
         holder.stdin.write("release\n")
         holder.stdin.flush()
         holder.wait(30)
-        out, err = waiting.communicate(timeout=120)
+        _out, err = waiting.communicate(timeout=120)
         assert waiting.returncode == 0, err  # it outlasted the holder
     finally:
         holder.kill()

@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from engine.policy import Policy
-from engine.settle_money import MONEY, POINTS, round_money
+from engine.settlement.money import MONEY, POINTS, round_money
 
 HELD = ("invalid", "violation")
 

@@ -7,6 +7,7 @@ payable amount, ROUND_HALF_UP (half away from zero), as payment-rules.md's conve
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 import polars as pl
 
@@ -16,9 +17,10 @@ POINTS = pl.Decimal(18, 4)
 I128 = pl.Int128
 
 
+@lru_cache(maxsize=4096)
 def scaled(value: Decimal | float | str, dp: int = 4) -> int:
     """`value` × 10^dp as an exact integer, rounded half-up (a policy value with <= dp places
-    is exact)."""
+    is exact). Cached: policy values are few and the per-case path asks for them per case."""
     return int(Decimal(str(value)).scaleb(dp).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 

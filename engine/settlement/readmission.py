@@ -4,7 +4,7 @@ unless its principal diagnosis is planned care (Z51.* chemo/radiotherapy, dialys
 
 Episodes are the run's grouped (`ok`), valid cases plus, when given, the first episodes found in
 the year's earlier runs (`earlier`: patient_id, hospital_id, group_code, admit_date,
-discharge_date; `engine.readmission_history`). Per (patient, hospital, group) the episodes are
+discharge_date; `engine.settlement.readmission_history`). Per (patient, hospital, group) the episodes are
 ordered by admission — at the same admission date an earlier run's episode comes first, then
 input order — and an episode is merged when it is admitted 0…merge_days days after the
 discharge of the episode before it. Only the run's own rows get a flag; the earlier runs' rows

@@ -1,5 +1,5 @@
 """Inputs of per-case settlement brought to one shape: cases, grouping results, weights and
-hospitals, with money in fen and weights/coefficients ×10⁴ (see engine.settle_money)."""
+hospitals, with money in fen and weights/coefficients ×10⁴ (see engine.settlement.money)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from decimal import Decimal
 import polars as pl
 
 from engine.policy import LEVEL_ALIASES, Policy, PolicyError
-from engine.settle_money import scaled, to_fen, to_scaled
+from engine.settlement.money import scaled, to_fen, to_scaled
 from grouper.errors import RefusedError
 
 MONEY_COLUMNS = ("total_cost", "fund_paid", "other_fund_paid", "patient_paid")
@@ -219,22 +219,6 @@ def prepare_level_costs(weights: pl.DataFrame, method: str) -> pl.DataFrame:
         to_fen(long, "mean_cost").alias("level_avg_fen"),
         pl.col("n_kept").cast(pl.Int64).alias("level_n"),
     ).unique(["cost_code", "hospital_level"], keep="first")
-
-
-def same_level_avg(frame: pl.DataFrame, levels: pl.DataFrame, policy: Policy) -> pl.DataFrame:
-    """`avg_fen` replaced by the group's same-level mean cost where the policy asks for it and
-    the level's mean rests on ≥ `level_cost_min_cases` kept cases (payment-rules §3.3); the
-    regional mean stays otherwise. Needs cost_code and hospital_level; keeps the row order."""
-    o = policy.outliers
-    if o.avg_cost_basis != "same_level" or levels.height == 0:
-        return frame
-    c = pl.col
-    use = (c("level_n") >= o.level_cost_min_cases) & (c("level_avg_fen") > 0)
-    return (frame.join(levels, on=["cost_code", "hospital_level"], how="left",
-                       maintain_order="left")
-            .with_columns(pl.when(use.fill_null(False)).then(c("level_avg_fen"))
-                          .otherwise(c("avg_fen")).alias("avg_fen"))
-            .drop("level_avg_fen", "level_n"))
 
 
 def period_of(d: date) -> str:

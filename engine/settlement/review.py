@@ -7,7 +7,7 @@ standard), `rejected` (normal rule), `violation` (0 points and a deduction).
 
 The quota is per hospital and year: approvals so far may not exceed
 `floor(review.quota × the hospital's cases so far in the year)`. A run counts its own cases and,
-when the hospital table carries them (`engine.review_quota`), the cases and approvals of the
+when the hospital table carries them (`engine.settlement.review_quota`), the cases and approvals of the
 year's other periods already settled (`review_cases_before`, `review_granted_before`); the
 approvals beyond what is left (in file order) are treated as `rejected` and flagged
 `review_over_quota`.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-from engine.settle_money import to_fen
+from engine.settlement.money import to_fen
 from grouper.errors import DrgDipError
 
 OUTCOMES = ("approved_ffs", "approved_uplift", "rejected", "violation")

@@ -10,16 +10,15 @@ weights). With `[drg] cost_coefficient = "hospital_group"`:
     c = 1 + blend × (hospital mean / city mean − 1), bounded by [floor, cap], 4 dp half-up
 
 and c = 1 when the hospital has no row for g or fewer than `cost_coefficient_min_cases` kept
-cases in it. The case's standard points are `base × inst × c` (engine.settle_case).
+cases in it. The case's standard points are `base × inst × c` (engine.settlement.batch).
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-from engine.policy import Policy
-from engine.settle_inputs import nest_costs, unnest_costs
-from engine.settle_money import I128, SCALE4, div_half_up, scaled, to_fen
+from engine.settlement.inputs import nest_costs, unnest_costs
+from engine.settlement.money import to_fen
 
 HOSPITAL_COSTS = "hospital_costs"  # optional weight-table column: list of (hospital_id, …)
 
@@ -45,28 +44,3 @@ def prepare_hospital_costs(weights: pl.DataFrame, method: str) -> pl.DataFrame:
     ).unique(["group_code", "hospital_id"], keep="first")
 
 
-def with_cost_coefficient(frame: pl.DataFrame, costs: pl.DataFrame,
-                          policy: Policy) -> pl.DataFrame:
-    """`cost_coef4` (c ×10⁴) for every row with a weighted group, null otherwise and when the
-    policy does not use the coefficient. Needs group_code, hospital_id, weight4 and the
-    regional `avg_fen` (before the same-level replacement); keeps the row order."""
-    opts = policy.drg
-    if opts.cost_coefficient == "none":
-        return frame.with_columns(pl.lit(None, pl.Int64).alias("cost_coef4"))
-    c = pl.col
-    blend = scaled(opts.cost_coefficient_blend)
-    city, own = c("avg_fen").cast(I128), c("hospital_avg_fen").cast(I128)
-    # 1 + blend × (own / city − 1) = (city × (1 − blend) + blend × own) / city, ×10⁴, one rounding
-    coef = div_half_up(city * (SCALE4 - blend) + own * blend, city).cast(pl.Int64)
-    if opts.cost_coefficient_floor is not None:
-        coef = pl.max_horizontal(coef, pl.lit(scaled(opts.cost_coefficient_floor), pl.Int64))
-    if opts.cost_coefficient_cap is not None:
-        coef = pl.min_horizontal(coef, pl.lit(scaled(opts.cost_coefficient_cap), pl.Int64))
-    usable = ((c("hospital_n") >= opts.cost_coefficient_min_cases) & (c("hospital_avg_fen") > 0)
-              & (c("avg_fen") > 0)).fill_null(False)
-    return (frame.join(costs, on=["group_code", "hospital_id"], how="left",
-                       maintain_order="left")
-            .with_columns(pl.when(c("weight4").is_null()).then(pl.lit(None, pl.Int64))
-                          .when(usable).then(coef)
-                          .otherwise(pl.lit(SCALE4, pl.Int64)).alias("cost_coef4"))
-            .drop("hospital_avg_fen", "hospital_n"))

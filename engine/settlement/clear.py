@@ -25,7 +25,7 @@ from typing import Any
 import polars as pl
 
 from engine.policy import Policy
-from engine.settle_money import allocate, round4, round_money, yuan
+from engine.settlement.money import allocate, round4, round_money, yuan
 
 ZERO = Decimal(0)
 INPUT_COLUMNS = ("hospital_id", "points", "fixed_amount", "payment_standard", "liability",

@@ -149,8 +149,8 @@ SETTLEMENT_MIGRATION = Migration(200, "settlement: runs, case, period and cleari
 register_migration(SETTLEMENT_MIGRATION)
 
 # The case's patient and admission date (the readmission merge looks up the first episode in
-# the year's earlier runs, engine.readmission_history) and the DRG hospital cost coefficient
-# applied (engine.settle_cost_coef; null when the policy does not use it). Runs stored before
+# the year's earlier runs, engine.settlement.readmission_history) and the DRG hospital cost coefficient
+# applied (engine.settlement.cost_coef; null when the policy does not use it). Runs stored before
 # this migration have them null.
 CASE_EPISODE_MIGRATION = Migration(202, "case_results: patient_id, admit_date, cost_coef", (
     "ALTER TABLE case_results ADD COLUMN patient_id VARCHAR",

@@ -4,7 +4,7 @@ what a bureau does before the year when it sets 以收定支 budgets and the bud
 Per fund pool: `budget = Σ last year's FFS fund amount × (1 + growth)`; last year's cases are
 settled under the new weights (DRG weights or a DIP catalogue, with the matching grouping) to count
 their points, and `pv_budget` is the point value the year-end clearing would fix for those cases
-with that budget (`engine.clear.settlement_point_value`, so the pool's `pv_basis` decides:
+with that budget (`engine.settlement.clear.settlement_point_value`, so the pool's `pv_basis` decides:
 `plus_liability` (B_avail + liability − fixed amounts) / points, `ratio` (B_avail / reimbursement
 ratio − fixed amounts) / points); under the DRG rate method, where clearing keeps the provisional
 value, the `plus_liability` form, and `base_rate = pv_budget × points_per_weight`.
@@ -17,11 +17,11 @@ from typing import Any
 
 import polars as pl
 
-from engine.clear import settlement_point_value
 from engine.policy import Policy
-from engine.presettle import hospital_period
-from engine.settle_case import settle_cases
-from engine.settle_money import round4, round_money
+from engine.settlement.batch import settle_cases
+from engine.settlement.clear import settlement_point_value
+from engine.settlement.money import round4, round_money
+from engine.settlement.presettle import hospital_period
 
 
 def _point_value(policy: Policy, pool: str, sums: dict[str, Any], available: Decimal) -> Decimal:

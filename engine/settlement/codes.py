@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-import polars as pl
-
 
 class SettleCode(StrEnum):
     HOSPITAL_MISSING = "S101"
@@ -30,6 +28,3 @@ MESSAGES: dict[str, str] = {
 }
 
 
-def settle_error_message(code: pl.Expr) -> pl.Expr:
-    """Bilingual message of a settlement code column (null stays null)."""
-    return code.replace_strict(MESSAGES, default=None, return_dtype=pl.String)

@@ -3,12 +3,12 @@ hospital's discharges), not against one monthly run.
 
 For a settle run of `period`, the year's earlier periods already in the store — per period the
 latest done settle run of the same policy and year, the runs clearing sums
-(`engine.settle_tables.LATEST_SETTLE_RUNS`) — give each hospital's earlier cases and granted
+(`engine.settlement.store_tables.LATEST_SETTLE_RUNS`) — give each hospital's earlier cases and granted
 approvals (`review_outcome` approved_ffs / approved_uplift after their own quota). Later periods
 never count: a month's result depends only on the months before it, so re-settling March after
 April gives what March gave before (the readmission history reads the same way). The run being
 written is left out by its run id and its period, so re-running a run id (or re-running a period
-under a new id) never counts itself. `engine.review.apply_quota` then allows
+under a new id) never counts itself. `engine.settlement.review.apply_quota` then allows
 `floor(quota × (earlier cases + the run's cases)) − earlier approvals`.
 """
 
@@ -18,8 +18,8 @@ import duckdb
 import polars as pl
 
 from engine.policy import Policy
-from engine.review import APPROVED, USED_COLUMNS
-from engine.settle_tables import LATEST_SETTLE_RUNS
+from engine.settlement.review import APPROVED, USED_COLUMNS
+from engine.settlement.store_tables import LATEST_SETTLE_RUNS
 from weights.store import query
 
 

@@ -4,29 +4,31 @@ status and the fund's expected payable under the active policy.
 At start-up every shipped policy is paired with the weights published for its
 (method, ruleset, year, region) and the hospitals of the store; a policy without published
 weights is listed as unavailable with the reason. The weight table is turned into lookups once
-per policy (`engine.settle_one.prepare_tables`). Per case, `engine.settle_one.settle_one`
-settles the typed case row in plain Python — equal to the batch settlement
-(`engine.settle_case.settle_cases`) on a one-row frame, tests/engine/test_settle_one.py — with
-no disk I/O. Cases are grouped on the per-case paths (`grouper.group_one`,
-`grouper.dip_explain.group_dip_one` with the catalogue's prebuilt lookups).
+per policy (`engine.settlement.one_case.prepare_tables`). Per case,
+`engine.settlement.one_case.settle_one` settles the typed case row over the batch's own rules
+(`engine.settlement.steps`) — equal to `engine.settlement.batch.settle_cases` on the case's row,
+tests/engine/test_settle_one.py — with no disk I/O. Cases are grouped on the per-case paths
+(`grouper.group_one`, `grouper.dip_explain.group_dip_one` with the catalogue's prebuilt lookups).
+The router (`api/routers/estimate.py`) only checks the key and shapes the answer; what cannot be
+answered is an `EstimateError` with its HTTP status, code and field.
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
+import duckdb
 import polars as pl
 
-from api.errors import ApiError
-from api.store_access import Store
 from engine.ingest.one_case import ingest_one
 from engine.pipeline import load_weights
 from engine.policy import Policy, PolicyError, load_policy, shipped_policies
 from engine.pseudonym import pseudonym_one
-from engine.settle_one import (
+from engine.settlement.one_case import (
     CASE_SCHEMA,
     HospitalEntry,
     SettleTables,
@@ -41,6 +43,21 @@ from grouper.errors import DrgDipError
 from weights.versions import active_version
 
 log = logging.getLogger("drgdip.api")
+
+
+class EstimateError(DrgDipError):
+    """A case or policy the estimate cannot answer: HTTP status, stable code, bilingual
+    message and field path (the router answers with them)."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+
+class StoreReader(Protocol):
+    """What the estimator reads the store through (`api.store_access.Store`)."""
+
+    def read(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
 
 
 
@@ -83,7 +100,7 @@ class Estimator:
     hospitals: dict[str, pl.DataFrame] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, store: Store, rulesets: dict[str, Ruleset],
+    def load(cls, store: StoreReader, rulesets: dict[str, Ruleset],
              catalogs: dict[str, DipCatalog]) -> Estimator:
         est = cls()
         with store.read() as con:
@@ -124,7 +141,7 @@ class Estimator:
         found = self.books.get(name)
         if found is None:
             why = self.unavailable.get(name, "unknown policy")
-            raise ApiError(422, "POLICY_UNAVAILABLE",
+            raise EstimateError(422, "POLICY_UNAVAILABLE",
                            f"该政策无法测算 / policy {name!r} cannot be used: {why}; usable: "
                            f"{', '.join(sorted(self.books)) or '(none)'}", "body.policy")
         return found
@@ -133,7 +150,7 @@ class Estimator:
         book = self.book(policy_name)
         hospital = self.hospitals.get(case.get("hospital_id") or "")
         if hospital is None:
-            raise ApiError(422, "UNKNOWN_HOSPITAL",
+            raise EstimateError(422, "UNKNOWN_HOSPITAL",
                            f"医疗机构不在库中 / hospital {case.get('hospital_id')!r} is not in "
                            "the store's hospitals", "body.case.hospital_id")
         row = {k: case.get(k) for k in CASE_SCHEMA}
@@ -153,7 +170,7 @@ class Estimator:
         try:
             entry = book.hospital(str(hospital["hospital_id"][0]), hospital)
         except PolicyError as exc:
-            raise ApiError(422, "POLICY_MISMATCH", f"政策与数据不符 / {exc}",
+            raise EstimateError(422, "POLICY_MISMATCH", f"政策与数据不符 / {exc}",
                            "body.case.hospital_id") from exc
         # the batch joins the hospital on the case's trimmed id
         same = entry.hospital_id == (typed["hospital_id"] or "").strip()

@@ -4,11 +4,11 @@ another run.
 
 For a settle run of `period`, the earlier periods of the year already in the store — per
 period the latest done settle run of the same policy and year (the runs clearing sums,
-`engine.settle_tables.LATEST_SETTLE_RUNS`) — give their grouped, valid episodes (`status =
+`engine.settlement.store_tables.LATEST_SETTLE_RUNS`) — give their grouped, valid episodes (`status =
 'ok'`, patient, hospital, group, admission and discharge dates). The run being written is left
 out by its run id, and only periods before its own are read, so re-running a run id or a
 period never finds itself and the result does not depend on the order the months were run in.
-`engine.settle_readmission.merged_readmissions` orders them with the run's own episodes.
+`engine.settlement.readmission.merged_readmissions` orders them with the run's own episodes.
 Runs stored before migration 202 have no patient ids and supply no episodes.
 """
 
@@ -19,8 +19,8 @@ import polars as pl
 
 from engine.policy import Policy
 from engine.pseudonym import PSEUDONYM_PATTERN
-from engine.settle_readmission import EPISODE_COLUMNS, EPISODE_SCHEMA
-from engine.settle_tables import LATEST_SETTLE_RUNS
+from engine.settlement.readmission import EPISODE_COLUMNS, EPISODE_SCHEMA
+from engine.settlement.store_tables import LATEST_SETTLE_RUNS
 from grouper.errors import RefusedError
 from weights.store import query
 
