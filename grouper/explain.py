@@ -315,15 +315,26 @@ def _decide(case: dict[str, Any], rs: Ruleset, translate_codes: bool, normalised
             f"{', '.join(sorted(c.excluded_tables)) or '-'}: {', '.join(c.removed) or 'none'}"))
     entered = False
     principal = c.dx[0]
-    codeless = lk.codeless_mdcs[c.fbits, c.age if c.age in lk.codeless_ages else None]
+    age_key = c.age if c.age in lk.codeless_ages else None
+    codeless_in = lk.codeless_mdcs[c.fbits, age_key, False]
+    codeless_out = lk.codeless_mdcs[c.fbits, age_key, True]
     for m in lk.mdcs:
         mdc = m["mdc"]
-        if mdc in lk.needs_principal and principal not in lk.mdc_dx.get(mdc, ()):
-            continue  # not entered, and nothing is tried when it is not
-        if not trace and entered and mdc not in c.hit_rules and mdc not in codeless:
-            continue  # no rule of it can hold; whether it is entered changes nothing now
-        entry_ok, codes = _mdc_holds(m, c, lk)
-        if not entry_ok and m["mdc"] not in lk.has_not_entered:
+        hit = mdc in c.hit_rules
+        # the entry fails at once without a listed principal, or on the MDC's sex/age columns
+        shut = ((mdc in lk.needs_principal and principal not in lk.mdc_dx.get(mdc, ()))
+                or (m["sex"] is not None and c.sex != m["sex"])
+                or (m["age_years"] is not None and c.age != m["age_years"]))
+        if shut:
+            if mdc not in lk.has_not_entered or (not hit and mdc not in codeless_out):
+                continue  # not entered, and none of its not-entered rules can hold
+            entry_ok, codes = False, []
+        else:
+            if not trace and entered and not hit and mdc not in codeless_in \
+                    and mdc not in codeless_out:
+                continue  # no rule of it can hold; whether it is entered changes nothing now
+            entry_ok, codes = _mdc_holds(m, c, lk)
+        if not entry_ok and mdc not in lk.has_not_entered:
             continue
         rows = c.candidates(m["mdc"], entry_ok, lk)
         if entry_ok:

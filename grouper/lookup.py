@@ -79,11 +79,11 @@ class CaseLookups:
     codeless_not_entered: dict[str, tuple[RuleEntry, ...]] = None  # type: ignore[assignment]
     has_not_entered: frozenset[str] = frozenset()
     # MDCs whose entry needs a listed principal diagnosis (`principal_dx` in the rule_kind)
-    # and that have no not-entered rules: a case whose principal is not listed skips them
     needs_principal: frozenset[str] = frozenset()
-    # (feature bits, age in years if some rule without code atoms names it, else None) -> the
-    # MDCs with a rule without code atoms that a case with those facts may satisfy
-    codeless_mdcs: dict[tuple[int, int | None], frozenset[str]] = None  # type: ignore[assignment]
+    # (feature bits, age in years if some rule without code atoms names it, else None,
+    # not-entered section?) -> the MDCs with a rule without code atoms in that section that a
+    # case with those facts may satisfy
+    codeless_mdcs: dict[tuple[int, int | None, bool], frozenset[str]] = None  # type: ignore[assignment]
     codeless_ages: frozenset[int] = frozenset()
 
 
@@ -112,12 +112,13 @@ def _codeless_ages(rules: dict[str, list[RuleEntry]]) -> set[int]:
 
 
 def _codeless_mdcs(rules: dict[str, list[RuleEntry]]
-                   ) -> dict[tuple[int, int | None], frozenset[str]]:
+                   ) -> dict[tuple[int, int | None, bool], frozenset[str]]:
     codeless = [r for v in rules.values() for r in v if not r.need_code]
-    return {(fbits, age): frozenset(
+    return {(fbits, age, section): frozenset(
         r.mdc for r in codeless if (fbits & r.need_feat) == r.need_feat
-        and r.params.get("age_years", age) == age)
-        for fbits in range(1 << len(A.FEATURE_BITS)) for age in (*_codeless_ages(rules), None)}
+        and r.params.get("age_years", age) == age and r.not_entered == section)
+        for fbits in range(1 << len(A.FEATURE_BITS)) for age in (*_codeless_ages(rules), None)
+        for section in (False, True)}
 
 
 @lru_cache(maxsize=16)
@@ -171,9 +172,7 @@ def _build(rs: Ruleset) -> CaseLookups:
         has_not_entered=frozenset(m for m, v in rules.items() if any(r.not_entered for r in v)),
         codeless_mdcs=_codeless_mdcs(rules),
         codeless_ages=frozenset(_codeless_ages(rules)),
-        needs_principal=frozenset(
-            m["mdc"] for m in mdcs if "principal_dx" in m["atoms"]
-            and not any(r.not_entered for r in rules.get(m["mdc"], ()))),
+        needs_principal=frozenset(m["mdc"] for m in mdcs if "principal_dx" in m["atoms"]),
         mdcs=mdcs,
         mdc_dx={k: frozenset(v) for k, v in mdc_dx.items()},
         mdc_entry_px={k: frozenset(v) for k, v in entry_px.items()},
