@@ -34,7 +34,8 @@ def group_on_spark(input_path: Path, output_path: Path, *, ruleset: str, transla
     from grouper import load_ruleset
 
     check_spark_output(output_path)
-    load_ruleset(ruleset)  # fail before starting a JVM
+    if ruleset != "auto":
+        load_ruleset(ruleset)  # fail before starting a JVM
     if not any(ch in str(input_path) for ch in "*?[") and not input_path.exists():
         raise InputError(f"{input_path}: no such file or directory")
     spark = spark_session(master, app_name=f"drgdip group {input_path.name}")
