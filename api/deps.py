@@ -29,8 +29,11 @@ async def service(request: Request) -> ServiceState:
 State = Annotated[ServiceState, Depends(service)]
 
 
-async def principal(state: State, key: Annotated[str | None, Security(api_key_header)]) -> Principal:
-    return state.keys.check(key)
+async def principal(request: Request, state: State,
+                    key: Annotated[str | None, Security(api_key_header)]) -> Principal:
+    found = state.keys.check(key)
+    request.state.key_id, request.state.role = found.key_id, found.role.value  # api.logs
+    return found
 
 
 async def admin(p: Annotated[Principal, Depends(principal)]) -> Principal:

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from api.logs import scrub
 from grouper.errors import DrgDipError
 
 log = logging.getLogger("drgdip.api")
@@ -59,8 +60,9 @@ def body(status: int, code: str, message: str, field: str | None,
          headers: Mapping[str, str] | None = None) -> JSONResponse:
     if status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": "ApiKey"}
-    return JSONResponse({"code": code, "message": message, "field": field}, status_code=status,
-                        headers=headers)
+    # no server path or key secret in any answer (a file name stays; issue 13)
+    return JSONResponse({"code": code, "message": scrub(message), "field": field},
+                        status_code=status, headers=headers)
 
 
 # pydantic names the member of a union that failed (`constrained-int`, `literal['男',…]`, `str`);

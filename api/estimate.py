@@ -22,8 +22,10 @@ import polars as pl
 
 from api.errors import ApiError
 from api.store_access import Store
+from engine.ingest.one_case import ingest_one
 from engine.pipeline import load_weights
 from engine.policy import Policy, PolicyError, load_policy, shipped_policies
+from engine.pseudonym import pseudonym_one
 from engine.settle_one import (
     CASE_SCHEMA,
     HospitalEntry,
@@ -135,11 +137,13 @@ class Estimator:
                            f"医疗机构不在库中 / hospital {case.get('hospital_id')!r} is not in "
                            "the store's hospitals", "body.case.hospital_id")
         row = {k: case.get(k) for k in CASE_SCHEMA}
+        row["patient_id"] = pseudonym_one(row["patient_id"])  # never echoed in clear
         for col in ("diagnoses", "procedures"):  # '|'-separated text as in batch files
             row[col] = codes_one(row[col])
         # the batch's column types (dates, Decimal money), so grouping and settlement read the
         # values the batch would
         typed = pl.DataFrame([row], schema=CASE_SCHEMA).row(0, named=True)
+        typed = ingest_one(typed)  # the batch's ingestion checks (I105, I106 …)
         if book.catalog is not None:
             grouped = _dip_typed(group_dip_one(typed, book.catalog))
         else:

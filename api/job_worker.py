@@ -26,8 +26,10 @@ CHUNK_ROWS = 250_000  # progress is reported after each chunk
 
 def one_line(exc: BaseException) -> str:
     """The first line of an exception's message, without server paths (their file names only)."""
+    from api.logs import scrub
+
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text
+    return scrub(text)
 
 
 def _reason(exc: BaseException) -> str:
@@ -76,8 +78,9 @@ def run_job(spec: dict[str, Any], grouper: Grouper, send: Any) -> None:
     import polars as pl
 
     from engine.ingest import read_cases
+    from engine.ingest.one_case import hold_ingest_errors
 
-    cases = read_cases(Path(spec["input_path"])).cases
+    cases = read_cases(Path(spec["input_path"]), patient_ids="drop").cases  # grouping only
     limit = spec.get("max_rows") or 0
     if limit and cases.height > limit:
         send(("failed", (f"文件行数超过上限 / the file has {cases.height:,} rows; the limit "
@@ -89,6 +92,7 @@ def run_job(spec: dict[str, Any], grouper: Grouper, send: Any) -> None:
         parts.append(grouper.group(spec, cases.slice(start, CHUNK_ROWS)))
         send(("progress", min(start + CHUNK_ROWS, cases.height), cases.height))
     results = pl.concat(parts, how="vertical_relaxed") if parts else pl.DataFrame()
+    results = hold_ingest_errors(results, cases)  # as `drgdip group` and settlement
     final = Path(spec["result_path"])
     tmp = final.with_name(final.name + ".tmp")
     results.write_parquet(tmp)

@@ -23,6 +23,7 @@ import json
 import logging
 import multiprocessing
 import queue
+import re
 import secrets
 import threading
 import time
@@ -37,6 +38,7 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from api import job_worker
 from api.errors import ApiError
+from api.logs import job_event, scrub
 from api.store_access import Store
 from engine.case_output import flatten_lists
 from weights.schema import Migration, register_migration
@@ -76,6 +78,14 @@ def new_job_id() -> str:
 def utc_now() -> datetime:
     """Now in UTC, naive (the store's TIMESTAMP columns hold UTC)."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def user_words(reason: str, job: dict[str, Any]) -> str:
+    """A job's failure as its user sees it: the uploaded file's name for ours (`input.csv`), and
+    no other server path."""
+    ours, theirs = Path(str(job["input_path"])), job.get("filename") or "upload"
+    reason = scrub(reason.replace(str(ours), theirs))
+    return re.sub(rf"(?<![\w.]){re.escape(ours.name)}\b", lambda _: theirs, reason)
 
 
 def job_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -269,6 +279,8 @@ class JobRunner:
                            f"({', '.join('?' for _ in cols)})", [row[c] for c in cols])
         with self._cache_lock:
             self._cache[job_id] = row
+        job_event(job_id, "accepted", kind=kind, key_id=key_id, hospital_id=hospital_id,
+                  filename=filename)
         self.pending.put(job_id)
 
     def get(self, job_id: str) -> dict[str, Any] | None:
@@ -318,7 +330,8 @@ class JobRunner:
 
     def _finish(self, job_id: str, state: str, **cols: Any) -> None:
         self._update(job_id, state=state, finished_at=utc_now(), **cols)
-        log.info("job %s %s", job_id, state)
+        job_event(job_id, state, rows=cols.get("rows_done"), error=cols.get("error"),
+                  counts=json.loads(cols["counts"]) if cols.get("counts") else None)
 
     def progress(self, job_id: str, rows_done: int, rows_total: int) -> None:
         try:  # progress is best effort: a busy store does not hold the job up
@@ -374,7 +387,7 @@ class JobRunner:
         attempts = job["attempts"] + 1
         self._update(job_id, state="running", started_at=utc_now(), rows_done=0,
                      attempts=attempts)
-        log.info("job %s running (attempt %d, worker %d)", job_id, attempts, slot.index)
+        job_event(job_id, "running", kind=job["kind"], attempts=attempts, worker=slot.index)
         spec: dict[str, Any] = {
             "job_id": job_id, "kind": job["kind"], "params": job["params"],
             "input_path": job["input_path"], "max_rows": self.limits.max_rows,
@@ -390,8 +403,8 @@ class JobRunner:
         except Exception as exc:  # noqa: BLE001 - e.g. the catalogue is no longer loaded
             outcome = ("failed", job_worker.one_line(exc))
         if outcome[0] == "stopped":
-            log.info("job %s interrupted by the service stopping; queued for the next start",
-                     job_id)
+            job_event(job_id, "interrupted", why="the service is stopping; queued for the next "
+                      "start")
             return
         if self.limits.upload_retention_seconds == 0:  # before the job is seen as finished
             self._remove_input(job_id)
@@ -400,7 +413,8 @@ class JobRunner:
             self._finish(job_id, "done", result_path=path, counts=json.dumps(counts),
                          rows_done=rows, rows_total=rows, error=None)
         else:
-            self._finish(job_id, "failed", error=str(outcome[1]))
+            # the user's file name for the upload's, and no other server path (issue 13)
+            self._finish(job_id, "failed", error=user_words(str(outcome[1]), job))
         if self.limits.upload_retention_seconds > 0:
             self.remove_old_inputs()
 

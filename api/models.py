@@ -371,5 +371,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for status, text in ((400, "request body cannot be parsed"),
                          (401, "missing or invalid API key"), (403, "outside the key's role"),
                          (413, "body too large"), (422, "invalid request field"),
+                         (500, "internal error (logged; the answer says no more)"),
                          (503, "starting, or the store is locked by another process"))
 }

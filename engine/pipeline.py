@@ -25,7 +25,7 @@ import polars as pl
 import engine.views  # noqa: F401  (registers migrations 200/201 before the store opens)
 from engine.clear import clear_pool, conservation_gap
 from engine.policy import Policy, PolicyError
-from engine.presettle import hospital_period
+from engine.presettle import clamped_prepayments, hospital_period
 from engine.readmission_history import earlier_episodes
 from engine.review import read_reviews
 from engine.review_quota import with_year_quota_used
@@ -293,7 +293,11 @@ def settle_summary(results: pl.DataFrame, period_rows: pl.DataFrame) -> dict[str
     if "period" in results.columns:  # settled anyway; the count tells the operator
         month = pl.col("discharge_date").dt.strftime("%Y-%m")
         outside = int(results.select((month != pl.col("period")).fill_null(False).sum()).item())
+    grouped = results.filter(pl.col("group_type").is_not_null())
+    group_types = dict(grouped["group_type"].value_counts().sort("group_type").iter_rows())
     return {"cases": results.height, "case_types": types, "outside_period": outside,
+            "group_types": group_types,  # cases per group type (DIP: core, comprehensive …)
+            "unmatched": int((results["case_type"] == "unmatched").sum()),
             "invalid": int((results["status"] == "invalid").sum()),
             "hospitals": period_rows["hospital_id"].n_unique(),
             "fund_payable": str(results["fund_payable"].sum()),
@@ -367,7 +371,9 @@ def run_settle(db: Path, policy: Policy, cases_path: Path, *, period: str, run_i
                                             reviews=reviews, earlier=earlier,
                                             progress=progress, by_date=by_date)
         results = results.with_columns(pl.lit(period).alias("period"))
-        summary = settle_summary(results, period_rows) | {"parameters": parameters}
+        summary = settle_summary(results, period_rows) | {
+            "parameters": parameters,
+            "prepayments_clamped": clamped_prepayments(period_rows, policy)}
         check_held_share(results, policy, allow_held=allow_held)
         run = _run_row(run_id, "settle", policy, period, input_name=str(cases_path),
                        weights_version=weights.version, n_cases=results.height, started=started,

@@ -343,17 +343,31 @@ def shipped_policies() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
-def _locate(name_or_path: str | Path) -> Path:
+def store_policy_dir(store: Path | None = None) -> Path:
+    """The folder of policies kept next to a store (`policies/` beside the store file; the
+    policy `drgdip demo` fits is written there), for `store` or the configured store."""
+    if store is None:
+        from engine.settings import get_settings
+
+        store = get_settings().db
+    return Path(store).resolve().parent / "policies"
+
+
+def _locate(name_or_path: str | Path, store: Path | None = None) -> Path:
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
             raise PolicyError(f"policy file {path}: no such file")
         return path
     candidate = Path(str(resources.files("engine") / "policies" / f"{name_or_path}.toml"))
-    if not candidate.is_file():
-        raise PolicyError(f"unknown policy={str(name_or_path)!r}; shipped: "
-                          f"{', '.join(shipped_policies())} (or give a path to a .toml file)")
-    return candidate
+    if candidate.is_file():
+        return candidate
+    beside = store_policy_dir(store) / f"{name_or_path}.toml"
+    if beside.is_file():  # a shipped name always wins; a store's file cannot shadow it
+        return beside
+    raise PolicyError(f"unknown policy={str(name_or_path)!r}; shipped: "
+                      f"{', '.join(shipped_policies())}, or a file in {beside.parent.name}/ "
+                      f"next to the store (or give a path to a .toml file)")
 
 
 def parse_policy(text: str, *, name: str = "policy", source: str = "<text>") -> Policy:
@@ -380,20 +394,23 @@ def validate_policy(raw: dict[str, Any], *, name: str, source: str, checksum: st
     return policy.model_copy(update={"name": name, "checksum": checksum})
 
 
-def policy_source(name_or_path: str | Path) -> tuple[Path, str]:
-    """(path, TOML text) of a shipped policy name or a policy file."""
-    path = _locate(name_or_path)
+def policy_source(name_or_path: str | Path, *, store: Path | None = None) -> tuple[Path, str]:
+    """(path, TOML text) of a shipped policy name, a policy kept next to the store (`store`,
+    else the configured one) or a policy file."""
+    path = _locate(name_or_path, store)
     try:
         return path, path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError(f"policy file {path}: unreadable: {exc}") from exc
 
 
-def load_policy(name_or_path: str | Path) -> Policy:
-    """A shipped policy by name (`jiangmen_dip_2025`) or a TOML file by path, validated.
+def load_policy(name_or_path: str | Path, *, store: Path | None = None) -> Policy:
+    """A shipped policy by name (`jiangmen_dip_2025`), one kept in `policies/` next to the store
+    (`store`, else the configured store; e.g. `fuzhou_drg_2025-demo`, written by `drgdip demo`)
+    or a TOML file by path, validated.
 
     >>> load_policy("foshan_drg_2025").method
     'drg'
     """
-    path, text = policy_source(name_or_path)
+    path, text = policy_source(name_or_path, store=store)
     return parse_policy(text, name=path.stem, source=str(path))

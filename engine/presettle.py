@@ -59,7 +59,9 @@ def hospital_period(case_results: pl.DataFrame, policy: Policy, period: str) -> 
     return _frame(rows)
 
 
-def prepayment(policy: Policy, r: dict[str, Any], pv: Decimal | None) -> Decimal:
+def prepayment_due(policy: Policy, r: dict[str, Any], pv: Decimal | None) -> Decimal:
+    """The month's advance by the policy's rule, before the clamp at 0 (it is negative when the
+    value of the points is below what patients and other funds paid)."""
     rule = policy.prepay
     if rule.method == "ffs_ratio" or pv is None:
         return round_money(rule.ratio * r["ffs_fund_amount"])
@@ -67,7 +69,27 @@ def prepayment(policy: Policy, r: dict[str, Any], pv: Decimal | None) -> Decimal
         value = r["payment_standard"]
     else:
         value = round_money(r["points"] * pv) + r["fixed_amount"]
-    return max(Decimal(0), round_money(rule.ratio * (value - r["liability"])))
+    return round_money(rule.ratio * (value - r["liability"]))
+
+
+def prepayment(policy: Policy, r: dict[str, Any], pv: Decimal | None) -> Decimal:
+    """The advance paid: `prepayment_due`, a negative one paid as 0 (payment-rules §4.3; each
+    such clamp is listed by `clamped_prepayments`)."""
+    return max(Decimal(0), prepayment_due(policy, r, pv))
+
+
+def clamped_prepayments(period_rows: pl.DataFrame, policy: Policy) -> dict[str, dict[str, str]]:
+    """{fund_pool: {hospital_id: the negative advance due}} of the hospital-period rows whose
+    prepayment was clamped to 0 — for the run summary (stored with the run, printed by
+    `drgdip settle`), never applied silently."""
+    out: dict[str, dict[str, str]] = {}
+    for r in period_rows.filter(pl.col("prepayment") == 0).iter_rows(named=True):
+        r = {k: (Decimal(0) if v is None and k not in ("fund_pool", "hospital_id", "point_value")
+                 else v) for k, v in r.items()}
+        due = prepayment_due(policy, r, r["point_value"])
+        if due < 0:
+            out.setdefault(r["fund_pool"], {})[r["hospital_id"]] = str(due)
+    return out
 
 
 PERIOD_COLUMNS = ("period", "fund_pool", "hospital_id", "cases", "cases_invalid", "high_outliers",

@@ -18,8 +18,10 @@ import duckdb
 import polars as pl
 
 from engine.policy import Policy
+from engine.pseudonym import PSEUDONYM_PATTERN
 from engine.settle_readmission import EPISODE_COLUMNS, EPISODE_SCHEMA
 from engine.settle_tables import LATEST_SETTLE_RUNS
+from grouper.errors import RefusedError
 from weights.store import query
 
 
@@ -44,6 +46,7 @@ def earlier_episodes(con: duckdb.DuckDBPyConnection, policy: Policy, *, period: 
     if keys is not None and keys.height == 0:
         return empty
     latest = LATEST_SETTLE_RUNS.format(exclude=" AND run_id <> ? AND period < ?")
+    _refuse_other_key(con, latest, [policy.name, policy.year, run_id, period])
     join = ("JOIN _episode_keys k ON k.patient_id = c.patient_id "
             "AND k.hospital_id = c.hospital_id" if keys is not None else "")
     cols = ", ".join(f"c.{col}" for col in EPISODE_COLUMNS)
@@ -61,3 +64,23 @@ def earlier_episodes(con: duckdb.DuckDBPyConnection, policy: Policy, *, period: 
         if keys is not None:
             con.unregister("_episode_keys")
     return rows.select(pl.col(c).cast(t) for c, t in EPISODE_SCHEMA.items())
+
+
+def _refuse_other_key(con: duckdb.DuckDBPyConnection, latest: str, params: list) -> None:
+    """Earlier runs whose patient ids another key made (or clear ids of an old store) cannot
+    be linked: the readmission merge would silently find nothing, so the run stops."""
+    from engine.pseudonym import configured_key
+
+    found = query(con, f"""SELECT DISTINCT CASE WHEN regexp_matches(patient_id, ?)
+                               THEN left(patient_id, 8) ELSE 'clear' END AS key_id
+                           FROM case_results WHERE run_id IN ({latest})
+                             AND patient_id IS NOT NULL""",
+                  [PSEUDONYM_PATTERN, *params])["key_id"].to_list()
+    key = configured_key()
+    other = sorted(k for k in found if key is None or k != key.key_id)
+    if other:
+        raise RefusedError(
+            "本年度之前的结算使用了其他患者编号密钥，无法合并再入院 / the year's earlier settle runs "
+            f"hold patient ids of another key ({', '.join(other)}; 'clear' = stored before "
+            "pseudonymisation): settle with the key they used, or settle those months again "
+            "with this key (docs/privacy.md, key rotation)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,6 +20,10 @@ class Settings(BaseSettings):
     sql_max_rows: int = 100_000
     sql_timeout_seconds: float = 30.0
     sql_memory_limit: str = "1GB"
+    # patient ids are pseudonymised at ingest with this key (engine.pseudonym, docs/privacy.md):
+    # a file holding the secret (preferred), or the secret itself; never stored in the store
+    patient_key_file: Path | None = None
+    patient_key: SecretStr | None = None
 
 
 @lru_cache

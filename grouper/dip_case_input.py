@@ -27,7 +27,7 @@ WHITESPACE = ("\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005
               "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _INT_TEXT = re.compile(r"[+-]?[0-9]+")
-_DX_DOT = re.compile(r"[A-Z][0-9]{2}[0-9A-Z]")  # grouper.dip_codes.dx_normalised
+_DX_DOT = re.compile(r"[A-Z][0-9]{2}[0-9A-Za-z]")  # grouper.dip_codes.dx_normalised
 _PX_DOT = re.compile(r"[0-9]{3}")  # grouper.dip_codes.px_normalised
 _DX_CODE = re.compile(r"[A-Z][0-9]{2}")  # grouper.dip_codes.DX_PATTERN
 _PX_CODE = re.compile(r"[0-9]{2}(\.|\Z)")  # grouper.dip_codes.PX_PATTERN
@@ -44,6 +44,7 @@ class DipCase:
     discharge_way: int | None
     tcm_treatment: bool
     day_surgery: bool
+    total_cost: float | None
     diagnoses: tuple[str, ...]
     procedures: tuple[str, ...]
     dx0: str
@@ -102,6 +103,20 @@ def int_cast(v: Any) -> int | None:
     return None
 
 
+def cost(v: Any) -> float | None:
+    """`grouper.dip._cost`: numbers (not bool), or text as polars reads it after trimming;
+    non-finite values missing."""
+    if v is None or isinstance(v, bool):
+        return None
+    if isinstance(v, int | float | Decimal):
+        value: float | None = float(v)
+    elif isinstance(v, str):
+        value = pl.Series([v.strip(WHITESPACE)]).cast(pl.Float64, strict=False).item()
+    else:
+        return None
+    return value if value is not None and math.isfinite(value) else None
+
+
 def flag(v: Any) -> bool:
     """`grouper.dip._flag`: bool, numeric == 1, or text in FLAG_TRUE; else False."""
     if isinstance(v, bool):
@@ -125,15 +140,22 @@ def code_list(v: Any, col: str) -> list[str]:
                      f"got {type(v).__name__}")
 
 
+def _upper_first(code: str) -> str:
+    """polars `str.slice(0, 1).str.to_uppercase()` + the rest: Python's `upper` of one character
+    can give two ("ß" -> "SS"), as polars' does; both follow Unicode full case mapping."""
+    return code[:1].upper() + code[1:]
+
+
 def dx_code(code: str) -> str:
-    """`dip_codes.dx_normalised` for one code."""
-    code = code.strip(WHITESPACE).upper()
+    """`dip_codes.dx_normalised` for one code: the chapter letter upper-cased, the rest kept."""
+    code = code.strip(WHITESPACE)
+    code = _upper_first(code)
     return f"{code[:3]}.{code[3:]}" if _DX_DOT.match(code) else code
 
 
 def px_code(code: str) -> str:
-    """`dip_codes.px_normalised` for one code."""
-    code = code.strip(WHITESPACE).upper()
+    """`dip_codes.px_normalised` for one code: spelling kept."""
+    code = code.strip(WHITESPACE)
     return f"{code[:2]}.{code[2:]}" if _PX_DOT.match(code) else code
 
 
@@ -159,4 +181,5 @@ def prepare_dip_one(case: dict[str, Any]) -> DipCase:
         age_days=whole_number(case.get("age_days")), los=whole_number(case.get("los")),
         discharge_way=int_cast(case.get("discharge_way")),
         tcm_treatment=flag(case.get("tcm_treatment")), day_surgery=flag(case.get("day_surgery")),
+        total_cost=cost(case.get("total_cost")),
         diagnoses=diagnoses, procedures=procedures, dx0=dx0, cat=dx0[:3], error_code=error)

@@ -5,11 +5,15 @@ A catalogue is two tables plus a few parameters. `groups` has one row per group:
 | column | meaning |
 |---|---|
 | dip_code | group code, unique |
-| dip_type | core, comprehensive, basic, tcm, day_surgery |
+| dip_type | core, comprehensive, basic, tcm, day_surgery, fallback |
 | principal_dx | ICD-10 prefix the principal diagnosis must start with (亚目 for core groups, 类目 for comprehensive groups) |
 | procedures | combination: `+` all-of, `/` any-of, codes match by prefix; empty = conservative (no procedure) |
 | treatment_class | comprehensive groups: conservative, diagnostic, therapeutic, surgical |
-| name, score, mean_cost, n_cases, cv, ref_code | name, score (4 dp), the history behind it, the group whose score a tcm/day-surgery group copies |
+| name, score, mean_cost, n_cases, cv, avg_los, ref_code | name, score (4 dp), the history behind it (mean cost, cases, CV, average length of stay), the group whose score a tcm/day-surgery group copies |
+
+`fallback` groups (兜底病种, an imported catalogue's `CPnn` × treatment class rows and its `KBBZ`
+catch-all) take the cases no core or comprehensive group fits: `principal_dx` is the chapter key
+(`CP01`, ICD-10 chapter I) with a treatment class, or empty for the catch-all.
 
 `aux` has (dip_code, dimension, level, coef, n_cases); `dip_code = "*"` rows are region-wide
 coefficients used when a group has none of its own. Reference levels (no adjustment) are not stored.
@@ -23,11 +27,20 @@ from typing import Any
 
 import polars as pl
 
-from grouper.dip_codes import DX_PATTERN, dx_normalised, format_combination, parse_combination
+from grouper.dip_codes import (
+    DX_PATTERN,
+    FULL_PX_LENGTH,
+    dx_normalised,
+    format_combination,
+    is_px_code,
+    parse_combination,
+    px_one,
+)
 from grouper.dip_errors import DipCatalogCode, DipCatalogError, duplicate_reason
 from grouper.dip_procedure_class import CLASSES
 
-DIP_TYPES = ("core", "comprehensive", "basic", "tcm", "day_surgery")
+DIP_TYPES = ("core", "comprehensive", "basic", "tcm", "day_surgery", "fallback")
+FALLBACK_DX = r"^CP[0-9]{2}$"  # ICD-10 chapter key of a fallback group (CP01 = chapter I)
 # aux_combine="priority" takes the first adjusted dimension in this order (payment-rules §3.2:
 # tumour > CCI > age; severity typing sits after tumour, a project choice documented in docs/dip.md).
 AUX_DIMENSIONS = ("tumour", "severity", "cci", "age")
@@ -45,7 +58,7 @@ GROUP_SCHEMA: dict[str, Any] = {
     "dip_code": pl.String, "dip_type": pl.String, "principal_dx": pl.String,
     "procedures": pl.String, "treatment_class": pl.String, "name": pl.String,
     "score": pl.Float64, "mean_cost": pl.Float64, "n_cases": pl.Int64, "cv": pl.Float64,
-    "ref_code": pl.String,
+    "ref_code": pl.String, "avg_los": pl.Float64,
 }
 AUX_SCHEMA: dict[str, Any] = {
     "dip_code": pl.String, "dimension": pl.String, "level": pl.String, "coef": pl.Float64,
@@ -70,12 +83,16 @@ def group_row_problems(row: dict[str, Any]) -> list[tuple[str, object, str]]:
     if kind not in DIP_TYPES:
         problems.append(("dip_type", kind, f"accepted: {', '.join(DIP_TYPES)}"))
     dx = row.get("principal_dx") or ""
-    if not re.match(DX_PATTERN, dx):
+    score = row.get("score")
+    if kind == "fallback":
+        problems += _fallback_problems(row, dx)
+    elif not re.match(DX_PATTERN, dx):
         problems.append(("principal_dx", row.get("principal_dx"),
                          "not an ICD-10 code or prefix"))
-    score = row.get("score")
     if score is None or not score >= 0:
         problems.append(("score", score, "a score >= 0 is required"))
+    if kind == "fallback":
+        return problems
     try:
         combo = parse_combination(row.get("procedures"))
     except ValueError as exc:
@@ -94,6 +111,37 @@ def group_row_problems(row: dict[str, Any]) -> list[tuple[str, object, str]]:
     return problems
 
 
+def _fallback_problems(row: dict[str, Any], dx: str) -> list[tuple[str, object, str]]:
+    """A fallback row: the catch-all (no principal_dx, no class) or `CPnn` × treatment class."""
+    problems: list[tuple[str, object, str]] = []
+    if dx and not re.match(FALLBACK_DX, dx):
+        problems.append(("principal_dx", row.get("principal_dx"),
+                         "a fallback group is keyed by an ICD-10 chapter CP01–CP22, or empty"))
+    if dx and row.get("treatment_class") not in CLASSES:
+        problems.append(("treatment_class", row.get("treatment_class"),
+                         f"accepted: {', '.join(CLASSES)}"))
+    if row.get("procedures"):
+        problems.append(("procedures", row.get("procedures"),
+                         "a fallback group has no procedure combination"))
+    return problems
+
+
+def checked_ignored(codes: Any) -> tuple[str, ...]:
+    """The ignored operations as sorted, unique ICD-9-CM-3 codes in their published spelling."""
+    out = set()
+    for code in codes or ():
+        text = px_one(str(code))
+        if not is_px_code(text):
+            raise DipCatalogError(f"ignored operation {code!r}: not an ICD-9-CM-3 code")
+        out.add(text)
+    return tuple(sorted(out))
+
+
+def is_ignored(code: str, ignored: tuple[str, ...]) -> bool:
+    """`code` is an ignored operation: equal to one, or starting with an ignored stem."""
+    return any(code == i or (len(i) < FULL_PX_LENGTH and code.startswith(i)) for i in ignored)
+
+
 GroupKey = tuple[DipCatalogCode, str, tuple[Any, ...], tuple[str, ...]]
 
 
@@ -104,6 +152,10 @@ def group_key(row: dict[str, Any]) -> GroupKey | None:
     principal_dx and canonical combination (`+`/`/` order never matters) — two such groups could
     only be told apart by their codes."""
     kind, dx = row["dip_type"], row["principal_dx"]
+    if kind == "fallback":
+        tclass = str(row["treatment_class"] or "") if dx else ""
+        return (DipCatalogCode.DUPLICATE_COMPREHENSIVE, "principal_dx+treatment_class",
+                ("fallback", dx or "", tclass), (dx or "", tclass))
     if kind == "comprehensive":
         return (DipCatalogCode.DUPLICATE_COMPREHENSIVE, "principal_dx+treatment_class",
                 (dx, row["treatment_class"]), (dx, row["treatment_class"]))
@@ -137,13 +189,19 @@ class DipCatalog:
     ruleset: str = "chs_drg_11"
     severity_min_los: int = 3
     version: str | None = None
+    # operations that do not count for grouping (simple diagnostics, infusions: 99.18, chest CT),
+    # removed from every case before matching; a full code takes itself, a stem (shorter than
+    # `NN.NNNN`) every code it starts with
+    ignored_procedures: tuple[str, ...] = ()
     terms: pl.DataFrame = field(init=False, repr=False)
     matchable: pl.DataFrame = field(init=False, repr=False)
     comprehensive: pl.DataFrame = field(init=False, repr=False)
+    fallback: pl.DataFrame = field(init=False, repr=False)
     dx_lengths: tuple[int, ...] = field(init=False, repr=False)
     term_lengths: tuple[int, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.ignored_procedures = checked_ignored(self.ignored_procedures)
         self.groups = self._checked_groups(conform(self.groups, GROUP_SCHEMA))
         self.aux = self._checked_aux(conform(self.aux, AUX_SCHEMA))
         if self.aux_combine not in AUX_COMBINE:
@@ -209,8 +267,8 @@ class DipCatalog:
                       .explode("code").unique())
         n_terms = exploded.group_by("dip_code").agg(pl.len().cast(pl.Int32).alias("n_terms"))
         n_alts = self.terms.group_by("dip_code").agg(pl.len().cast(pl.Int32).alias("n_alts"))
-        self.matchable = (g.filter(pl.col("dip_type") != "comprehensive")
-                          .select("dip_code", "dip_type", "principal_dx")
+        self.matchable = (g.filter(~pl.col("dip_type").is_in(["comprehensive", "fallback"]))
+                          .select("dip_code", "dip_type", "principal_dx", "score", "mean_cost")
                           .join(n_terms, on="dip_code", how="left")
                           .join(n_alts, on="dip_code", how="left")
                           .with_columns(pl.col("n_terms", "n_alts").fill_null(0),
@@ -221,6 +279,10 @@ class DipCatalog:
                                         .alias("precedence")))
         self.comprehensive = g.filter(pl.col("dip_type") == "comprehensive").select(
             pl.col("principal_dx").alias("category"), "treatment_class", "dip_code")
+        self.fallback = g.filter(pl.col("dip_type") == "fallback").select(
+            pl.col("principal_dx").fill_null("").alias("chapter"),
+            pl.when(pl.col("principal_dx").fill_null("") != "").then(pl.col("treatment_class"))
+            .alias("treatment_class"), "dip_code")
         self.dx_lengths = tuple(sorted(set(self.matchable["dx_len"].to_list())))
         self.term_lengths = tuple(sorted(set(self.terms["code"].str.len_chars().to_list())))
 

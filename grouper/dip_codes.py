@@ -1,5 +1,10 @@
 """Code keys DIP groups on: ICD-10 类目/亚目 of the principal diagnosis, normalised ICD-9-CM-3
 procedure codes, and the `+` (all-of) / `/` (any-of) procedure combinations of a catalogue row.
+
+Codes keep their published spelling (issue 16): the 医保版 tables write the extension letter as a
+lower-case `x` (`74.1x01`, `A09.900x001`) and some procedure codes carry other letters
+(`17.912A0`), so nothing is case-folded. Normalising only trims, upper-cases the chapter letter of
+a diagnosis (`k80.1` → `K80.1`) and inserts the dot (`K801` → `K80.1`, `5123` → `51.23`).
 """
 
 from __future__ import annotations
@@ -10,21 +15,24 @@ import polars as pl
 
 DX_PATTERN = r"^[A-Z][0-9]{2}"
 PX_PATTERN = r"^[0-9]{2}(\.|$)"
-_PX_CODE = re.compile(r"^[0-9]{2}(\.[0-9A-Z]+)?$")
-_DX_CODE = re.compile(r"^[A-Z][0-9]{2}(\.[0-9A-Z]+)?$")
+_PX_CODE = re.compile(r"^[0-9]{2}(\.[0-9A-Za-z]+)?$")
+_DX_CODE = re.compile(r"^[A-Z][0-9]{2}(\.[0-9A-Za-z]+)?$")
+FULL_PX_LENGTH = 7  # `NN.NNNN`: a full ICD-9-CM-3 code; shorter ones are stems (`51.23`)
 
 
 def dx_normalised(expr: pl.Expr) -> pl.Expr:
-    """Upper-case, trimmed ICD-10 code with the dot after the 类目 ("K801" -> "K80.1")."""
-    code = expr.str.strip_chars().str.to_uppercase()
-    return (pl.when(code.str.contains(r"^[A-Z][0-9]{2}[0-9A-Z]"))
+    """Trimmed ICD-10 code, chapter letter upper-cased, the rest as written, with the dot after
+    the 类目 ("k801x01" -> "K80.1x01")."""
+    trimmed = expr.str.strip_chars()
+    code = trimmed.str.slice(0, 1).str.to_uppercase() + trimmed.str.slice(1)
+    return (pl.when(code.str.contains(r"^[A-Z][0-9]{2}[0-9A-Za-z]"))
             .then(code.str.slice(0, 3) + pl.lit(".") + code.str.slice(3))
             .otherwise(code))
 
 
 def px_normalised(expr: pl.Expr) -> pl.Expr:
-    """Upper-case, trimmed ICD-9-CM-3 code with the dot after the chapter ("5123" -> "51.23")."""
-    code = expr.str.strip_chars().str.to_uppercase()
+    """Trimmed ICD-9-CM-3 code as written, with the dot after the chapter ("5123" -> "51.23")."""
+    code = expr.str.strip_chars()
     return (pl.when(code.str.contains(r"^[0-9]{3}"))
             .then(code.str.slice(0, 2) + pl.lit(".") + code.str.slice(2))
             .otherwise(code))
@@ -32,15 +40,16 @@ def px_normalised(expr: pl.Expr) -> pl.Expr:
 
 def dx_one(code: str) -> str:
     """`dx_normalised` for one code."""
-    code = code.strip().upper()
-    if re.match(r"^[A-Z][0-9]{2}[0-9A-Z]", code):
+    code = code.strip()
+    code = code[:1].upper() + code[1:]
+    if re.match(r"^[A-Z][0-9]{2}[0-9A-Za-z]", code):
         return f"{code[:3]}.{code[3:]}"
     return code
 
 
 def px_one(code: str) -> str:
     """`px_normalised` for one code."""
-    code = code.strip().upper()
+    code = code.strip()
     if re.match(r"^[0-9]{3}", code):
         return f"{code[:2]}.{code[2:]}"
     return code

@@ -9,15 +9,17 @@ answer column for column. Stateless: safe to call from many threads at once.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import polars as pl
 
 from grouper.dip import OUTPUT_COLUMNS
 from grouper.dip_case_input import DipCase, prepare_dip_one
-from grouper.dip_catalog import AUX_DIMENSIONS, AUX_REFERENCE, DipCatalog
+from grouper.dip_catalog import AUX_DIMENSIONS, AUX_REFERENCE, DipCatalog, is_ignored
+from grouper.dip_codes import FULL_PX_LENGTH
 from grouper.dip_errors import DIP_ERROR_MESSAGES, DipErrorCode
+from grouper.dip_fallback import chapter_of
 from grouper.dip_lookup import DipEntry, DipLookups, dip_lookups
 from grouper.dip_points import adjusted_score
 from grouper.dip_procedure_class import CLASS_RANK, CLASSES, DIAGNOSTIC_PREFIXES
@@ -65,24 +67,63 @@ def procedure_rank(code: str, lk: DipLookups) -> int:
     return rank
 
 
+def _counted_codes(c: DipCase, entries: list[DipEntry], lk: DipLookups) -> dict[int, set[str]]:
+    """Per kind precedence, the catalogue codes the case's procedures count for
+    (`grouper.dip.candidates`): each procedure P for the longest code the candidate groups of
+    that kind list that P is (exact) or starts with as a stem (shorter than `NN.NNNN`)."""
+    listed: dict[int, set[str]] = {}
+    for e in entries:
+        listed.setdefault(e.order[0], set()).update(e.codes)
+    counted: dict[int, set[str]] = {p: set() for p in listed}
+    for p in c.procedures:
+        keys = [p[:n] for n in lk.term_lengths
+                if len(p) == n or (len(p) > n and n < FULL_PX_LENGTH)]
+        for precedence, codes in listed.items():
+            best = max((k for k in keys if k in codes), key=len, default=None)
+            if best is not None:
+                counted[precedence].add(best)
+    return counted
+
+
 def candidates(c: DipCase, class_rank: int, lk: DipLookups) -> list[Candidate]:
     """`grouper.dip.candidates`: groups whose principal_dx prefixes the principal diagnosis."""
-    prefixes = {p[:n] for p in c.procedures for n in lk.term_lengths if len(p) >= n}
-    out = []
+    entries: list[DipEntry] = []
     for n in lk.dx_lengths:
         if len(c.dx0) < n:
             break
-        for e in lk.by_dx.get(c.dx0[:n], ()):
-            satisfied = sum(1 for alts in e.terms if not alts.isdisjoint(prefixes))
-            holds = class_rank == 0 if not e.terms else satisfied == len(e.terms)
-            if e.dip_type == "tcm":
-                matched = c.tcm_treatment
-            elif e.dip_type == "day_surgery":
-                matched = c.day_surgery and holds
-            else:
-                matched = holds
-            out.append(Candidate(e, satisfied, matched))
+        entries.extend(lk.by_dx.get(c.dx0[:n], ()))
+    counted = _counted_codes(c, entries, lk)
+    out = []
+    for e in entries:
+        present = counted.get(e.order[0], set())
+        satisfied = sum(1 for alts in e.terms if not alts.isdisjoint(present))
+        holds = class_rank == 0 if not e.terms else satisfied == len(e.terms)
+        if e.dip_type == "tcm":
+            matched = c.tcm_treatment
+        elif e.dip_type == "day_surgery":
+            matched = c.day_surgery and holds
+        else:
+            matched = holds
+        out.append(Candidate(e, satisfied, matched))
     return out
+
+
+def winner_key(e: DipEntry, total_cost: float | None) -> tuple[Any, ...]:
+    """`grouper.dip.WINNER_SORT` for one matched group: precedence, longest diagnosis, most
+    operations named, mean cost closest to the case's total cost (unknown last), higher score,
+    code."""
+    gap = (None if e.mean_cost is None or total_cost is None
+           else abs(e.mean_cost - total_cost))
+    return (*e.order, gap is None, 0.0 if gap is None else gap, -e.score, e.dip_code)
+
+
+def fallback_code(c: DipCase, tclass: str, lk: DipLookups) -> str | None:
+    """`grouper.dip.assign` after the matched groups: 类目 × class, chapter × class, catch-all."""
+    code = lk.comprehensive.get((c.cat, tclass))
+    if code is None:
+        chapter = chapter_of(c.cat)
+        code = lk.fallback.get((chapter, tclass)) if chapter is not None else None
+    return code if code is not None else lk.catch_all
 
 
 def _hits(codes: Any, source: str, lk: DipLookups, best: dict[str, int]) -> None:
@@ -165,6 +206,9 @@ class _Decision:
 
 def _decide(case: dict[str, Any], lk: DipLookups) -> _Decision:
     c = prepare_dip_one(case)
+    if lk.ignored_procedures:
+        c = replace(c, procedures=tuple(p for p in c.procedures
+                                        if not is_ignored(p, lk.ignored_procedures)))
     out: dict[str, Any] = {
         "case_id": c.case_id, "status": "invalid", "error_code": c.error_code,
         "error_message": None, "dip_code": None, "dip_type": None, "dip_name": None,
@@ -178,8 +222,8 @@ def _decide(case: dict[str, Any], lk: DipLookups) -> _Decision:
     class_rank = max(ranks, default=0)
     cands = candidates(c, class_rank, lk)
     matched = [x.entry for x in cands if x.matched]
-    code = min(matched, key=lambda e: e.order).dip_code if matched else (
-        lk.comprehensive.get((c.cat, CLASSES[class_rank])))
+    code = (min(matched, key=lambda e: winner_key(e, c.total_cost)).dip_code if matched
+            else fallback_code(c, CLASSES[class_rank], lk))
     levels = aux_levels(c, lk)
     out.update(treatment_class=CLASSES[class_rank], tumour_level=levels["tumour"],
                severity_level=levels["severity"], cci_level=levels["cci"],
@@ -232,7 +276,7 @@ def explain_dip(case: dict[str, Any], catalog: DipCatalog | DipLookups) -> DipEx
     listed = [{"dip_code": x.entry.dip_code, "dip_type": x.entry.dip_type,
                "principal_dx": x.entry.principal_dx, "procedures": x.entry.procedures,
                "score": x.entry.score, "matched": x.matched, "why": _why(x, c)}
-              for x in sorted(d.cands, key=lambda x: x.entry.order)]
+              for x in sorted(d.cands, key=lambda x: winner_key(x.entry, c.total_cost))]
     sub = c.dx0[:5] if len(c.dx0) >= 5 else c.dx0[:3]  # grouper.dip_codes.subcategory
     tclass = CLASSES[d.class_rank]
     n_matched = sum(x["matched"] for x in listed)
@@ -242,6 +286,8 @@ def explain_dip(case: dict[str, Any], catalog: DipCatalog | DipLookups) -> DipEx
     if result["status"] == "ok":
         how = ("综合病种 (类目 × 治疗方式) / comprehensive group (category × treatment class)"
                if result["dip_type"] == "comprehensive" else
+               "兜底病种 (章 × 治疗方式，或空白病种) / fallback group (chapter × treatment class, "
+               "or the catch-all)" if result["dip_type"] == "fallback" else
                "优先级最高、最具体的匹配 / highest-precedence, most specific match")
         steps.append(f"入组 / group: {result['dip_code']} ({result['dip_type']}), "
                      f"分值 / score {result['dip_score']}: {how}")

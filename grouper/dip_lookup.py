@@ -31,10 +31,13 @@ class DipEntry:
     principal_dx: str
     procedures: str
     score: float
+    mean_cost: float | None
     terms: tuple[frozenset[str], ...]  # one set of `/` alternatives per `+` term
+    codes: frozenset[str]  # every code the combination lists
     n_alts: int
-    # the batch winner order: precedence, most terms, longest dx prefix, fewest alts, code
-    order: tuple[int, int, int, int, str]
+    # the case-independent head of the batch winner order (grouper.dip.WINNER_SORT):
+    # precedence, longest dx prefix, most terms
+    order: tuple[int, int, int]
 
 
 @dataclass(frozen=True)
@@ -51,11 +54,14 @@ class DipLookups:
     dx_lengths: tuple[int, ...]
     term_lengths: tuple[int, ...]
     comprehensive: dict[tuple[str, str], str]
+    fallback: dict[tuple[str, str], str]  # (CPnn chapter, treatment class) → dip_code
+    catch_all: str | None  # the fallback group without chapter (KBBZ)
     groups: dict[str, tuple[str, str | None, float]]  # dip_code → (dip_type, name, score)
     own_coef: dict[tuple[str, str, str], float]
     region_coef: dict[tuple[str, str], float]
     aux_combine: str
     severity_min_los: int
+    ignored_procedures: tuple[str, ...]
     px_rank: dict[str, int]
     aux: dict[str, AuxPrefixes]
     level_of_rank: dict[str, dict[int, str]]
@@ -120,28 +126,36 @@ def build_dip_lookups(catalog: DipCatalog) -> DipLookups:
     by_dx: dict[str, list[DipEntry]] = defaultdict(list)
     for m in catalog.matchable.iter_rows(named=True):
         code = m["dip_code"]
+        entry_terms = tuple(frozenset(t) for _, t in sorted(terms[code].items()))
         by_dx[m["principal_dx"]].append(DipEntry(
             dip_code=code, dip_type=m["dip_type"], principal_dx=m["principal_dx"],
-            procedures=info[code]["procedures"], score=info[code]["score"],
-            terms=tuple(frozenset(t) for _, t in sorted(terms[code].items())),
-            n_alts=m["n_alts"],
-            order=(m["precedence"], -m["n_terms"], -m["dx_len"], m["n_alts"], code)))
+            procedures=info[code]["procedures"], score=m["score"], mean_cost=m["mean_cost"],
+            terms=entry_terms, codes=frozenset().union(*entry_terms), n_alts=m["n_alts"],
+            order=(m["precedence"], -m["dx_len"], -m["n_terms"])))
     comprehensive: dict[tuple[str, str], str] = {}
     for cat, tclass, code in catalog.comprehensive.sort("dip_code").iter_rows():
         comprehensive.setdefault((cat, tclass), code)
+    fallback: dict[tuple[str, str], str] = {}
+    catch_all: str | None = None
+    for chapter, tclass, code in catalog.fallback.sort("dip_code").iter_rows():
+        if chapter:
+            fallback.setdefault((chapter, tclass), code)
+        elif catch_all is None:
+            catch_all = code
     aux_rows = catalog.aux.to_dicts()
     aux, level_of_rank = _aux_prefixes()
     mcc, cc, exclusion = _cci_tables(load_ruleset(catalog.ruleset))
     return DipLookups(
         by_dx={k: tuple(v) for k, v in by_dx.items()},
         dx_lengths=catalog.dx_lengths, term_lengths=catalog.term_lengths,
-        comprehensive=comprehensive,
+        comprehensive=comprehensive, fallback=fallback, catch_all=catch_all,
         groups={k: (r["dip_type"], r["name"], r["score"]) for k, r in info.items()},
         own_coef=_coefs([r for r in aux_rows if r["dip_code"] != ALL_GROUPS],
                         ("dip_code", "dimension", "level")),
         region_coef=_coefs([r for r in aux_rows if r["dip_code"] == ALL_GROUPS],
                            ("dimension", "level")),
         aux_combine=catalog.aux_combine, severity_min_los=catalog.severity_min_los,
+        ignored_procedures=catalog.ignored_procedures,
         px_rank=_procedure_ranks(), aux=aux, level_of_rank=level_of_rank,
         mcc=mcc, cc=cc, exclusion=exclusion,
     )

@@ -13,6 +13,7 @@ from grouper import atoms as A
 from grouper.case_input import normalise_one
 from grouper.checks import warnings_one
 from grouper.errors import ERROR_MESSAGES, ErrorCode
+from grouper.explain_text import condition, mdc_entry, no_mdc, split_message, unmet
 from grouper.lookup import CaseLookups, DrgEntry, RuleEntry, lookups
 from grouper.ruleset import Ruleset, resolve_ruleset
 from grouper.translate import translate_one
@@ -70,8 +71,8 @@ class Explanation:
             lines.append(f"       {s.en}")
         lines.append(f"=> status={self.status} mdc={self.mdc or '-'} adrg={self.adrg or '-'} "
                      f"drg={self.drg or '-'} {self.drg_name or ''}".rstrip())
-        if self.error_code:
-            lines.append(f"   {self.error_code}: {self.error_message}")
+        if self.error_code:  # its message is the last step's, printed once above
+            lines.append(f"   error {self.error_code}")
         if self.warnings:
             lines.append(f"   warnings: {', '.join(self.warnings)}")
         return "\n".join(lines)
@@ -297,9 +298,9 @@ def _decide(case: dict[str, Any], rs: Ruleset, translate_codes: bool, normalised
         case, err = translate_one(case, lk.dx_map, lk.px_map)
     if err is not None:
         if trace:
-            steps.append(Step("validate", err.value, False, (),
-                              f"校验不通过：{ERROR_MESSAGES[err]}",
-                              f"validation failed: {ERROR_MESSAGES[err]}"))
+            zh, en = split_message(ERROR_MESSAGES[err])
+            steps.append(Step("validate", err.value, False, (), f"校验不通过：{zh}",
+                              f"validation failed: {en}"))
         return finish("invalid", err)
     c = _Case(case, lk)
     if trace:
@@ -318,6 +319,9 @@ def _decide(case: dict[str, Any], rs: Ruleset, translate_codes: bool, normalised
     age_key = c.age if c.age in lk.codeless_ages else None
     codeless_in = lk.codeless_mdcs[c.fbits, age_key, False]
     codeless_out = lk.codeless_mdcs[c.fbits, age_key, True]
+    # ADRGs of entered MDCs that did not hold: described (in words) only if the case ends
+    # ungroupable, so the per-case path of a grouped case pays nothing for them
+    not_held: list[tuple[int, list[tuple[RuleEntry, list[str]]]]] = []
     for m in lk.mdcs:
         mdc = m["mdc"]
         hit = mdc in c.hit_rules
@@ -336,37 +340,46 @@ def _decide(case: dict[str, Any], rs: Ruleset, translate_codes: bool, normalised
             entry_ok, codes = _mdc_holds(m, c, lk)
         if not entry_ok and mdc not in lk.has_not_entered:
             continue
-        rows = c.candidates(m["mdc"], entry_ok, lk)
+        if trace:  # every rule of the section: explain describes those that fail
+            rows = [r for r in lk.rules_by_mdc.get(mdc, ()) if r.not_entered != entry_ok]
+        else:
+            rows = c.candidates(mdc, entry_ok, lk)
+        failed_here: list[tuple[RuleEntry, list[str]]] = []
         if entry_ok:
             entered = True
             if trace:
+                zh, en = mdc_entry(m)
                 steps.append(Step("mdc", m["mdc"], True, tuple(codes),
-                                  f"进入 {m['mdc']} {m['name']}：入组规则 {m['rule_kind']} 成立",
-                                  f"entered {m['mdc']}: entry rule {m['rule_kind']} holds"))
+                                  f"进入 {m['mdc']} {m['name']}：{zh}",
+                                  f"entered {m['mdc']}: {en}"))
         for rule in rows:
-            ok, codes, _ = _holds(rule, c)
+            ok, codes, failed = _holds(rule, c)
             if not ok:
+                if trace and entry_ok and not rule.is_qy:
+                    failed_here.append((rule, failed))
                 continue
             label = f"{rule.adrg}" + (f" v{rule.variant}" if rule.variant != 1 else "")
             if trace:
+                zh, en = condition(rule.atoms, rule.params)
                 steps.append(Step("adrg", label, True, tuple(codes),
-                                  f"匹配 ADRG {label} {rule.name}：规则 {'+'.join(rule.atoms)}",
-                                  f"ADRG rule {label} ({'+'.join(rule.atoms)}) holds"))
+                                  f"匹配 ADRG {label} {rule.name}：{zh}",
+                                  f"ADRG {label} ({rule.name}) holds: {en}"))
             for d in lk.drgs_by_adrg.get(rule.adrg, ()):
                 ok, codes, failed = _holds(d, c)
                 if ok:
                     if trace:
-                        cond = _condition(d)
+                        zh, en = condition(d.atoms, d.params)
                         steps.append(Step("drg", d.drg, True, tuple(codes),
-                                          f"选择 {d.drg} {d.name}：条件 {cond} 成立",
-                                          f"chose {d.drg}: condition {cond} holds"))
+                                          f"选择 {d.drg} {d.name}：{zh}",
+                                          f"chose {d.drg} ({d.name}): {en}"))
                     ex.mdc, ex.adrg, ex.drg, ex.drg_name = m["mdc"], rule.adrg, d.drg, d.name
                     return finish("ok")
                 if trace:
-                    cond = _condition(d)
+                    why = [unmet(f, c, d.lists) for f in failed]
                     steps.append(Step("drg", d.drg, False, (),
-                                      f"{d.drg} 条件 {cond} 不成立（{', '.join(failed)}）",
-                                      f"{d.drg}: condition {cond} fails on {', '.join(failed)}"))
+                                      f"{d.drg} {d.name} 不成立：{'；'.join(z for z, _ in why)}",
+                                      f"{d.drg} ({d.name}) does not hold: "
+                                      f"{'; '.join(e for _, e in why)}"))
             if rule.is_qy:
                 fb = rule.fallback_drg
                 ex.mdc, ex.adrg, ex.drg, ex.drg_name = f"MDC{fb[:1]}", "QY", fb, rule.name
@@ -394,19 +407,43 @@ def _decide(case: dict[str, Any], rs: Ruleset, translate_codes: bool, normalised
         if not entry_ok:  # only its not-entered rows were tried, none held
             continue
         if trace:
+            not_held.append((len(steps), failed_here))
             steps.append(Step("mdc", m["mdc"], False, (),
                               f"{m['mdc']} 内无 ADRG 产生 DRG，继续下一个 MDC",
                               f"no ADRG of {m['mdc']} produced a DRG; continuing with the next "
                               "MDC"))
     code = ErrorCode.NO_ADRG if entered else ErrorCode.NO_MDC
     if trace:
-        steps.append(Step("result", "0000", False, (), ERROR_MESSAGES[code],
-                          ERROR_MESSAGES[code]))
+        if not entered:
+            zh, en = no_mdc(c, lk.mdcs, lk.mdc_dx)
+            steps.append(Step("mdc", "-", False, (), zh, en))
+        for at, failed_rules in reversed(not_held):  # each ADRG tried, once, before its end
+            steps[at:at] = _adrgs_not_held(failed_rules, c)
+        zh, en = split_message(ERROR_MESSAGES[code])
+        steps.append(Step("result", "0000", False, (), zh, en))
     return finish("ungroupable", code)
 
 
-def _condition(d: DrgEntry) -> str:
-    return "+".join(d.atoms) + "".join(f" [{k}={v}]" for k, v in d.params.items())
+def _adrgs_not_held(failed_rules: list[tuple[RuleEntry, list[str]]], c: _Case) -> list[Step]:
+    """One step per ADRG tried: what each of its rules needs that the case lacks."""
+    by_adrg: dict[str, list[tuple[RuleEntry, list[str]]]] = {}
+    for rule, failed in failed_rules:
+        by_adrg.setdefault(rule.adrg, []).append((rule, failed))
+    out = []
+    for adrg, variants in by_adrg.items():
+        whys = [[unmet(f, c, rule.lists) for f in failed] for rule, failed in variants]
+        zh = ["；".join(z for z, _ in why) for why in whys]
+        en = ["; ".join(e for _, e in why) for why in whys]
+        if len(variants) > 1:  # alternatives: any one rule of the ADRG would do
+            zh = [f"（{i}）{t}" for i, t in enumerate(zh, 1)]
+            en = [f"({i}) {t}" for i, t in enumerate(en, 1)]
+        name = variants[0][0].name
+        lead_zh = "满足其一即可：" if len(variants) > 1 else ""
+        lead_en = "any one of: " if len(variants) > 1 else ""
+        out.append(Step("adrg", adrg, False, (),
+                        f"未入 ADRG {adrg} {name}：{lead_zh}{' '.join(zh)}",
+                        f"not ADRG {adrg} ({name}): {lead_en}{' '.join(en)}"))
+    return out
 
 
 def group_one(case: dict[str, Any], ruleset: str | Ruleset = "chs_drg_11", *,

@@ -51,7 +51,7 @@ def main() -> int:
     try:
         drgdip("demo", "--cases", str(args.demo_cases), "--hospitals", "10", "--dir",
                str(work / "demo"), "--db", str(db))
-        cases = next((work / "demo" / "demo_data").glob("*2025*/cases.parquet"))
+        cases = next((work / "demo" / "demo_data").glob("*/*2025*/cases.parquet"))
         key = drgdip("keys", "create", "--role", "hospital", "--hospital", HOSPITAL,
                      "--db", str(db)).stdout.strip()
         port = free_port()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import polars as pl
@@ -10,6 +11,16 @@ import pytest
 DATA = Path(__file__).parent / "data"
 RULESETS = ("chs_drg_11", "foshan_2022", "chs_drg_20")
 EXPECTED = ("expected_status", "expected_mdc", "expected_adrg", "expected_drg")
+
+# Patient ids are pseudonymised at ingest and refused without a key (engine.pseudonym): the
+# tests' key, inherited by the CLI and service processes they start; never a production key.
+TEST_PATIENT_KEY = "drgdip-test-patient-key-0123456789abcdef"
+os.environ.setdefault("DRGDIP_PATIENT_KEY", TEST_PATIENT_KEY)
+# CLI and service processes started by the tests (from any working directory) import this
+# checkout, never a stale installed copy of the project
+ROOT = Path(__file__).resolve().parents[1]
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
 
 
 @pytest.fixture(scope="session")

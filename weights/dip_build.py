@@ -318,6 +318,34 @@ def _special_groups(catalog: DipCatalog, history: pl.DataFrame, params: DipBuild
     return rows, skipped
 
 
+MAX_PASSES = 10
+
+
+def _settled_assignment(usable: pl.DataFrame, px: pl.DataFrame, draft: DipCatalog,
+                        params: DipBuildParams, shape: dict[str, Any]
+                        ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame,
+                                   float, int]:
+    """Group the history, score the groups, and group again with those scores and mean costs
+    (the winner order compares a case's cost with the groups' mean costs) until no case moves,
+    so a case's build group is its payment group. Refuses a history that does not settle within
+    `MAX_PASSES` (a case would pay in another group than the one its cost was counted in)."""
+    catalog = draft
+    previous: pl.DataFrame | None = None
+    for passes in range(1, MAX_PASSES + 1):
+        assigned = assign(usable, px, catalog).sort("_row")
+        cases = usable.select("_row", "cost", "w", "level").join(assigned, on="_row")
+        kept = _kept(cases, params)
+        scored, m_all = _scores(cases, kept, params)
+        if previous is not None and assigned.equals(previous):
+            return assigned, cases, kept, scored, m_all, passes
+        previous = assigned
+        catalog = DipCatalog(groups=draft.groups.drop("score", "mean_cost", "n_cases", "cv")
+                             .join(scored, on="dip_code", how="left")
+                             .with_columns(pl.col("score").fill_null(0.0)), **shape)
+    raise InputError(f"DIP build: the history's grouping did not settle in {MAX_PASSES} passes "
+                     f"(cases keep moving between groups whose mean costs they change)")
+
+
 def build_dip_catalog(history: CaseTable | list[dict[str, Any]],
                       params: DipBuildParams | None = None, *,
                       version: str | None = None,
@@ -336,10 +364,8 @@ def build_dip_catalog(history: CaseTable | list[dict[str, Any]],
         "version": version}
     structure, unreadable = _structure(usable, params)
     draft = DipCatalog(groups=structure, **shape)
-    assigned = assign(usable, px, draft)
-    cases = usable.select("_row", "cost", "w", "level").join(assigned, on="_row")
-    kept = _kept(cases, params)
-    scored, m_all = _scores(cases, kept, params)
+    assigned, cases, kept, scored, m_all, passes = _settled_assignment(usable, px, draft,
+                                                                        params, shape)
     groups = draft.groups.drop("score", "mean_cost", "n_cases", "cv").join(
         scored, on="dip_code").join(_names(params.ruleset).rename({"key": "principal_dx"}),
                                     on="principal_dx", how="left")
@@ -367,7 +393,7 @@ def build_dip_catalog(history: CaseTable | list[dict[str, Any]],
         "cv_over_1": int(catalog.groups.filter(pl.col("cv") > 1).height),
         "aux_rows": aux.height, "level_cost_rows": level_costs.height,
         "special_skipped": skipped,
-        "combinations_unreadable": unreadable,
+        "combinations_unreadable": unreadable, "grouping_passes": passes,
         "classes": {c: int((usable["class_rank"] == i).sum()) for i, c in enumerate(CLASSES)},
     }
     return DipBuild(catalog=catalog, report=report, level_costs=level_costs)

@@ -325,6 +325,10 @@ _DIP_LEVEL_COSTS = (
     )""",
 )
 
+# Average length of stay of a DIP group, as official catalogues publish it (issue 16); left out of
+# a version's checksum while all null (weights.versions), so older versions keep theirs.
+_DIP_AVG_LOS = ("ALTER TABLE dip_catalog ADD COLUMN avg_los DOUBLE PRECISION",)
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "weight versions, drg_weights, dip_catalog", _WEIGHTS_CORE),
     Migration(2, "hospitals and institution coefficients", _HOSPITALS),
@@ -334,6 +338,7 @@ MIGRATIONS: list[Migration] = [
     Migration(6, "drg_hospital_costs: mean cost per DRG and hospital", _DRG_HOSPITAL_COSTS),
     Migration(100, "dip_aux: DIP auxiliary-catalogue coefficients", _DIP_AUX),
     Migration(101, "dip_level_costs: same-level mean cost per DIP group", _DIP_LEVEL_COSTS),
+    Migration(102, "dip_catalog.avg_los: published average length of stay", _DIP_AVG_LOS),
     Migration(300, "service: api keys and batch jobs", _SERVICE),
     Migration(310, "supervision indicators and flags", _SUPERVISION),
 ]

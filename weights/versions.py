@@ -40,6 +40,9 @@ class VersionedTable:
     # Added after versions were stored: left out of the checksum while a version has no rows
     # in it, so the checksums of older versions stay valid.
     optional: bool = False
+    # Columns added after versions were stored: left out of the checksum while all null in a
+    # version's rows, for the same reason.
+    optional_columns: tuple[str, ...] = ()
 
 
 # The first table of a kind is its main table (diff, row counts). Other areas append their
@@ -49,7 +52,7 @@ VERSIONED_TABLES: dict[str, list[VersionedTable]] = {
             VersionedTable("drg_level_costs", ("drg", "level"), "mean_cost", optional=True),
             VersionedTable("drg_hospital_costs", ("drg", "hospital_id"), "mean_cost",
                            optional=True)],
-    "dip": [VersionedTable("dip_catalog", ("dip_code",), "score"),
+    "dip": [VersionedTable("dip_catalog", ("dip_code",), "score", optional_columns=("avg_los",)),
             VersionedTable("dip_aux", ("dip_code", "dimension", "level"), "coef"),
             VersionedTable("dip_level_costs", ("dip_code", "level"), "mean_cost",
                            optional=True)],
@@ -119,6 +122,9 @@ def checksum(con: duckdb.DuckDBPyConnection, kind: str, version: str) -> str:
                            f"ORDER BY {', '.join(spec.key)}", [version])
         if spec.optional and rows.height == 0:
             continue
+        unset = [c for c in spec.optional_columns if c in rows.columns
+                 and rows[c].null_count() == rows.height]
+        rows = rows.drop(unset)
         digest.update(spec.name.encode())
         digest.update(rows.write_csv().encode())
     return digest.hexdigest()

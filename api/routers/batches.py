@@ -12,7 +12,7 @@ from api import audit
 from api.auth import Principal, Role
 from api.deps import AnyKey, State
 from api.errors import ApiError, not_found
-from api.jobs import INPUT_SUFFIXES, csv_chunks, new_job_id
+from api.jobs import INPUT_SUFFIXES, csv_chunks, new_job_id, user_words
 from api.models import ERROR_RESPONSES, ErrorOut, JobListOut, JobOut
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"], responses=ERROR_RESPONSES)
@@ -21,7 +21,10 @@ UPLOAD_CHUNK = 1 << 20
 
 def job_out(job: dict) -> JobOut:
     url = f"/v1/batches/{job['job_id']}/results" if job["state"] == "done" else None
-    return JobOut(**{k: job[k] for k in JobOut.model_fields if k in job}, results_url=url)
+    out = JobOut(**{k: job[k] for k in JobOut.model_fields if k in job}, results_url=url)
+    if out.error:  # also a job recorded before errors were scrubbed: no server path
+        out.error = user_words(out.error, job)
+    return out
 
 
 def visible_job(state: State, principal: Principal, job_id: str) -> dict:

@@ -10,7 +10,6 @@ same folder gives the same store, not doubled rows.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -18,24 +17,31 @@ from pathlib import Path
 import click
 import polars as pl
 
-from engine.commands.settle import print_clearing
+from engine.commands.settle import print_clearing, warn_clamped_prepayments
 from engine.policy import LEVEL_ALIASES, Policy, load_policy
 from engine.settings import get_settings
 
+# The settlement year is drawn with its own seed (new patients) from the history's hospitals,
+# with this much case-mix drift (sigma of a log-normal factor on each hospital's ADRG mix).
+YEAR_DRIFT = 0.1
+
 
 def _region(folder: Path, year: int, cases: int, hospitals: int, seed: int,
-            ruleset: str) -> Path:
-    """The synthetic region of `year` under folder/, generated once per parameter set."""
+            ruleset: str, *, hospital_seed: int | None = None, drift: float = 0.0) -> Path:
+    """The synthetic region of `year` under folder/<ruleset>/, generated once per parameter
+    set."""
     from engine.synth import write_region
 
-    out = folder / f"region_{year}"
+    out = folder / ruleset / f"region_{year}"
     marker = out / "region.json"
     if marker.is_file():
         done = json.loads(marker.read_text())
-        if (done.get("cases"), done.get("hospitals"), done.get("seed"), done.get("ruleset")) == (
-                cases, hospitals, seed, ruleset):
+        if (done.get("cases"), done.get("hospitals"), done.get("seed"), done.get("ruleset"),
+                done.get("hospital_seed"), done.get("drift", 0.0)) == (
+                cases, hospitals, seed, ruleset, hospital_seed, drift):
             return out
-    write_region(out, cases, hospitals, year, seed, ruleset)
+    write_region(out, cases, hospitals, year, seed, ruleset, hospital_seed=hospital_seed,
+                 drift=drift)
     return out
 
 
@@ -100,6 +106,29 @@ def _dip_catalog(db: Path, policy: Policy, history: pl.DataFrame, hospitals: pl.
     return version
 
 
+def policy_path(db: Path, name: str) -> Path:
+    from engine.policy import store_policy_dir
+
+    return store_policy_dir(db) / f"{name}.toml"
+
+
+def _write_fitted(db: Path, policy_name: str, base: Policy, fitted: Policy,
+                  source: str) -> Policy:
+    """Write the fitted policy as `<base>-demo.toml` in policies/ next to the store and load it
+    back: the demo settles with the file, so every later command naming it pays the same."""
+    from engine.policy import policy_source
+    from engine.policy_file import fitted_policy_text, write_policy_file
+
+    _, text = policy_source(policy_name)
+    name = f"{base.name}-demo"
+    note = (f"Fitted by `drgdip demo` from {base.name} (checksum {base.checksum}) to {source}:\n"
+            f"budgets = last year's FFS fund amount x 1.03 per pool; point values / base rates "
+            f"= what clearing\nwould fix for last year's cases (engine/settle_calibration.py). "
+            f"Later commands: --policy {name}.")
+    path = write_policy_file(policy_path(db, name), fitted_policy_text(text, fitted, note=note))
+    return load_policy(path)
+
+
 def _hospitals(db: Path, hospitals: pl.DataFrame, region: str) -> None:
     from weights import open_store, upsert_hospitals
 
@@ -134,12 +163,22 @@ def demo_command(policy_name: str, n_cases: int, n_hospitals: int, seed: int, fo
     base = load_policy(policy_name)
     db = db if db is not None else get_settings().db
     data = folder / "demo_data"
+    from engine.pseudonym import configured_key, demo_key, use_patient_key
+
+    if configured_key() is None:  # synthetic patients: a key of the demo's own (docs/privacy.md)
+        key, key_path = demo_key(data)
+        click.get_current_context().with_resource(use_patient_key(key))
+        click.echo(f"patient ids pseudonymised with the key in {key_path} (no "
+                   f"DRGDIP_PATIENT_KEY_FILE set); later settle runs on this store need "
+                   f"DRGDIP_PATIENT_KEY_FILE={key_path}")
     year = base.year
     ruleset = base.policy.ruleset
     click.echo(f"1/5 synthesizing {n_hospitals} hospitals × {n_cases:,} cases for {year - 1} "
-               f"and {year} (seed {seed}) → {data}")
+               f"(seed {seed}) and {year} (seed {seed + 1}: the same hospitals, new patients, "
+               f"case-mix drift {YEAR_DRIFT}) → {data}")
     hist_dir = _region(data, year - 1, n_cases, n_hospitals, seed, ruleset)
-    cur_dir = _region(data, year, n_cases, n_hospitals, seed, ruleset)
+    cur_dir = _region(data, year, n_cases, n_hospitals, seed + 1, ruleset, hospital_seed=seed,
+                      drift=YEAR_DRIFT)
     hospitals = pl.read_parquet(cur_dir / "hospitals.parquet")
     history = read_cases(hist_dir / "cases.parquet").cases
     source = f"demo synthetic region {year - 1}"
@@ -162,12 +201,12 @@ def demo_command(policy_name: str, n_cases: int, n_hospitals: int, seed: int, fo
         con.close()
     if base.method == "dip":  # last year's cases in the groups of the stored catalogue
         grouped = group_cases(history, base, weights)
-    policy = calibrate(base, history, grouped, weights.table, hospitals)
-    policy = policy.model_copy(update={
-        "name": f"{base.name}-demo",
-        "checksum": hashlib.sha256(policy.model_dump_json().encode()).hexdigest()[:16]})
+    fitted = calibrate(base, history, grouped, weights.table, hospitals)
+    policy = _write_fitted(db, policy_name, base, fitted, source)
     for pool, p in sorted(policy.pool.items()):
         click.echo(f"   {pool}: budget {p.budget:,} yuan, budget point value {p.pv_budget}")
+    click.echo(f"   fitted policy {policy.name} → {policy_path(db, policy.name)} (later commands: "
+               f"--policy {policy.name} --db {db})")
     current = read_cases(cur_dir / "cases.parquet").cases
     month = pl.col("discharge_date").dt.strftime("%Y-%m")
     click.echo(f"3/5 settling {current.height:,} cases of {year} month by month")
@@ -175,14 +214,15 @@ def demo_command(policy_name: str, n_cases: int, n_hospitals: int, seed: int, fo
         period = f"{year}-{m:02d}"
         cases = current.filter(month == period)
         result = run_settle(db, policy, cur_dir / "cases.parquet", period=period,
-                            run_id=f"demo-{period}", weights_version=version,
+                            run_id=f"demo-{base.name}-{period}", weights_version=version,
                             hospitals_path=cur_dir / "hospitals.parquet", cases=cases,
                             out_dir=folder / "results")
         s = result.summary
         click.echo(f"   {period}: {s['cases']:>7,} cases, fund payable {s['fund_payable']:>16} "
                    f"yuan, prepayment {s['prepayment']:>16}")
+        warn_clamped_prepayments(s)
     click.echo(f"4/5 clearing {year}")
-    cleared = run_clear(db, policy, year=year, run_id=f"demo-clear-{year}",
+    cleared = run_clear(db, policy, year=year, run_id=f"demo-{base.name}-clear-{year}",
                         out_dir=folder / "results")
     click.echo("5/5 per-hospital clearing (年度清算):")
     print_clearing(cleared.frames["clearing_results"])

@@ -66,10 +66,12 @@ def group_dip_file(input_path: Path, output_path: Path, catalog: str,
     """`drgdip group --method dip --catalog V INPUT OUTPUT`: group a case file, write OUTPUT."""
     output_format(output_path)
     cat = load_dip_catalog(catalog, db)
+    from engine.ingest.one_case import hold_ingest_errors
+
     cases = _read_cases(input_path)
     parts = [group_dip(cases.slice(start, CHUNK_ROWS), cat)
              for start in range(0, max(cases.height, 1), CHUNK_ROWS)]
-    result = pl.concat(parts)
+    result = hold_ingest_errors(pl.concat(parts), cases)  # as settlement marks them
     write_table(result, output_path, bom=bom)
     counts = result["status"].value_counts().sort("status")
     summary = ", ".join(f"{s} {n:,}" for s, n in counts.iter_rows())
@@ -151,17 +153,40 @@ def build_dip_command(history_path: Path, version: str, db: Path | None, region:
 @click.option("--region", default="")
 @click.option("--year", type=int, default=None)
 @click.option("--score-scale", type=float, default=1000.0, show_default=True)
+@click.option("--region-avg-cost", default=None,
+              help="regional average cost (yuan) for score 1000 (scale): derives the mean cost "
+                   "of groups the file publishes none for (score × this / scale)")
+@click.option("--ignored-ops", "ignored_path", type=click.Path(path_type=Path), default=None,
+              help="operations that do not count for grouping (CSV/xlsx column 手术操作编码, or "
+                   "one code per line; a stem such as 99.18 takes every code it starts with)")
+@click.option("--aux", "aux_path", type=click.Path(path_type=Path), default=None,
+              help="auxiliary catalogue (辅助目录): 病种编码 (* = all), 辅助目录类型, 等级, 调整系数")
 @click.option("--skip-invalid", is_flag=True, help="import the good rows, report the bad ones")
 @click.option("--rejects", type=click.Path(path_type=Path), default=None,
               help="write the rejected rows (row, column, value, reason) as CSV")
 def import_dip_command(file: Path, version: str, db: Path | None, region: str,
-                       year: int | None, score_scale: float, skip_invalid: bool,
+                       year: int | None, score_scale: float, region_avg_cost: str | None,
+                       ignored_path: Path | None, aux_path: Path | None, skip_invalid: bool,
                        rejects: Path | None) -> None:
-    """Import an official DIP catalogue (病种编码, 主要诊断编码, 手术操作编码, 分值, 病种类型)."""
-    from weights.dip_catalog_io import require_clean
+    """Import an official DIP catalogue as shipped (病种编码, 病种名称, 主要诊断编码, 手术操作编码 or
+    主要/其他手术操作编码, 病种类型, 治疗方式, 病种分值, 次均费用, 例数, 变异系数, 平均住院日); headers
+    and values as in grouper/dip_data/catalog_aliases.toml."""
+    from decimal import Decimal, InvalidOperation
+
+    from weights.dip_catalog_io import read_ignored_operations, require_clean
     from weights.dip_store import save_catalog
 
-    result = import_catalog(file, version=version, score_scale=score_scale)
+    ignored = read_ignored_operations(ignored_path) if ignored_path is not None else ()
+    region_avg = None
+    if region_avg_cost is not None:
+        try:
+            region_avg = Decimal(region_avg_cost)
+        except InvalidOperation as exc:
+            raise click.BadParameter(f"{region_avg_cost!r} is not a number",
+                                     param_hint="--region-avg-cost") from exc
+    result = import_catalog(file, version=version, score_scale=score_scale,
+                            region_avg_cost=region_avg, ignored_procedures=ignored,
+                            aux_path=aux_path)
     if rejects is not None:
         result.rejected.write_csv(rejects)
     if result.rejected.height:
@@ -175,5 +200,14 @@ def import_dip_command(file: Path, version: str, db: Path | None, region: str,
         raise InputError(f"{file}: no usable catalogue row")
     save_catalog(_db(db), result.catalog, version, region=region, year=year,
                  source=f"import-dip {file.name}")
-    click.echo(f"dip version {version}: imported {result.catalog.groups.height:,} groups "
-               f"from {file} ({result.rejected['row'].n_unique()} rows rejected)")
+    groups = result.catalog.groups
+    by_type = ", ".join(f"{t} {n:,}" for t, n in groups.group_by("dip_type").len()
+                        .sort("dip_type").iter_rows())
+    click.echo(f"dip version {version}: imported {groups.height:,} groups ({by_type}) "
+               f"from {file.name} ({result.rejected['row'].n_unique()} rows rejected)")
+    click.echo(result.mean_cost_note())
+    if aux_path is not None:
+        click.echo(f"{result.catalog.aux.height:,} auxiliary coefficients from {aux_path.name}")
+    if ignored:
+        click.echo(f"{len(ignored)} operations do not count for grouping: "
+                   f"{', '.join(ignored[:10])}{' …' if len(ignored) > 10 else ''}")

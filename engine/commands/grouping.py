@@ -12,6 +12,7 @@ from rich.progress import Progress
 
 from engine.case_output import output_format, write_table
 from engine.commands.table_output import BOM_OPTION, print_table
+from engine.ingest.one_case import hold_ingest_errors
 from grouper import available_rulesets, explain, group_drg, load_ruleset
 from grouper.errors import InputError
 
@@ -22,7 +23,7 @@ def read_case_file(path: Path) -> pl.DataFrame:
     """Cases of a file through the project's ingestion (formats, aliases, per-row problems)."""
     from engine.ingest import read_cases  # ingestion owns file formats and header aliases
 
-    result = read_cases(path)
+    result = read_cases(path, patient_ids="drop")  # grouping never links stays
     if result.header_note():
         click.echo(result.header_note(), err=True)
     return result.cases
@@ -160,7 +161,8 @@ def group_command(ruleset: str, translate_codes: bool, method: str, catalog: str
             else:
                 parts.append(group_drg(chunk, rs, translate_codes=translate_codes))
             progress.advance(task, chunk.height)
-    result = pl.concat(parts)
+    # cases ingestion holds (I105, I106, I107 …) come out as settlement marks them
+    result = hold_ingest_errors(pl.concat(parts), cases)
     write_table(result, output_path, bom=bom)
     counts = result["status"].value_counts().sort("status")
     summary = ", ".join(f"{s} {n:,}" for s, n in counts.iter_rows())

@@ -1,4 +1,5 @@
-"""`drgdip keys create|list|revoke`: API keys of the HTTP service (stored hashed)."""
+"""`drgdip keys create|list|revoke`: API keys of the HTTP service (stored hashed);
+`drgdip keys patient-key`: the patient id pseudonymisation key (engine.pseudonym)."""
 
 from __future__ import annotations
 
@@ -83,3 +84,54 @@ def keys_revoke(key_id: str, db: Path | None) -> None:
     if not n:
         raise DrgDipError(f"no active key {key_id!r}")
     click.echo(f"revoked {key_id}")
+
+
+@keys_command.command("patient-key")
+@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path),
+              help="file to create (owner read/write only); never inside the store")
+def keys_patient_key(out_path: Path) -> None:
+    """Create the key that pseudonymises patient ids (患者编号假名化密钥; docs/privacy.md) and
+    print its key id; use it with DRGDIP_PATIENT_KEY_FILE=FILE."""
+    from engine.pseudonym import load_key_file, write_key_file
+
+    key = load_key_file(write_key_file(out_path))
+    click.echo(f"{out_path}: key id {key.key_id}; set DRGDIP_PATIENT_KEY_FILE={out_path}")
+
+
+@keys_command.command("pseudonymise-store")
+@DB_OPTION
+def keys_pseudonymise_store(db: Path | None) -> None:
+    """Replace the clear patient ids that runs settled before pseudonymisation left in the
+    store by their pseudonyms under the configured key (历史明文患者编号假名化)."""
+    import polars as pl
+
+    from engine.pseudonym import NO_KEY, PSEUDONYM_PATTERN, configured_key
+    from grouper.errors import RefusedError
+    from weights.audit import record
+    from weights.store import transaction
+
+    key = configured_key()
+    if key is None:
+        raise RefusedError(NO_KEY)
+    with _store(db) as con:
+        tables = {r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables").fetchall()}
+        clear = [] if "case_results" not in tables else [r[0] for r in con.execute(
+            "SELECT DISTINCT patient_id FROM case_results WHERE patient_id IS NOT NULL AND "
+            "NOT regexp_matches(patient_id, ?)", [PSEUDONYM_PATTERN]).fetchall()]
+        if clear:
+            mapping = pl.DataFrame({"clear": clear}, schema={"clear": pl.String}).with_columns(
+                key.column(pl.Series(clear)).alias("pseudonym"))
+            con.register("_pseudonyms", mapping.to_arrow())
+            try:
+                with transaction(con):
+                    con.execute("UPDATE case_results SET patient_id = p.pseudonym "
+                                "FROM _pseudonyms p WHERE case_results.patient_id = p.clear")
+                    record(con, who="", action="pseudonymise", entity="case_results",
+                           entity_key="patient_id", why="drgdip keys pseudonymise-store",
+                           detail={"patients": len(clear), "key_id": key.key_id})
+            finally:
+                con.unregister("_pseudonyms")
+            con.execute("CHECKPOINT")
+    click.echo(f"{len(clear):,} clear patient id(s) replaced by pseudonyms of key "
+               f"{key.key_id}")

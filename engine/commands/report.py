@@ -28,15 +28,15 @@ from weights.store import open_store, query
 
 
 def _thresholds(policy: str | None, con: duckdb.DuckDBPyConnection,
-                run_id: str | None) -> SupervisionThresholds:
+                run_id: str | None, store: Path | None = None) -> SupervisionThresholds:
     from engine.policy import PolicyError, load_policy
     if policy is not None:
-        return load_policy(policy).supervision
+        return load_policy(policy, store=store).supervision
     if run_id is not None:
         run = query(con, "SELECT policy FROM runs WHERE run_id = ?", [run_id])
         if run.height:
             try:
-                return load_policy(str(run["policy"][0])).supervision
+                return load_policy(str(run["policy"][0]), store=store).supervision
             except PolicyError as exc:  # a run whose policy file moved: built-in defaults
                 click.echo(f"note: {exc}; using default supervision thresholds", err=True)
     return DEFAULT_THRESHOLDS
@@ -92,7 +92,7 @@ def report_command(out_dir: Path, run_id: str | None, hospital: str | None,
     groups: pl.DataFrame | None = None
     if cases_path is not None and (run_id is None or not _settled(con, run_id)):
         run_id = run_id or f"supervision-{cases_path.stem}"
-        th = _thresholds(policy, con, None)
+        th = _thresholds(policy, con, None, db)
         ruleset = ruleset or settings.default_ruleset
         frame, notes = from_case_file(cases_path, ruleset=ruleset,
                                       thresholds=th, hospitals=hospitals, con=con)
@@ -104,7 +104,7 @@ def report_command(out_dir: Path, run_id: str | None, hospital: str | None,
         if run_id is None:
             raise InputError("nothing to report: the store has no settled run and no "
                              "supervision results; settle first or pass --cases FILE")
-        th = _thresholds(policy, con, run_id)
+        th = _thresholds(policy, con, run_id, db)
         stored = run_id in supervision_runs(con)
         if _settled(con, run_id) and (recompute or not stored):
             frame, _ = from_settled_run(con, run_id, thresholds=th, cases_path=cases_path,

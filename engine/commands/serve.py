@@ -14,7 +14,8 @@ import click
               help="store file (default: DRGDIP_DB, else ./drgdip.duckdb)")
 @click.option("--dip-catalog", "dip_catalogs", multiple=True, metavar="NAME=FILE",
               help="also load an official DIP catalogue file under NAME (repeatable)")
-@click.option("--access-log/--no-access-log", default=False, show_default=True)
+@click.option("--access-log/--no-access-log", default=False, show_default=True,
+              help="uvicorn's access log too (the service logs one JSON line per request)")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def serve_command(host: str, port: int, db: Path | None, dip_catalogs: tuple[str, ...],
@@ -23,6 +24,7 @@ def serve_command(host: str, port: int, db: Path | None, dip_catalogs: tuple[str
     import uvicorn
 
     from api.app import create_app
+    from api.logs import uvicorn_log_config
     from api.settings import ApiSettings
 
     overrides: dict[str, object] = {}
@@ -36,4 +38,5 @@ def serve_command(host: str, port: int, db: Path | None, dip_catalogs: tuple[str
         overrides["dip_catalog_files"] = {n: Path(f) for n, f in pairs}
     settings = ApiSettings(**overrides)  # type: ignore[arg-type]
     uvicorn.run(create_app(settings), host=host, port=port, access_log=access_log,
-                log_level=log_level, loop="auto", http="auto", workers=1)
+                log_level=log_level, loop="auto", http="auto", workers=1,
+                log_config=uvicorn_log_config(log_level))  # JSON lines on stderr (api.logs)

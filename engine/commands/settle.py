@@ -91,8 +91,8 @@ def settle_command(policy_name: str, cases_path: Path, period: str, run_id: str,
                         reviews_path=reviews_path, out_dir=_out(store_path, out_dir),
                         master=master, store=load_store, by_date=ruleset == "auto")
         return
-    policy = load_policy(policy_name)
     store = _db(db)
+    policy = load_policy(policy_name, store=store)
     with Progress(transient=True) as bar:
         tasks: dict[str, TaskID] = {}
 
@@ -116,9 +116,24 @@ def settle_command(policy_name: str, cases_path: Path, period: str, run_id: str,
                f"{period} under {policy.name} ({types})")
     click.echo(f"fund payable {s['fund_payable']} yuan; FFS fund amount {s['ffs_fund_amount']}; "
                f"prepayment {s['prepayment']}; invalid {s['invalid']:,}")
+    if policy.method == "dip" and s.get("group_types"):
+        n = sum(s["group_types"].values())
+        shares = ", ".join(f"{k} {v:,} ({100 * v / n:.1f} %)" for k, v in sorted(
+            s["group_types"].items(), key=lambda kv: (-kv[1], kv[0])))
+        click.echo(f"DIP types of the {n:,} grouped cases: {shares}; unmatched "
+                   f"{s['unmatched']:,}")
     if s["outside_period"]:
         click.echo(f"note: {s['outside_period']:,} cases were discharged outside {period} "
                    f"(settled in this run all the same)")
+    warn_clamped_prepayments(s)
+
+
+def warn_clamped_prepayments(summary: dict) -> None:
+    """One warning line per fund pool whose monthly prepayments were clamped at 0."""
+    for pool, found in sorted(summary.get("prepayments_clamped", {}).items()):
+        click.echo(f"warning: {pool}: negative prepayment paid as 0 for "
+                   + ", ".join(f"{h} {v}" for h, v in sorted(found.items()))
+                   + " / 月度预付为负，按 0 支付的医疗机构")
 
 
 @click.command("clear")
@@ -134,8 +149,8 @@ def clear_command(policy_name: str, year: int, run_id: str | None, out_dir: Path
     """Annual clearing (年度清算) of every fund pool from the year's settle runs."""
     from engine.pipeline import run_clear
 
-    policy = load_policy(policy_name)
     store = _db(db)
+    policy = load_policy(policy_name, store=store)
     result = run_clear(store, policy, year=year, run_id=run_id, out_dir=_out(store, out_dir),
                        partial=partial)
     missing = result.summary.get("missing_months")

@@ -60,6 +60,7 @@ def settle_on_spark(db: Path, policy_name: str, cases_path: Path, *, period: str
 
     from engine.pipeline import RunError, check_period, load_hospitals, load_weights
     from engine.policy import load_policy
+    from engine.presettle import clamped_prepayments
     from engine.readmission_history import earlier_episodes
     from engine.review import read_reviews
     from engine.review_quota import with_year_quota_used
@@ -71,15 +72,17 @@ def settle_on_spark(db: Path, policy_name: str, cases_path: Path, *, period: str
         write_parquet,
     )
     from engine.spark.store_load import load_settle_run
+    from engine.store_parameters import with_store_parameters
     from weights.store import open_store
 
-    policy = load_policy(policy_name)
+    policy = load_policy(policy_name, store=db)
     if check_period(period) != policy.year:
         raise RunError(f"period {period} is outside the policy year {policy.year}")
     started = datetime.now()
     reviews = read_reviews(reviews_path) if reviews_path is not None else None
     con = open_store(db)
-    try:
+    try:  # the store's rates over the TOML's, as engine.pipeline.run_settle
+        policy, parameters = with_store_parameters(con, policy, period=period)
         weights = load_weights(con, policy, weights_version)
         hospitals = with_year_quota_used(con, load_hospitals(con, hospitals_path), policy,
                                          period=period, run_id=run_id)
@@ -98,7 +101,9 @@ def settle_on_spark(db: Path, policy_name: str, cases_path: Path, *, period: str
     period_rows = pl.from_arrow(periods.toArrow())
     assert isinstance(period_rows, pl.DataFrame)
     period_rows.write_parquet(target / "hospital_period_results.parquet")
-    summary = spark_summary(written, period_rows)
+    summary = spark_summary(written, period_rows) | {
+        "parameters": parameters,
+        "prepayments_clamped": clamped_prepayments(period_rows, policy)}
     if store:
         run = {"run_id": run_id, "kind": "settle", "status": "done", "policy": policy.name,
                "policy_version": policy.policy.version, "policy_checksum": policy.checksum,
@@ -120,6 +125,9 @@ def settle_on_spark(db: Path, policy_name: str, cases_path: Path, *, period: str
                f"{summary['ffs_fund_amount']}; prepayment {summary['prepayment']}; invalid "
                f"{summary['invalid']:,}; Parquet {target}"
                + ("" if store else "; store not loaded (--no-store)"))
+    from engine.commands.settle import warn_clamped_prepayments
+
+    warn_clamped_prepayments(summary)
 
 
 def spark_summary(results: Any, period_rows: pl.DataFrame) -> dict[str, Any]:

@@ -43,7 +43,7 @@ def validate_command(input_path: Path, problems_path: Path | None, bom: bool) ->
     """Read a case file as every command does and report per-row problems (数据校验)."""
     from engine.ingest import read_cases
 
-    result = read_cases(input_path)
+    result = read_cases(input_path, patient_ids="drop")  # validation never links stays
     if problems_path is not None:
         write_table(result.problems, problems_path, bom=bom)
     counts = result.problems.group_by("error_code", "field").len().sort("len", descending=True)

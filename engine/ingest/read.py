@@ -128,7 +128,18 @@ def _value_text(col: str) -> pl.Expr:
     return pl.col(col).cast(pl.String, strict=False).fill_null("(空)")
 
 
-def read_cases(path_or_frame: Any, *, ruleset_needs: Iterable[str] | None = None) -> IngestResult:
+def read_cases(path_or_frame: Any, *, ruleset_needs: Iterable[str] | None = None,
+               patient_ids: str = "pseudonymise") -> IngestResult:
+    """Read cases from a file or frame (`_read_cases`); `patient_id` comes out pseudonymised
+    with the configured key, refused without one (`patient_ids="drop"`: emptied, for readers
+    that never link stays), engine.pseudonym — no clear patient id leaves ingestion."""
+    from engine.pseudonym import pseudonymise
+
+    result = _read_cases(path_or_frame, ruleset_needs=ruleset_needs)
+    return replace(result, cases=pseudonymise(result.cases, patient_ids))
+
+
+def _read_cases(path_or_frame: Any, *, ruleset_needs: Iterable[str] | None = None) -> IngestResult:
     """Read cases from a file (.parquet/.csv/.jsonl/.xlsx) or a frame; never drops a row.
 
     `ruleset_needs`: further fields the caller requires (e.g. `("icu_hours",)` for a ruleset

@@ -49,11 +49,12 @@ def to_spark_arrow(frame: pl.DataFrame, schema: pa.Schema) -> Iterator[pa.Record
     yield from table.to_batches()
 
 
-def ingest_batch(batch: pa.RecordBatch) -> pl.DataFrame:
-    """One Arrow batch through the project's ingestion: aliases, coercion, per-row problems."""
+def ingest_batch(batch: pa.RecordBatch, patient_ids: str = "pseudonymise") -> pl.DataFrame:
+    """One Arrow batch through the project's ingestion: aliases, coercion, per-row problems,
+    patient ids pseudonymised (or dropped: `patient_ids="drop"`, grouping; engine.pseudonym)."""
     from engine.ingest import read_cases  # the single-machine path reads cases the same way
 
-    return read_cases(pa.Table.from_batches([batch])).cases
+    return read_cases(pa.Table.from_batches([batch]), patient_ids=patient_ids).cases
 
 
 def group_batches(batches: Iterator[pa.RecordBatch], ruleset: str,
@@ -71,7 +72,7 @@ def group_batches(batches: Iterator[pa.RecordBatch], ruleset: str,
     for batch in batches:
         if batch.num_rows == 0:
             continue
-        grouped = group_drg(ingest_batch(batch), rs, translate_codes=translate_codes)
+        grouped = group_drg(ingest_batch(batch, "drop"), rs, translate_codes=translate_codes)
         yield from to_spark_arrow(grouped, GROUP_ARROW_SCHEMA)
 
 

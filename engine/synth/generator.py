@@ -59,7 +59,12 @@ def _ids(values: list[str]) -> tuple[np.ndarray, dict[str, int]]:
 
 
 def build_region(hospitals: int, year: int, seed: int, ruleset: str = "chs_drg_11",
-                 params: dict[str, Any] | None = None) -> Region:
+                 params: dict[str, Any] | None = None, *, hospital_seed: int | None = None,
+                 drift: float = 0.0) -> Region:
+    """The region's fixed parts. `hospital_seed` (default `seed`) draws the hospitals, so two
+    years drawn with different seeds can share them (same hospitals, new patients); `drift` > 0
+    multiplies each hospital's ADRG case-mix weights by a log-normal factor of that sigma (drawn
+    from `seed`) and renormalises — a little case-mix drift between years."""
     if hospitals < 1:
         raise SynthError(f"hospitals={hospitals}: need at least 1")
     if not 1900 <= year <= 2200:
@@ -68,8 +73,14 @@ def build_region(hospitals: int, year: int, seed: int, ruleset: str = "chs_drg_1
     rs = load_ruleset(ruleset)
     T = build_templates(rs, per_adrg=p["templates_per_adrg"], mix_seed=p["mix_seed"])
     adrgs = D.region_truth(T.adrgs, p)
-    hosp = make_hospitals(hospitals, p, np.random.default_rng([seed, 0xB05]))
+    if drift < 0:
+        raise SynthError(f"drift={drift}: expected 0 or more")
+    hosp = make_hospitals(hospitals, p, np.random.default_rng(
+        [seed if hospital_seed is None else hospital_seed, 0xB05]))
     W = adrg_weights(hosp, adrgs, p)
+    if drift > 0:
+        W = W * np.random.default_rng([seed, 0xD21F7]).lognormal(0.0, drift, W.shape)
+        W = W / W.sum(axis=1, keepdims=True)
     H = W.shape[0]
     f = T.frame
     n_t = f.height
@@ -515,14 +526,16 @@ def generate(cases: int, hospitals: int, year: int, seed: int, ruleset: str = "c
 
 def write_region(out_dir: Path | str, cases: int, hospitals: int, year: int, seed: int,
                  ruleset: str = "chs_drg_11", *, params: dict[str, Any] | None = None,
-                 compression: str = "zstd") -> dict[str, Any]:
+                 compression: str = "zstd", hospital_seed: int | None = None,
+                 drift: float = 0.0) -> dict[str, Any]:
     """Write hospitals.parquet, cases.parquet (streamed chunk by chunk), seeded.parquet and
     region.json to `out_dir`; return the summary written to region.json."""
     if cases < 1:
         raise SynthError(f"cases={cases}: need at least 1")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    r = build_region(hospitals, year, seed, ruleset, params)
+    r = build_region(hospitals, year, seed, ruleset, params, hospital_seed=hospital_seed,
+                     drift=drift)
     public_hospitals(r).write_parquet(out / "hospitals.parquet")
     seeds = [hospital_seeds(r.hospitals)]
     writer: pq.ParquetWriter | None = None
@@ -541,6 +554,8 @@ def write_region(out_dir: Path | str, cases: int, hospitals: int, year: int, see
     seeded_all.write_parquet(out / "seeded.parquet")
     summary = {
         "cases": cases, "hospitals": hospitals, "year": year, "seed": seed, "ruleset": ruleset,
+        **({"hospital_seed": hospital_seed} if hospital_seed is not None else {}),
+        **({"drift": drift} if drift else {}),
         "chunk_rows": r.p["chunk_rows"], "mix_seed": r.p["mix_seed"],
         "adrgs_generated": r.adrgs.height, "templates": r.templates.frame.height,
         "seeded": dict(sorted(seeded_all["kind"].value_counts().iter_rows())),

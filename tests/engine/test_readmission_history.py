@@ -17,8 +17,10 @@ import numpy as np
 import polars as pl
 import pytest
 
+from engine.ingest import read_cases
 from engine.pipeline import run_settle
 from engine.policy import load_policy, parse_policy
+from engine.pseudonym import pseudonymise
 from engine.readmission_history import earlier_episodes
 from engine.settle_case import settle_cases
 from engine.settle_readmission import EPISODE_SCHEMA
@@ -233,7 +235,9 @@ def test_april_readmissions_merge_into_march_runs(region, tmp_path):
                **common)
     con = open_store(region["db"], read_only=True)
     try:
-        found = earlier_episodes(con, policy, period="2025-04", run_id="a-04", cases=april)
+        # the run's cases as settlement reads them: patient ids pseudonymised at ingest
+        found = earlier_episodes(con, policy, period="2025-04", run_id="a-04",
+                                 cases=read_cases(april_path).cases)
         runs_read = earlier_episodes(con, policy, period="2025-03", run_id="m-03b")
     finally:
         con.close()
@@ -241,6 +245,7 @@ def test_april_readmissions_merge_into_march_runs(region, tmp_path):
     # the March episodes of the readmitted patients, from one March run only (no duplicates),
     # for the patients and hospitals of the April file only: not the fourth patient's March
     # hospital, where April has no stay of theirs
+    source = pseudonymise(source)  # the store holds the patients' pseudonyms only
     first = found.filter(pl.col("patient_id").is_in(source["patient_id"].implode()))
     assert first.height == first.unique().height
     keys = set(first.select("patient_id", "hospital_id").rows())

@@ -231,13 +231,20 @@ def test_goldens_hold_money_as_decimal_fen():
     assert isinstance(frame["fund_payable"][0], Decimal)
 
 
-def test_clearing_lists_negative_payables_and_the_binding_cap():
-    """payment-rules §4.3: a hospital with P < 0 (chaozhou's illustrative point values on the
-    fixture region) is listed, never clamped silently; so is a binding point-value cap."""
+def test_clearing_lists_negative_payables_and_the_binding_cap(region, inputs):
+    """payment-rules §4.3: a hospital with P < 0 (chaozhou's former off-scale point values,
+    8.9 / 9.8 yuan against a 1000-point catalogue, on the fixture region) is listed, never
+    clamped silently; so is a binding point-value cap."""
     from engine.pipeline import clamps
 
-    policy = load_policy("chaozhou_dip_2025")
-    rows = clearing_inputs(pl.read_parquet(GOLDEN / "chaozhou_dip_2025.hospital_period.parquet"))
+    cases, hospitals = region
+    policy, weights, grouped = inputs["chaozhou_dip_2025"]
+    old = {"employee": ("9.8000", "9.6000"), "resident": ("8.9000", "8.7000")}
+    policy = policy.model_copy(update={"pool": {
+        p: v.model_copy(update={"pv_budget": Decimal(old[p][0]), "pv_prev_year": Decimal(old[p][1])})
+        for p, v in policy.pool.items()}})
+    results = settle_cases(cases, grouped, weights, hospitals, policy)
+    rows = clearing_inputs(hospital_period(results, policy, PERIOD))
     found = {}
     for pool in sorted(set(rows["fund_pool"])):
         result = clear_pool(rows.filter(pl.col("fund_pool") == pool), policy, pool)

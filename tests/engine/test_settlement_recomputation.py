@@ -1,7 +1,8 @@
 """Independent recomputation of the golden settlements in exact fractions (issue 12 "must
 show"): from each case row's own operands (weight, coefficients, mean cost, cost, point value)
 the payment-rules formulas in `fractions.Fraction`, one ROUND_HALF_UP per payable amount, agree
-to the fen with every deviation / normal case row; hospital-period rows are the sums of their
+to the fen with every deviation / normal case row — and every other case type: per diem, FFS,
+merged readmissions, unmatched and the special-review outcomes; hospital-period rows are the sums of their
 case rows; clearing values are round(points × pv) + fixed (point methods) or Σ standards (rate).
 Written apart from engine/settle_*.py: it shares no code with them."""
 
@@ -62,7 +63,8 @@ def amount(policy, r: dict, base: F, std: F, dev: F, pv: F) -> F:
 @pytest.mark.parametrize("name", POLICIES)
 def test_case_rows_recompute_to_the_fen(name):
     policy = load_policy(name)
-    rows = pl.read_parquet(GOLDEN / f"{name}.cases.parquet")
+    rows = pl.concat([pl.read_parquet(GOLDEN / f"{name}.{kind}.parquet")
+                      for kind in ("cases", "reviews", "readmission")], how="diagonal")
     checked = 0
     for r in rows.filter(pl.col("case_type").is_in(RULED)).iter_rows(named=True):
         inst = fr(r["institution_coef"])
@@ -88,7 +90,7 @@ def test_case_rows_recompute_to_the_fen(name):
             payable = max(Decimal(0), standard - r["patient_paid"] - r["other_fund_paid"])
         assert payable == r["fund_payable"], r
         checked += 1
-    assert checked > 10_000
+    assert checked > 30_000
 
 
 @pytest.mark.parametrize("name", POLICIES)
@@ -112,3 +114,110 @@ def test_hospital_period_and_clearing_rows_recompute(name):
             value = half_up(fr(c["points_p"]) * fr(c["point_value"]), 2) + c["fixed_amount"]
         assert value == c["value"], c
         assert value - c["liability_p"] == c["payable"], c
+
+
+# --- the other case types (issue 12 "must show": every case row): per diem, FFS, merged
+# readmissions, unmatched, and the special-review outcomes, in the cases, reviews and two-month
+# readmission goldens. Only the ladder's conditions that need the raw case (the principal
+# diagnosis for the per-diem category) are read from the fixture region.
+
+REGION = GOLDEN.parents[0] / "region"
+KINDS = ("cases", "reviews", "readmission")
+
+
+def daily_rate(policy, dx0: str, adrg, los: int) -> F | None:
+    for cat in policy.per_diem.categories:  # first category wins
+        if any(dx0.upper().startswith(p.upper()) for p in cat.dx_prefixes) or (
+                adrg is not None and adrg in cat.adrgs):
+            return fr(cat.daily_rate)
+    fallback, max_los = policy.per_diem.long_stay_daily_rate, policy.scope.max_los
+    if fallback is not None and max_los is not None and los >= max_los:
+        return fr(fallback)
+    return None
+
+
+def per_diem_pay(policy, rate: F, los: int) -> Decimal:
+    """§2.6: Σ bands days in band × daily rate × factor, rounded once, capped per episode."""
+    total = F(0)
+    for band in policy.per_diem.bands:
+        upper = los if band.to_day is None else min(los, band.to_day)
+        total += max(0, upper - (band.from_day - 1)) * rate * fr(band.factor)
+    pay = half_up(total, 2)
+    cap = policy.per_diem.episode_cap
+    return min(pay, cap) if cap is not None else pay
+
+
+def fixed_and_points(policy, r: dict, dx0: str, adrg) -> tuple[Decimal, Decimal | None]:
+    """(fixed amount, points — None where the row's points are not checked) of the non-ruled
+    case types, from payment-rules §2.4–2.7 and docs/settlement.md's table."""
+    t, cost = r["case_type"], r["total_cost"]
+    if t == "per_diem":
+        rate = daily_rate(policy, dx0, adrg, r["los"])
+        assert rate is not None, r
+        return per_diem_pay(policy, rate, r["los"]), Decimal(0)
+    if t in ("review_ffs", "ffs_short_stay"):
+        return cost, Decimal(0)
+    if t == "unmatched":
+        assert policy.policy.unmatched_payment == "ffs"  # cost_points: no golden row has it
+        return cost, Decimal(0)
+    if t in ("readmission_merged", "violation"):
+        return Decimal(0), Decimal(0)
+    raise AssertionError(t)
+
+
+def uplift(policy, r: dict, pv: F) -> tuple[Decimal | None, Decimal]:
+    """approved_uplift §2.7: std + max(0, cost − std) × share / pv (points), or in money under
+    the rate method (pv = 1, std = RW × rate_L)."""
+    inst = fr(r["institution_coef"])
+    coef = inst * (fr(r["cost_coef"]) if r["cost_coef"] is not None else 1)
+    share, cost, weight = fr(policy.review.uplift_share), fr(r["total_cost"]), fr(r["weight"])
+    if policy.fixed_point_value:
+        std = weight * fr(half_up(fr(policy.pool[r["fund_pool"]].base_rate) * coef, 4))
+        return None, half_up(std + max(F(0), cost - std) * share, 2)
+    base = weight * fr(policy.policy.points_per_weight) if policy.method == "drg" else weight
+    std_points = base * coef
+    points = half_up(std_points + max(F(0), cost - std_points * pv) * share / pv, 4)
+    return points, half_up(fr(points) * pv, 2)
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_every_other_case_row_recomputes_to_the_fen(name):
+    policy = load_policy(name)
+    raw = pl.read_parquet(REGION / "cases.parquet").select(
+        "case_id", pl.col("diagnoses").list.first().alias("dx0"))
+    grouped = pl.read_parquet(GOLDEN / "inputs" / f"{name}.grouped.parquet")
+    adrg = grouped.select("case_id", "adrg") if "adrg" in grouped.columns else None
+    seen: dict[str, int] = {}
+    for kind in KINDS:
+        rows = pl.read_parquet(GOLDEN / f"{name}.{kind}.parquet").filter(
+            ~pl.col("case_type").is_in(RULED)).join(raw, on="case_id", how="left")
+        if adrg is not None:
+            rows = rows.join(adrg, on="case_id", how="left")
+        for r in rows.iter_rows(named=True):
+            t = r["case_type"]
+            assert t != "invalid", r  # the fixture holds no input problem
+            if t == "review_uplift":
+                points, money = uplift(policy, r, fr(r["point_value"]) if r["point_value"]
+                                       is not None else F(1))
+                if points is not None:
+                    assert points == r["points"], r
+                standard = money + r["fixed_amount"]
+                assert r["fixed_amount"] == 0, r
+            else:
+                fixed, points = fixed_and_points(policy, r, r["dx0"], r.get("adrg"))
+                assert (fixed, points) == (r["fixed_amount"], r["points"]), r
+                standard = fixed
+            assert standard == r["payment_standard"], r
+            if t == "violation":  # held: nothing payable, the deduction recorded
+                assert r["fund_payable"] == 0 and r["deduction"] == Decimal("100.00"), r
+            elif policy.policy.fund_share_method == "ratio":
+                assert r["fund_payable"] == half_up(
+                    fr(standard) * fr(r["fund_paid"]) / fr(r["total_cost"]), 2), r
+            else:
+                assert r["fund_payable"] == max(
+                    Decimal(0), standard - r["patient_paid"] - r["other_fund_paid"]), r
+            seen[t] = seen.get(t, 0) + 1
+    assert {"per_diem", "readmission_merged", "review_ffs", "review_uplift", "violation"} <= set(
+        seen), seen
+    if name == "foshan_drg_2025":
+        assert seen.get("unmatched", 0) > 500

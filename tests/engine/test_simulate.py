@@ -81,8 +81,8 @@ def test_equal_scenario_changes_nothing_and_baseline_is_settlement(region):
     assert (joined["base_fund_payable"] == joined["fund_payable_right"]).all()
 
 
-SAME_VALUES = [("outliers.k_low", "0.4"), ("pool.employee.pv_budget", "125.0000"),
-               ("pool.resident.pv_budget", "110"), ("clearing.risk_reserve_rate", "0.05"),
+SAME_VALUES = [("outliers.k_low", "0.4"), ("pool.employee.pv_budget", "232.7300"),
+               ("pool.resident.pv_budget", "232.36"), ("clearing.risk_reserve_rate", "0.05"),
                ("readmission.merge_days", "10")]
 
 

@@ -32,9 +32,9 @@ def test_store_point_value_and_budget_take_effect_and_are_recorded(tmp_path):
     before = table(paths["db"], "SELECT point_value, sum(payment_standard) AS s FROM case_results "
                                 "WHERE run_id = 'toml-03' AND fund_pool = 'employee' "
                                 "GROUP BY point_value")
-    assert before["point_value"].to_list() == [D("125.0000")]  # fuzhou's TOML pv_budget
+    assert before["point_value"].to_list() == [D("232.7300")]  # fuzhou's TOML pv_budget
     used = summary(paths["db"], "toml-03")["parameters"]["employee"]["pv_budget"]
-    assert used == {"value": "125.0000", "source": "policy file"}
+    assert used == {"value": "232.7300", "source": "policy file"}
 
     run("weights", "set-rate", "--region", "fuzhou", "--fund-pool", "employee", "--year", "2025",
         "--scheme", "drg", "--kind", "pv_budget", "--value", "100.0000", "--db", db)
@@ -57,6 +57,6 @@ def test_store_point_value_and_budget_take_effect_and_are_recorded(tmp_path):
     assert employee["budget"] == D("123456789.00")
     assert employee["risk_reserve"] == D("6172839.45")  # the policy's 5 % of the store's budget
     resident = pools.filter(pl.col("fund_pool") == "resident").row(0, named=True)
-    assert resident["budget"] == D("1000000000.00")  # no store row: the TOML budget
+    assert resident["budget"] == D("465000000.00")  # no store row: the TOML budget
     recorded = summary(paths["db"], "clear-fuzhou_drg_2025-2025")["employee"]["parameters"]
     assert recorded["budget"] == {"value": "123456789.00", "source": "store fund_budgets"}

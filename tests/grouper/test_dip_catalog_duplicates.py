@@ -147,8 +147,8 @@ def test_group_dip_keeps_one_row_per_case_and_agrees_with_per_case_path(
     assert batch["case_id"].to_list() == cases["case_id"].to_list()
     assert [group_dip_one(row, built) for row in cases.to_dicts()] == batch.to_dicts()
     got = {r["case_id"]: r for r in batch.to_dicts()}
-    # the lower code of a repeated key wins, as the winner order says
-    assert got["G03"]["dip_code"] == "K800999" and got["G03"]["dip_score"] == 777.0
+    # of a repeated key the higher score wins (no cost to compare), as the winner order says
+    assert got["G03"]["dip_code"] == "K801002" and got["G03"]["dip_score"] == 850.0
     assert got["G08"]["dip_code"] == "K80ZA" and got["G09"]["dip_code"] == "K80ZT"
     # of a repeated dip_code the last row's type and score, as the per-case lookups keep it
     assert (got["G13"]["dip_type"], got["G13"]["dip_score"]) == ("core", 320.0)

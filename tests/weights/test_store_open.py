@@ -52,12 +52,14 @@ def test_a_locked_store_is_waited_for_then_refused(tmp_path: Path) -> None:
     assert drgdip("--create", "weights", "set-rate", "--fund-pool", "employee", "--year", "2024",
                   "--scheme", "drg", "--kind", "base_rate", "--value", "1",
                   "--db", str(db)).returncode == 0
+    # The holder keeps the lock until told on stdin, so a slow CLI start on a loaded machine
+    # cannot outlast it (a fixed 4 s hold did once).
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import duckdb, sys, time\n"
+        "import duckdb, sys\n"
         f"con = duckdb.connect({str(db)!r})\n"
         "print('held', flush=True)\n"
-        "time.sleep(float(sys.argv[1]))\n"
-        "con.close()\n"), "4"], stdout=subprocess.PIPE, text=True)
+        "sys.stdin.readline()\n"
+        "con.close()\n")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         started = time.monotonic()
@@ -67,8 +69,16 @@ def test_a_locked_store_is_waited_for_then_refused(tmp_path: Path) -> None:
         assert refused.stderr.count("\n") == 1 and "in use by another process" in refused.stderr
         assert "waited 1 s" in refused.stderr and "--wait SECONDS" in refused.stderr
         assert waited >= 1.0
-        ok = drgdip("--wait", "30", "weights", "list", "--db", str(db))  # outlasts the holder
-        assert ok.returncode == 0, ok.stderr
+        waiting = subprocess.Popen([sys.executable, "-m", "engine.cli", "--wait", "60", "weights",
+                                    "list", "--db", str(db)], cwd=ROOT, text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(1.5)  # the waiting run starts and finds the store locked, or soon will
+        assert holder.stdin is not None
+        holder.stdin.write("release\n")
+        holder.stdin.flush()
+        holder.wait(30)
+        out, err = waiting.communicate(timeout=120)
+        assert waiting.returncode == 0, err  # it outlasted the holder
     finally:
         holder.kill()
         holder.wait()
