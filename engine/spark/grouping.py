@@ -62,18 +62,19 @@ def group_batches(batches: Iterator[pa.RecordBatch], ruleset: str,
     """mapInArrow body: group each batch of cases; one output row per input row, in order.
     `ruleset` "auto": each case under the ruleset in force on its discharge date
     (`grouper.by_date.group_drg_auto`, the single machine's function)."""
-    if ruleset == AUTO:
-        for batch in batches:
-            if batch.num_rows:
-                yield from to_spark_arrow(group_drg_auto(
-                    ingest_batch(batch), translate_codes=translate_codes), AUTO_ARROW_SCHEMA)
-        return
-    rs = cached_ruleset(ruleset)
+    from engine.ingest.one_case import hold_ingest_errors  # as `drgdip group` marks them
+
+    rs = None if ruleset == AUTO else cached_ruleset(ruleset)
     for batch in batches:
         if batch.num_rows == 0:
             continue
-        grouped = group_drg(ingest_batch(batch, "drop"), rs, translate_codes=translate_codes)
-        yield from to_spark_arrow(grouped, GROUP_ARROW_SCHEMA)
+        cases = ingest_batch(batch)
+        if rs is None:
+            grouped = group_drg_auto(cases, translate_codes=translate_codes)
+        else:
+            grouped = group_drg(cases, rs, translate_codes=translate_codes)
+        yield from to_spark_arrow(hold_ingest_errors(grouped, cases),
+                                  GROUP_ARROW_SCHEMA if rs is not None else AUTO_ARROW_SCHEMA)
 
 
 def check_columns(cases: DataFrame) -> None:
