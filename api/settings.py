@@ -16,7 +16,10 @@ class ApiSettings(BaseSettings):
 
     db: Path = Path("drgdip.duckdb")
     jobs_dir: Path | None = None  # default: <db>.jobs/
-    default_ruleset: str = "chs_drg_11"
+    # a request without `ruleset`: auto = the ruleset in force on the case's discharge_date
+    # (a case without one is refused with 422 naming body.case.discharge_date; a batch row
+    # without one is held with E108); a ruleset name pins every such request to it
+    default_ruleset: str = "auto"
     rulesets: tuple[str, ...] = ()  # empty: every available ruleset
     # DIP catalogues from official files, name -> path (besides the store's published versions)
     dip_catalog_files: dict[str, Path] = {}

@@ -178,19 +178,32 @@ def group_by_date(cases: pl.DataFrame, policy: Policy) -> pl.DataFrame:
     date, by the region's calendar (`policy.ruleset_calendar`) or the manifests'. A case
     without a discharge date is held with E108, not guessed; a run with cases under another
     ruleset than the policy's (its weights') is refused with one line."""
-    from grouper.by_date import calendar_from, group_drg_auto
+    from grouper.by_date import group_drg_auto
+
+    grouped = group_drg_auto(cases, policy_calendar(policy))
+    refuse_other_rulesets(grouped["ruleset"].drop_nulls().value_counts().rows(), policy)
+    return grouped.drop("ruleset")
+
+
+def policy_calendar(policy: Policy) -> list | None:
+    """The region's ruleset calendar of the policy, or None (the manifests')."""
+    from grouper.by_date import calendar_from
 
     override = policy.policy.ruleset_calendar
-    grouped = group_drg_auto(cases, calendar_from(sorted(override.items())) if override else None)
-    names = grouped["ruleset"].drop_nulls()
-    other = names.filter(names != policy.policy.ruleset).value_counts(sort=True)
-    if other.height:
-        found = ", ".join(f"{n:,} under {r}" for r, n in other.iter_rows())
+    return calendar_from(sorted(override.items())) if override else None
+
+
+def refuse_other_rulesets(counts: list[tuple[str, int]], policy: Policy) -> None:
+    """Refuse (one line) a run whose cases are, by discharge date, under another ruleset
+    than the policy's and its weights'; `counts`: (ruleset, cases) of the dated cases."""
+    other = sorted(((r, n) for r, n in counts if r != policy.policy.ruleset),
+                   key=lambda rn: (-rn[1], rn[0]))
+    if other:
+        found = ", ".join(f"{n:,} under {r}" for r, n in other)
         raise RefusedError(
             f"--ruleset auto: {found} by discharge date, but policy {policy.name} and its "
             f"weights are for {policy.policy.ruleset}; settle those cases with a policy and "
             f"weights for their ruleset / 按出院日期部分病例适用其他分组方案，请用对应的政策与权重结算")
-    return grouped.drop("ruleset")
 
 
 def group_cases(cases: pl.DataFrame, policy: Policy, weights: Weights, *,

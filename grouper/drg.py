@@ -10,6 +10,7 @@ evaluated for the cases its code lists hit, in bulk, and no Python code runs per
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -46,17 +47,6 @@ def or_by_key(frame: pl.DataFrame) -> pl.DataFrame:
     starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))
     bits = np.bitwise_or.reduceat(frame["bits"].to_numpy()[order], starts)
     return pl.DataFrame({"k": k[starts], "bits": bits})
-
-
-def _min_key_per_row(frame: pl.DataFrame) -> pl.DataFrame:
-    """(_row, key) -> the smallest key of each row (one sort of a combined integer)."""
-    if frame.height == 0:
-        return pl.DataFrame(schema={"_row": pl.UInt32, "key": pl.Int64})
-    combined = np.sort((frame["_row"].cast(pl.Int64) * (1 << 32) + frame["key"]).to_numpy())
-    rows = combined >> 32
-    first = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
-    return pl.DataFrame({"_row": rows[first].astype(np.uint32),
-                         "key": combined[first] & ((1 << 32) - 1)})
 
 
 def _flag(n: int, rows: pl.Series) -> pl.Series:
@@ -110,51 +100,68 @@ def _features(cases: pl.DataFrame, c: Codes, rs: Ruleset) -> pl.DataFrame:
     ).with_columns(pl.Series("fbits", fbits), pl.Series("px0_is_or", px0_or))
 
 
-def _mdc_entries(features: pl.DataFrame, c: Codes, rs: Ruleset, valid_rows: pl.Series,
-                 prefix_hits: pl.DataFrame | None) -> pl.DataFrame:
-    """(_row, mdc_rank) for every MDC whose entry rule holds."""
+def _or_into(mask: np.ndarray, rows: np.ndarray, ranks: np.ndarray | int) -> None:
+    """Set bit `rank` of `mask[row]` for every (row, rank) pair (repeated rows allowed)."""
+    bits = np.left_shift(np.uint32(1), np.asarray(ranks, dtype=np.uint32))
+    np.bitwise_or.at(mask, rows.astype(np.int64), bits)
+
+
+def _mdc_entries(features: pl.DataFrame, c: Codes, rs: Ruleset, valid: np.ndarray,
+                 prefix_hits: pl.DataFrame | None) -> np.ndarray:
+    """Per row, the MDCs whose entry rule holds, as a bit mask over `mdc_rank` (uint32).
+
+    Each MDC atom is one bit mask per row (which MDCs it holds for); an MDC is entered when all
+    the atoms of its rule_kind hold and its sex/age columns fit. `always` needs no atom, so an
+    `always` MDC is entered by every valid row without a row per case being built.
+    """
+    n = features.height
     mdc = rs.mdc
-    parts = [c.dx0.join(rs.mdc_dx0_i, on="cid").select(
-        "_row", "mdc_rank", "bits")]
-    always = mdc.filter(pl.col("need") == 0).select(pl.col("mdc_rank").cast(pl.Int64))
-    if always.height:  # `always`: every valid case enters (sex/age columns still apply)
-        parts.append(pl.DataFrame({"_row": valid_rows}).join(always, how="cross")
-                     .with_columns(pl.lit(0, pl.Int64).alias("bits")))
+    have: dict[int, np.ndarray] = {}
+
+    def add(bit: int, rows: pl.Series | np.ndarray, ranks: pl.Series | np.ndarray | int) -> None:
+        mask = have.setdefault(bit, np.zeros(n, dtype=np.uint32))
+        rows = rows.to_numpy() if isinstance(rows, pl.Series) else rows
+        ranks = ranks.to_numpy() if isinstance(ranks, pl.Series) else ranks
+        _or_into(mask, rows, ranks)
+
+    # principal diagnosis: bits 1 (principal_dx), 2 (any_dx), 32 (principal_dx_or_dx_prefix)
+    dx0 = c.dx0.join(rs.mdc_dx0_i, on="cid").select("_row", "mdc_rank", "bits")
+    for bit in (1, 2, 32):
+        part = dx0.filter((pl.col("bits") & bit) > 0)
+        add(bit, part["_row"], part["mdc_rank"])
     if prefix_hits is not None and prefix_hits.height:
-        parts.append(prefix_hits.select("_row", "mdc_rank", pl.lit(32, pl.Int64).alias("bits")))
+        add(32, prefix_hits["_row"], prefix_hits["mdc_rank"])
     if rs.mdc_dxn_i.height:
-        parts.append(c.dxn.join(rs.mdc_dxn_i, on="cid").select(
-            "_row", "mdc_rank", "bits"))
-    px0_or = pl.DataFrame({"_row": pl.arg_where(features["px0_is_or"], eager=True)
-                           .cast(pl.UInt32)})
+        part = c.dxn.join(rs.mdc_dxn_i, on="cid")
+        add(2, part["_row"], part["mdc_rank"])
+    px0_or = np.flatnonzero(features["px0_is_or"].to_numpy())
     for bit in (4, 8):
-        ranks = mdc.filter((pl.col("need") & bit) > 0).select(
-            pl.col("mdc_rank").cast(pl.Int64))
-        if ranks.height:
-            parts.append(px0_or.join(ranks, how="cross").with_columns(
-                pl.lit(bit, pl.Int64).alias("bits")))
+        for rank in mdc.filter((pl.col("need") & bit) > 0)["mdc_rank"].to_list():
+            add(bit, px0_or, rank)
     if rs.mdc_px_listed_i.height:
-        parts.append(c.px0.join(rs.mdc_px_listed_i, on="cid")
-                     .select("_row", "mdc_rank", pl.lit(8, pl.Int64).alias("bits")))
-    trauma = mdc.filter((pl.col("need") & 16) > 0).select(
-        pl.col("mdc_rank").cast(pl.Int64), "min_trauma_regions")
+        part = c.px0.join(rs.mdc_px_listed_i, on="cid")
+        add(8, part["_row"], part["mdc_rank"])
+    trauma = mdc.filter((pl.col("need") & 16) > 0).select("mdc_rank", "min_trauma_regions")
     if trauma.height:
         regions = (c.dx.join(rs.trauma_i, on="cid").group_by("_row")
                    .agg(pl.col("region_id").n_unique().alias("n_regions")))
-        parts.append(regions.join(trauma, how="cross")
-                     .filter(pl.col("n_regions") >= pl.col("min_trauma_regions"))
-                     .select("_row", "mdc_rank", pl.lit(16, pl.Int64).alias("bits")))
-    hits = or_by_key(pl.concat([
-        p.select((pl.col("_row").cast(pl.Int64) * ROW_MDC + pl.col("mdc_rank")).alias("k"),
-                 pl.col("bits").cast(pl.Int64)) for p in parts]))
-    row = (hits["k"] // ROW_MDC)
-    rank = (hits["k"] % ROW_MDC)
-    m = mdc.select("need", "sex", "age_years")[rank]
-    f = features.select("sex", "age")[row]
-    keep = (((hits["bits"] & m["need"]) == m["need"])
-            & (m["sex"].is_null() | (f["sex"] == m["sex"])).fill_null(False)
-            & (m["age_years"].is_null() | (f["age"] == m["age_years"])).fill_null(False))
-    return pl.DataFrame({"_row": row.filter(keep), "mdc_rank": rank.filter(keep)})
+        for rank, least in trauma.iter_rows():
+            add(16, regions.filter(pl.col("n_regions") >= least)["_row"], rank)
+
+    everything = np.uint32((1 << mdc.height) - 1)
+    entered = np.where(valid, everything, np.uint32(0)).astype(np.uint32)
+    need = mdc["need"].to_numpy()
+    for bit in (1, 2, 4, 8, 16, 32):
+        needing = np.uint32(sum(1 << r for r in np.flatnonzero(need & bit)))
+        if needing:
+            entered &= have.get(bit, np.zeros(n, dtype=np.uint32)) | ~needing
+    for col, case_col in (("sex", "sex"), ("age_years", "age")):
+        for v in mdc[col].drop_nulls().unique().to_list():
+            ranks = np.uint32(sum(1 << r for r in np.flatnonzero(
+                (mdc[col] == v).fill_null(False).to_numpy())))
+            fits = (features[case_col] == v).fill_null(False).to_numpy()
+            entered &= np.where(fits, everything, ~ranks)
+    return entered
 
 
 def _code_hits(c: Codes, lookups: tuple[pl.DataFrame, ...],
@@ -172,11 +179,6 @@ def _code_hits(c: Codes, lookups: tuple[pl.DataFrame, ...],
     agg = or_by_key(pl.concat(parts))
     return agg.select((pl.col("k") // stride).alias("_row"), (pl.col("k") % stride).alias(owner),
                       "bits")
-
-
-def _atoms_hold() -> pl.Expr:
-    """Feature atoms of a rule/DRG row against the case's feature bits (code atoms apart)."""
-    return (pl.col("fbits") & pl.col("need_feat")) == pl.col("need_feat")
 
 
 def _param(col: str, test: pl.Expr) -> pl.Expr:
@@ -227,6 +229,140 @@ def prefix_entries(dx_raw: pl.DataFrame, rs: Ruleset) -> pl.DataFrame | None:
     return pl.concat(parts).unique(maintain_order=True)
 
 
+class _RuleArrays(NamedTuple):
+    """Per rule / per DRG numpy columns (index = rule_id / drg_id) for the filters of
+    `best_keys`; built once per ruleset."""
+
+    rank: np.ndarray  # MDC rank of the rule
+    not_entered: np.ndarray
+    coded: np.ndarray  # the rule has code atoms (or procedure groups)
+    need_code: np.ndarray
+    need_not: np.ndarray
+    need_feat: np.ndarray
+    special: np.ndarray  # parameter columns or procedure groups: checked as expressions
+    fallback: np.ndarray  # if_no_drg = adrg_code
+    drg_start: np.ndarray  # the rule's DRGs are drg_of[drg_start[r]:drg_start[r + 1]]
+    drg_of: np.ndarray
+    drg_order: np.ndarray  # by drg_id
+    drg_need_code: np.ndarray
+    drg_need_feat: np.ndarray
+    drg_special: np.ndarray
+
+
+_RULE_PARAMS = ("age_days_max", "weight_min_g", "weight_max_g", "age_days_min", "age_years")
+_DRG_PARAMS = ("age_lt", "los_gt", "icu_hours_gt", "icu_hours_ge", "icu_hours_le",
+               "age_days_max")
+
+
+@lru_cache(maxsize=16)
+def _rule_arrays(rs: Ruleset) -> _RuleArrays:
+    r, d = rs.rules, rs.drgs
+    assert r["rule_id"].to_list() == list(range(r.height))
+    assert d["drg_id"].to_list() == list(range(d.height))
+    special = r.select(pl.any_horizontal(*[pl.col(c).is_not_null() for c in _RULE_PARAMS],
+                                         pl.col("need_px_groups"))).to_series()
+    drg_special = d.select(pl.any_horizontal(
+        *[pl.col(c).is_not_null() for c in _DRG_PARAMS])).to_series()
+    counts = np.bincount(rs.rule_drgs["rule_id"].to_numpy(), minlength=r.height)
+    return _RuleArrays(
+        rank=r["mdc_rank"].to_numpy().astype(np.uint32),
+        not_entered=r["not_entered"].to_numpy(),
+        coded=((r["need_code"] > 0) | r["need_px_groups"]).to_numpy(),
+        need_code=r["need_code"].to_numpy(), need_not=r["need_not"].to_numpy(),
+        need_feat=r["need_feat"].to_numpy(), special=special.to_numpy(),
+        fallback=(r["if_no_drg"] == "adrg_code").fill_null(False).to_numpy(),
+        drg_start=np.concatenate(([0], np.cumsum(counts))),
+        drg_of=rs.rule_drgs["drg_id"].to_numpy(),
+        drg_order=d["order_in_adrg"].to_numpy(), drg_need_code=d["need_code"].to_numpy(),
+        drg_need_feat=d["need_feat"].to_numpy(), drg_special=drg_special.to_numpy())
+
+
+def _considered(entered: np.ndarray, rows: np.ndarray, rule_ids: np.ndarray,
+                ra: _RuleArrays) -> np.ndarray:
+    """Whether each (row, rule) pair is tried: the rule's MDC was entered, or, for a
+    `not_entered` rule, was not (ruleset README, step 2)."""
+    inside = ((entered[rows] >> ra.rank[rule_ids]) & 1).astype(bool)
+    return inside != ra.not_entered[rule_ids]
+
+
+def _hit_arrays(c: Codes, lookups: tuple[pl.DataFrame, ...], owner: str, stride: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_code_hits` as (rows, owners, bits) numpy arrays."""
+    hits = _code_hits(c, lookups, owner, stride)
+    return (hits["_row"].to_numpy().astype(np.int64), hits[owner].to_numpy().astype(np.int64),
+            hits["bits"].to_numpy().astype(np.int64))
+
+
+def _bits_of(hits: tuple[np.ndarray, np.ndarray, np.ndarray], rows: np.ndarray,
+             owners: np.ndarray, stride: int) -> np.ndarray:
+    """The hit bits of each (row, owner) pair, 0 where the case's codes hit none of its lists."""
+    h_rows, h_owners, h_bits = hits
+    out = np.zeros(rows.size, dtype=np.int64)
+    if h_rows.size == 0 or rows.size == 0:
+        return out
+    h_key = h_rows * stride + h_owners  # ascending: `_code_hits` returns its keys sorted
+    key = rows * stride + owners
+    pos = np.minimum(np.searchsorted(h_key, key), h_key.size - 1)
+    found = h_key[pos] == key
+    out[found] = h_bits[pos[found]]
+    return out
+
+
+def _codeless_candidates(rs: Ruleset, ra: _RuleArrays, fbits: np.ndarray, age: pl.Series,
+                         entered: np.ndarray, valid: np.ndarray,
+                         hits: tuple[np.ndarray, np.ndarray, np.ndarray]
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, rule_ids, bits) for the rules without code atoms that a row may satisfy.
+
+    Such a rule is a candidate for every row that considers it (`_considered`); rows whose
+    feature bits (e.g. an OR principal procedure) or age in years already fail it are left
+    out here, so the few `always`-like rules do not make a row per case and rule.
+    """
+    subsets: dict[tuple[int, int | None], tuple[np.ndarray, np.ndarray]] = {}
+    rows_parts, rule_parts = [], []
+    for rule_id, age_years in rs.rules.filter(~pl.Series(ra.coded)).select(
+            "rule_id", "age_years").iter_rows():
+        need_feat = int(ra.need_feat[rule_id])
+        key = (need_feat, age_years)
+        if key not in subsets:
+            ok = valid & ((fbits & need_feat) == need_feat)
+            if age_years is not None:
+                ok &= (age == age_years).fill_null(False).to_numpy()
+            rows = np.flatnonzero(ok)
+            subsets[key] = (rows, entered[rows])
+        rows, ent = subsets[key]
+        inside = ((ent >> ra.rank[rule_id]) & 1).astype(bool)
+        chosen = rows[inside != ra.not_entered[rule_id]]
+        rows_parts.append(chosen)
+        rule_parts.append(np.full(chosen.size, rule_id, dtype=np.int64))
+    rows = np.concatenate([np.zeros(0, np.int64), *rows_parts]).astype(np.int64)
+    rule_ids = np.concatenate([np.zeros(0, np.int64), *rule_parts])
+    bits = np.zeros(rows.size, dtype=np.int64)
+    negative = np.flatnonzero(ra.need_not[rule_ids] > 0)
+    if negative.size:  # negative code atoms need the case's hits on the rule's lists
+        bits[negative] = _bits_of(hits, rows[negative], rule_ids[negative], ROW_RULE)
+        keep = (bits & ra.need_not[rule_ids]) == 0
+        rows, rule_ids, bits = rows[keep], rule_ids[keep], bits[keep]
+    return rows, rule_ids, bits
+
+
+def _special_hold(frame: pl.DataFrame, attrs: pl.DataFrame, idx: str, features: pl.DataFrame,
+                  test: pl.Expr) -> np.ndarray:
+    """Evaluate `test` (parameter columns, procedure groups) on the few rows that need it."""
+    if frame.height == 0:
+        return np.zeros(0, dtype=bool)
+    full = _with(_with(frame, attrs, idx), features, "_row")
+    return full.select(test.fill_null(False)).to_series().to_numpy()
+
+
+def _min_key(rows: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The smallest key of each row (rows, keys) -> (distinct rows, their smallest key)."""
+    combined = np.sort(rows.astype(np.int64) * (1 << 32) + keys)
+    r = combined >> 32
+    first = np.flatnonzero(np.concatenate(([True], r[1:] != r[:-1]))) if r.size else r
+    return r[first], combined[first] & ((1 << 32) - 1)
+
+
 def best_keys(dx: pl.DataFrame, px: pl.DataFrame, rs: Ruleset, n: int,
               features_of: pl.DataFrame, valid_rows: pl.Series | None = None,
               prefix_hits: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.Series]:
@@ -235,89 +371,82 @@ def best_keys(dx: pl.DataFrame, px: pl.DataFrame, rs: Ruleset, n: int,
     `dx`/`px` are the exploded codes of the valid cases; `features_of` holds the demographic
     columns of all n rows (row i = `_row` i); `valid_rows` the rows that passed validation
     (default: all); `prefix_hits` the `prefix_entries` of the valid rows.
+    The filters run on numpy columns gathered by rule / DRG number; the rare rules and DRGs
+    with parameter columns or procedure groups are checked as polars expressions.
     """
     if valid_rows is None:
         valid_rows = pl.int_range(n, dtype=pl.UInt32, eager=True)
+    valid = np.zeros(n, dtype=bool)
+    valid[valid_rows.to_numpy()] = True
+    ra = _rule_arrays(rs)
     codes = Codes.split(dx, px)
     features = _features(features_of, codes, rs)
-    entries = _mdc_entries(features, codes, rs, valid_rows, prefix_hits)
-    entry_keys = (entries["_row"] * ROW_MDC + entries["mdc_rank"]).implode()
-    # A rule is considered when its MDC was entered, a `not_entered` rule only when it was not.
-    considered = (pl.col("_row") * ROW_MDC + pl.col("mdc_rank")).is_in(entry_keys) \
-        != pl.col("not_entered")
+    fbits = features["fbits"].to_numpy()
+    entered = _mdc_entries(features, codes, rs, valid, prefix_hits)
 
-    rule_attrs = rs.rules.select(
-        pl.col("mdc_rank").cast(pl.Int64), "need_code", "need_not", "need_feat",
-        "need_px_groups", "not_entered", "age_days_max", "weight_min_g", "weight_max_g",
-        "age_days_min", pl.col("age_years").alias("rule_age_years"), "if_no_drg",
-        *[c for c in rs.rules.columns if c.startswith("px_alt")])
-    all_hits = _code_hits(codes, (rs.rule_dx0, rs.rule_dxn, rs.rule_px0, rs.rule_pxn),
-                          "rule_id", ROW_RULE)
-    # cheap filter first (code atoms and MDC entry), then attach the other rule attributes
-    coded = _with(all_hits, rule_attrs.select("mdc_rank", "need_code", "need_not",
-                                              "need_px_groups", "not_entered"),
-                  "rule_id").filter(
-        ((pl.col("need_code") > 0) | pl.col("need_px_groups"))
-        & ((pl.col("bits") & pl.col("need_code")) == pl.col("need_code"))
-        & ((pl.col("bits") & pl.col("need_not")) == 0)
-        & considered
-    ).select("_row", "rule_id", "bits")
-    coded = _with(coded, rule_attrs, "rule_id")
-    codeless_rules = rs.rules.filter((pl.col("need_code") == 0) & ~pl.col("need_px_groups")
-                                     ).select(pl.col("mdc_rank").cast(pl.Int64), "rule_id",
-                                              "need_not", "not_entered")
-    entered_part = entries.join(codeless_rules.filter(~pl.col("not_entered")), on="mdc_rank")
-    outside = codeless_rules.filter("not_entered")
-    if outside.height:  # not-entered rules without code atoms: every valid case not entered
-        ages = rs.rules.filter("not_entered")["age_years"]
-        rows = pl.DataFrame({"_row": valid_rows.cast(pl.Int64)})
-        if ages.null_count() == 0:  # cheap pre-filter: those rules all fix the age in years
-            age = features_of["age"].to_numpy()[valid_rows.to_numpy()]
-            rows = rows.filter(pl.Series(np.isin(age, ages.to_numpy())))
-        rest = rows.join(outside, how="cross").filter(considered)
-        entered_part = pl.concat([entered_part, rest.select(entered_part.columns)])
-    codeless = entered_part.select("_row", "rule_id", "need_not")
-    if codeless.filter(pl.col("need_not") > 0).height:  # negative code atoms need the hits
-        codeless = codeless.join(all_hits.with_columns(pl.col("_row").cast(pl.Int64)),
-                                 on=["_row", "rule_id"], how="left").with_columns(
-            pl.col("bits").fill_null(0)).filter((pl.col("bits") & pl.col("need_not")) == 0)
-    else:
-        codeless = codeless.with_columns(pl.lit(0, pl.Int64).alias("bits"))
-    codeless = _with(codeless.select("_row", "rule_id", "bits"), rule_attrs, "rule_id")
-    candidates = pl.concat([coded, codeless.select(coded.columns)])
-    held = (_with(candidates, features.select("fbits", "age", "age_days", "birth_weight"),
-                  "_row")
-            .filter(_atoms_hold() & _adrg_params() & _px_groups_hold(rs))
-            .select("_row", "rule_id", "if_no_drg"))
+    # ADRG rules: code atoms from the hits, then MDC entry, then feature atoms
+    hits = _hit_arrays(codes, (rs.rule_dx0, rs.rule_dxn, rs.rule_px0, rs.rule_pxn),
+                       "rule_id", ROW_RULE)
+    rows, rids, bits = hits
+    need = ra.need_code[rids]
+    keep = ra.coded[rids] & ((bits & need) == need) & ((bits & ra.need_not[rids]) == 0)
+    rows, rids, bits = rows[keep], rids[keep], bits[keep]
+    keep = _considered(entered, rows, rids, ra)
+    c_rows, c_rids, c_bits = _codeless_candidates(rs, ra, fbits, features["age"], entered,
+                                                  valid, hits)
+    rows = np.concatenate([rows[keep], c_rows])
+    rids = np.concatenate([rids[keep], c_rids])
+    bits = np.concatenate([bits[keep], c_bits])
+    feat = ra.need_feat[rids]
+    held = (fbits[rows] & feat) == feat
+    special = np.flatnonzero(held & ra.special[rids])
+    if special.size:
+        rule_attrs = rs.rules.select(
+            *_RULE_PARAMS[:4], pl.col("age_years").alias("rule_age_years"), "need_px_groups",
+            *[c for c in rs.rules.columns if c.startswith("px_alt")])
+        held[special] = _special_hold(
+            pl.DataFrame({"_row": rows[special], "rule_id": rids[special],
+                          "bits": bits[special]}), rule_attrs, "rule_id",
+            features.select("age", "age_days", "birth_weight"),
+            _adrg_params() & _px_groups_hold(rs))
+    rows, rids = rows[held], rids[held]
 
-    drg_attrs = rs.drgs.select(
-        "order_in_adrg", "need_code", "need_feat", "age_lt", "los_gt", "icu_hours_gt",
-        "icu_hours_ge", "icu_hours_le", pl.col("age_days_max").alias("drg_age_days_max"))
     # A held `adrg_code` rule always yields an outcome, so later rules of that case cannot win:
     # only rules up to the first such rule need their DRGs evaluated.
-    fallback = held.filter(pl.col("if_no_drg") == "adrg_code").select(
-        "_row", (pl.col("rule_id") * KEY_STRIDE + NO_DRG_ORDER).alias("key"))
-    first = _min_key_per_row(fallback)
+    fb = ra.fallback[rids]
+    first_rows, first_keys = _min_key(rows[fb], rids[fb] * KEY_STRIDE + NO_DRG_ORDER)
     cut = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
-    cut[first["_row"].to_numpy()] = first["key"].to_numpy() // KEY_STRIDE
-    held = held.filter(pl.Series(held["rule_id"].to_numpy()
-                                 <= cut[held["_row"].to_numpy().astype(np.int64)]))
-    pairs = held.select("_row", "rule_id").join(rs.rule_drgs, on="rule_id")
+    cut[first_rows] = first_keys // KEY_STRIDE
+    keep = rids <= cut[rows]
+    rows, rids = rows[keep], rids[keep]
+
+    # (row, rule, DRG) pairs: each held rule with each of its DRGs
+    count = ra.drg_start[rids + 1] - ra.drg_start[rids]
+    p_rows, p_rids = np.repeat(rows, count), np.repeat(rids, count)
+    within = np.arange(p_rows.size) - np.repeat(np.cumsum(count) - count, count)
+    p_drg = ra.drg_of[ra.drg_start[p_rids] + within]
+    d_feat = ra.drg_need_feat[p_drg]
+    chosen = (fbits[p_rows] & d_feat) == d_feat
     drg_lookups = (rs.drg_dx0, rs.drg_dxn, rs.drg_px0, rs.drg_pxn)
+    d_need = ra.drg_need_code[p_drg]
     if any(t.height for t in drg_lookups):
-        hits = _code_hits(codes, drg_lookups, "drg_id", ROW_DRG)
-        pairs = pairs.join(hits, on=["_row", "drg_id"], how="left").with_columns(
-            pl.col("bits").fill_null(0))
+        p_bits = _bits_of(_hit_arrays(codes, drg_lookups, "drg_id", ROW_DRG), p_rows, p_drg,
+                          ROW_DRG)
+        chosen &= (p_bits & d_need) == d_need
     else:
-        pairs = pairs.with_columns(pl.lit(0, pl.Int64).alias("bits"))
-    pairs = _with(_with(pairs, drg_attrs, "drg_id"),
-                  features.select("fbits", "age", "age_days", "los", "icu_hours"), "_row")
-    chosen = pairs.filter(((pl.col("bits") & pl.col("need_code")) == pl.col("need_code"))
-                          & _atoms_hold() & _drg_params()).select(
-        "_row", (pl.col("rule_id") * KEY_STRIDE + pl.col("order_in_adrg")).alias("key"))
-    best = _min_key_per_row(pl.concat([chosen.with_columns(pl.col("_row").cast(pl.UInt32)),
-                                       first]))
-    return best, entries["_row"].unique().cast(pl.UInt32)
+        chosen &= d_need == 0
+    special = np.flatnonzero(chosen & ra.drg_special[p_drg])
+    if special.size:
+        drg_attrs = rs.drgs.select(*_DRG_PARAMS[:5],
+                                   pl.col("age_days_max").alias("drg_age_days_max"))
+        chosen[special] = _special_hold(
+            pl.DataFrame({"_row": p_rows[special], "drg_id": p_drg[special]}), drg_attrs,
+            "drg_id", features.select("age", "age_days", "los", "icu_hours"), _drg_params())
+    keys = np.concatenate([p_rids[chosen] * KEY_STRIDE + ra.drg_order[p_drg[chosen]],
+                           first_keys])
+    best_rows, best = _min_key(np.concatenate([p_rows[chosen], first_rows]), keys)
+    return (pl.DataFrame({"_row": best_rows.astype(np.uint32), "key": best}),
+            pl.Series(np.flatnonzero(entered).astype(np.uint32)))
 
 
 def group_drg(cases: CaseTable, ruleset: str | Ruleset = "chs_drg_11", *,

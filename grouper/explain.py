@@ -102,6 +102,40 @@ class _Case:
                     self.removed.append(f"{code}({kind}, table {table})")
                 else:
                     (self.mcc if kind == "MCC" else self.cc).append(code)
+        # The batch path's hit bits per rule and feature bits: a rule whose masks they miss
+        # cannot hold, so `_may_hold` skips it before the atoms are evaluated one by one.
+        self.rule_bits: dict[int, int] = {}
+        dx0, dxn, px0, pxn = lk.rule_hits
+        for codes, first, later in ((self.dx, dx0, dxn), (self.px, px0, pxn)):
+            for i, code in enumerate(codes):
+                for rule_id, bits in (later if i else first).get(code, ()):
+                    self.rule_bits[rule_id] = self.rule_bits.get(rule_id, 0) | bits
+        self.hit_rules: dict[str, list[RuleEntry]] = {}  # MDC -> rules its codes hit
+        for rule_id in sorted(self.rule_bits):
+            rule = lk.rules[rule_id]
+            self.hit_rules.setdefault(rule.mdc, []).append(rule)
+        fb = A.FEATURE_BITS
+        self.fbits = ((fb["principal_px_is_or"] if self.px and self.px[0] in lk.or_codes else 0)
+                      | (fb["has_or_px"] if self.or_px else fb["no_or_px"])
+                      | (fb["mcc"] if self.mcc else 0) | (fb["cc"] if self.cc else 0)
+                      | (fb["cc_or_mcc"] if self.mcc or self.cc else 0))
+
+    def candidates(self, mdc: str, entered: bool, lk: CaseLookups) -> list[RuleEntry]:
+        """The rules of an MDC that may hold, in their order: those the case's codes hit and
+        those without code atoms, of the entered or the not-entered section."""
+        hit = self.hit_rules.get(mdc)
+        rules = [r for r in hit if r.not_entered != entered and self.may_hold(r)] if hit else []
+        codeless = (lk.codeless_entered if entered else lk.codeless_not_entered).get(mdc)
+        if not codeless:
+            return rules
+        more = [r for r in codeless if self.may_hold(r)]
+        return sorted(rules + more, key=lambda r: r.rule_id) if rules and more else rules or more
+
+    def may_hold(self, rule: RuleEntry) -> bool:
+        """False when the rule's code, negative-code or feature masks rule it out."""
+        bits = self.rule_bits.get(rule.rule_id, 0)
+        return ((bits & rule.need_code) == rule.need_code and not bits & rule.need_not
+                and (self.fbits & rule.need_feat) == rule.need_feat)
 
 
 def _atom(atom: str, c: _Case, lists: dict[str, frozenset[str]], alts: tuple[int, ...]
@@ -203,8 +237,12 @@ def _holds(entry: RuleEntry | DrgEntry, c: _Case) -> tuple[bool, list[str], list
 
 
 def _mdc_holds(m: dict[str, Any], c: _Case, lk: CaseLookups) -> tuple[bool, list[str]]:
+    """Whether the MDC's entry rule holds, and the codes it holds on (stops at the first
+    failed part: the codes of an entry that fails are not reported)."""
+    if (m["sex"] is not None and c.sex != m["sex"]) or (
+            m["age_years"] is not None and c.age != m["age_years"]):
+        return False, []
     codes: list[str] = []
-    ok = True
     listed = lk.mdc_dx.get(m["mdc"], frozenset())
     for atom in m["atoms"]:
         if atom == "always":
@@ -227,19 +265,21 @@ def _mdc_holds(m: dict[str, Any], c: _Case, lk: CaseLookups) -> tuple[bool, list
             hit = sorted(regions) if len(regions) >= m["min_trauma_regions"] else []
         else:  # pragma: no cover
             raise ValueError(atom)
+        if not hit:
+            return False, []
         codes += hit
-        ok = ok and bool(hit)
-    if m["sex"] is not None and c.sex != m["sex"]:
-        ok = False
-    if m["age_years"] is not None and c.age != m["age_years"]:
-        ok = False
-    return ok, codes
+    return True, codes
 
 
 def explain(case: dict[str, Any], ruleset: str | Ruleset = "chs_drg_11", *,
             translate_codes: bool = False, normalised: bool = False) -> Explanation:
     """The ordered decisions that group one case (contracts §1 fields as a dict)."""
-    rs = resolve_ruleset(ruleset)
+    return _decide(case, resolve_ruleset(ruleset), translate_codes, normalised, trace=True)
+
+
+def _decide(case: dict[str, Any], rs: Ruleset, translate_codes: bool, normalised: bool, *,
+            trace: bool) -> Explanation:
+    """The one per-case procedure; `trace` adds the steps (`group_one` needs none)."""
     lk = lookups(rs)
     if not normalised:
         case = normalise_one(case)
@@ -257,97 +297,130 @@ def explain(case: dict[str, Any], ruleset: str | Ruleset = "chs_drg_11", *,
     if err is None and translate_codes:
         case, err = translate_one(case, lk.dx_map, lk.px_map)
     if err is not None:
-        zh, en = split_message(ERROR_MESSAGES[err])
-        steps.append(Step("validate", err.value, False, (), f"校验不通过：{zh}",
-                          f"validation failed: {en}"))
+        if trace:
+            zh, en = split_message(ERROR_MESSAGES[err])
+            steps.append(Step("validate", err.value, False, (), f"校验不通过：{zh}",
+                              f"validation failed: {en}"))
         return finish("invalid", err)
-    steps.append(Step("validate", "ok", True, (), "基本信息校验通过", "demographics and codes valid"))
     c = _Case(case, lk)
-    steps.append(Step(
-        "mcc_cc", "secondary diagnoses", bool(c.mcc or c.cc), tuple(c.mcc + c.cc),
-        f"计入 MCC: {', '.join(c.mcc) or '无'}; CC: {', '.join(c.cc) or '无'}; "
-        f"被主诊断排除表({', '.join(sorted(c.excluded_tables)) or '无'})排除: "
-        f"{', '.join(c.removed) or '无'}",
-        f"counted MCC: {', '.join(c.mcc) or 'none'}; CC: {', '.join(c.cc) or 'none'}; removed by "
-        f"the principal's exclusion table(s) {', '.join(sorted(c.excluded_tables)) or '-'}: "
-        f"{', '.join(c.removed) or 'none'}"))
+    if trace:
+        steps.append(Step("validate", "ok", True, (), "基本信息校验通过",
+                          "demographics and codes valid"))
+        steps.append(Step(
+            "mcc_cc", "secondary diagnoses", bool(c.mcc or c.cc), tuple(c.mcc + c.cc),
+            f"计入 MCC: {', '.join(c.mcc) or '无'}; CC: {', '.join(c.cc) or '无'}; "
+            f"被主诊断排除表({', '.join(sorted(c.excluded_tables)) or '无'})排除: "
+            f"{', '.join(c.removed) or '无'}",
+            f"counted MCC: {', '.join(c.mcc) or 'none'}; CC: {', '.join(c.cc) or 'none'}; "
+            f"removed by the principal's exclusion table(s) "
+            f"{', '.join(sorted(c.excluded_tables)) or '-'}: {', '.join(c.removed) or 'none'}"))
     entered = False
+    principal = c.dx[0]
+    age_key = c.age if c.age in lk.codeless_ages else None
+    codeless_in = lk.codeless_mdcs[c.fbits, age_key, False]
+    codeless_out = lk.codeless_mdcs[c.fbits, age_key, True]
     # ADRGs of entered MDCs that did not hold: described (in words) only if the case ends
     # ungroupable, so the per-case path of a grouped case pays nothing for them
     not_held: list[tuple[int, list[tuple[RuleEntry, list[str]]]]] = []
     for m in lk.mdcs:
-        ok, codes = _mdc_holds(m, c, lk)
-        rows = [r for r in lk.rules_by_mdc.get(m["mdc"], ()) if r.not_entered != ok]
-        entry_ok = ok
-        if not ok and not rows:
+        mdc = m["mdc"]
+        hit = mdc in c.hit_rules
+        # the entry fails at once without a listed principal, or on the MDC's sex/age columns
+        shut = ((mdc in lk.needs_principal and principal not in lk.mdc_dx.get(mdc, ()))
+                or (m["sex"] is not None and c.sex != m["sex"])
+                or (m["age_years"] is not None and c.age != m["age_years"]))
+        if shut:
+            if mdc not in lk.has_not_entered or (not hit and mdc not in codeless_out):
+                continue  # not entered, and none of its not-entered rules can hold
+            entry_ok, codes = False, []
+        else:
+            if not trace and entered and not hit and mdc not in codeless_in \
+                    and mdc not in codeless_out:
+                continue  # no rule of it can hold; whether it is entered changes nothing now
+            entry_ok, codes = _mdc_holds(m, c, lk)
+        if not entry_ok and mdc not in lk.has_not_entered:
             continue
+        if trace:  # every rule of the section: explain describes those that fail
+            rows = [r for r in lk.rules_by_mdc.get(mdc, ()) if r.not_entered != entry_ok]
+        else:
+            rows = c.candidates(mdc, entry_ok, lk)
         failed_here: list[tuple[RuleEntry, list[str]]] = []
-        if ok:
+        if entry_ok:
             entered = True
-            zh, en = mdc_entry(m)
-            steps.append(Step("mdc", m["mdc"], True, tuple(codes),
-                              f"进入 {m['mdc']} {m['name']}：{zh}",
-                              f"entered {m['mdc']}: {en}"))
+            if trace:
+                zh, en = mdc_entry(m)
+                steps.append(Step("mdc", m["mdc"], True, tuple(codes),
+                                  f"进入 {m['mdc']} {m['name']}：{zh}",
+                                  f"entered {m['mdc']}: {en}"))
         for rule in rows:
             ok, codes, failed = _holds(rule, c)
             if not ok:
-                if entry_ok and not rule.is_qy:
+                if trace and entry_ok and not rule.is_qy:
                     failed_here.append((rule, failed))
                 continue
             label = f"{rule.adrg}" + (f" v{rule.variant}" if rule.variant != 1 else "")
-            zh, en = condition(rule.atoms, rule.params)
-            steps.append(Step("adrg", label, True, tuple(codes),
-                              f"匹配 ADRG {label} {rule.name}：{zh}",
-                              f"ADRG {label} ({rule.name}) holds: {en}"))
+            if trace:
+                zh, en = condition(rule.atoms, rule.params)
+                steps.append(Step("adrg", label, True, tuple(codes),
+                                  f"匹配 ADRG {label} {rule.name}：{zh}",
+                                  f"ADRG {label} ({rule.name}) holds: {en}"))
             for d in lk.drgs_by_adrg.get(rule.adrg, ()):
                 ok, codes, failed = _holds(d, c)
-                zh, en = condition(d.atoms, d.params)
                 if ok:
-                    steps.append(Step("drg", d.drg, True, tuple(codes),
-                                      f"选择 {d.drg} {d.name}：{zh}",
-                                      f"chose {d.drg} ({d.name}): {en}"))
+                    if trace:
+                        zh, en = condition(d.atoms, d.params)
+                        steps.append(Step("drg", d.drg, True, tuple(codes),
+                                          f"选择 {d.drg} {d.name}：{zh}",
+                                          f"chose {d.drg} ({d.name}): {en}"))
                     ex.mdc, ex.adrg, ex.drg, ex.drg_name = m["mdc"], rule.adrg, d.drg, d.name
                     return finish("ok")
-                why = [unmet(f, c, d.lists) for f in failed]
-                steps.append(Step("drg", d.drg, False, (),
-                                  f"{d.drg} {d.name} 不成立：{'；'.join(z for z, _ in why)}",
-                                  f"{d.drg} ({d.name}) does not hold: "
-                                  f"{'; '.join(e for _, e in why)}"))
+                if trace:
+                    why = [unmet(f, c, d.lists) for f in failed]
+                    steps.append(Step("drg", d.drg, False, (),
+                                      f"{d.drg} {d.name} 不成立：{'；'.join(z for z, _ in why)}",
+                                      f"{d.drg} ({d.name}) does not hold: "
+                                      f"{'; '.join(e for _, e in why)}"))
             if rule.is_qy:
                 fb = rule.fallback_drg
                 ex.mdc, ex.adrg, ex.drg, ex.drg_name = f"MDC{fb[:1]}", "QY", fb, rule.name
-                where = ("未进入" if rule.not_entered else "") + m["mdc"]
-                steps.append(Step("result", fb, True, tuple(codes),
-                                  f"歧义病案 {fb}：{where} 的歧义规则成立，病案需人工核查",
-                                  f"ambiguous case {fb}: an ambiguity rule of {m['mdc']}"
-                                  f"{' (not entered)' if rule.not_entered else ''} holds; "
-                                  "the record needs review"))
+                if trace:
+                    where = ("未进入" if rule.not_entered else "") + m["mdc"]
+                    steps.append(Step("result", fb, True, tuple(codes),
+                                      f"歧义病案 {fb}：{where} 的歧义规则成立，病案需人工核查",
+                                      f"ambiguous case {fb}: an ambiguity rule of {m['mdc']}"
+                                      f"{' (not entered)' if rule.not_entered else ''} holds; "
+                                      "the record needs review"))
                 return finish("ambiguous")
             if rule.if_no_drg == "adrg_code":
                 ex.mdc, ex.adrg, ex.drg = m["mdc"], rule.adrg, rule.fallback_drg
                 ex.drg_name = rule.name
                 status = "ambiguous" if rule.adrg == "QY" else "ok"
-                steps.append(Step("drg", rule.fallback_drg, True, (),
-                                  f"无细分组条件成立，按 ADRG 编码 {rule.fallback_drg} 入组",
-                                  f"no DRG condition held; grouped as {rule.fallback_drg}"))
+                if trace:
+                    steps.append(Step("drg", rule.fallback_drg, True, (),
+                                      f"无细分组条件成立，按 ADRG 编码 {rule.fallback_drg} 入组",
+                                      f"no DRG condition held; grouped as {rule.fallback_drg}"))
                 return finish(status)
-            steps.append(Step("adrg", label, False, (),
-                              f"{label} 无细分组成立，视为未匹配，继续下一条规则",
-                              f"{label} yields no DRG (next_rule): trying the next rule"))
+            if trace:
+                steps.append(Step("adrg", label, False, (),
+                                  f"{label} 无细分组成立，视为未匹配，继续下一条规则",
+                                  f"{label} yields no DRG (next_rule): trying the next rule"))
         if not entry_ok:  # only its not-entered rows were tried, none held
             continue
-        not_held.append((len(steps), failed_here))
-        steps.append(Step("mdc", m["mdc"], False, (),
-                          f"{m['mdc']} 内无 ADRG 产生 DRG，继续下一个 MDC",
-                          f"no ADRG of {m['mdc']} produced a DRG; continuing with the next MDC"))
+        if trace:
+            not_held.append((len(steps), failed_here))
+            steps.append(Step("mdc", m["mdc"], False, (),
+                              f"{m['mdc']} 内无 ADRG 产生 DRG，继续下一个 MDC",
+                              f"no ADRG of {m['mdc']} produced a DRG; continuing with the next "
+                              "MDC"))
     code = ErrorCode.NO_ADRG if entered else ErrorCode.NO_MDC
-    if not entered:
-        zh, en = no_mdc(c, lk.mdcs, lk.mdc_dx)
-        steps.append(Step("mdc", "-", False, (), zh, en))
-    for at, failed_rules in reversed(not_held):  # each ADRG tried, once, before its MDC's end
-        steps[at:at] = _adrgs_not_held(failed_rules, c)
-    zh, en = split_message(ERROR_MESSAGES[code])
-    steps.append(Step("result", "0000", False, (), zh, en))
+    if trace:
+        if not entered:
+            zh, en = no_mdc(c, lk.mdcs, lk.mdc_dx)
+            steps.append(Step("mdc", "-", False, (), zh, en))
+        for at, failed_rules in reversed(not_held):  # each ADRG tried, once, before its end
+            steps[at:at] = _adrgs_not_held(failed_rules, c)
+        zh, en = split_message(ERROR_MESSAGES[code])
+        steps.append(Step("result", "0000", False, (), zh, en))
     return finish("ungroupable", code)
 
 
@@ -375,6 +448,8 @@ def _adrgs_not_held(failed_rules: list[tuple[RuleEntry, list[str]]], c: _Case) -
 
 def group_one(case: dict[str, Any], ruleset: str | Ruleset = "chs_drg_11", *,
               translate_codes: bool = False, normalised: bool = False) -> dict[str, Any]:
-    """Group one case (dict) on the per-case path; the same columns as `group_drg`."""
-    return explain(case, ruleset, translate_codes=translate_codes,
-                   normalised=normalised).result()
+    """Group one case (dict) on the per-case path; the same columns as `group_drg`.
+
+    The same decisions as `explain`, without building the trace."""
+    return _decide(case, resolve_ruleset(ruleset), translate_codes, normalised,
+                   trace=False).result()

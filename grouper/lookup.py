@@ -12,6 +12,7 @@ from typing import Any
 
 import polars as pl
 
+from grouper import atoms as A
 from grouper.ruleset import Ruleset
 
 
@@ -30,6 +31,11 @@ class RuleEntry:
     lists: dict[str, frozenset[str]]
     not_entered: bool = False
     is_qy: bool = False
+    # the compiled masks of the batch path (ruleset.py): code atoms, negative code atoms and
+    # feature atoms; `explain` uses them to skip a rule the case's hits cannot satisfy
+    need_code: int = 0
+    need_not: int = 0
+    need_feat: int = 0
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,22 @@ class CaseLookups:
     dx_map: dict[str, str]
     px_map: dict[str, str]
     mdc_prefixes: dict[str, tuple[str, ...]] = None  # type: ignore[assignment]
+    # code -> ((rule_id, bits), ...): the batch path's hit tables for a code in the principal
+    # position / a later position, diagnoses and procedures apart
+    rule_hits: tuple[dict[str, tuple[tuple[int, int], ...]], ...] = ()
+    rules: tuple[RuleEntry, ...] = ()  # by rule_id
+    # per MDC, the rules without code atoms (tried whatever the codes): those tried when the
+    # MDC is entered, and those tried when it is not; and the MDCs with not-entered rules
+    codeless_entered: dict[str, tuple[RuleEntry, ...]] = None  # type: ignore[assignment]
+    codeless_not_entered: dict[str, tuple[RuleEntry, ...]] = None  # type: ignore[assignment]
+    has_not_entered: frozenset[str] = frozenset()
+    # MDCs whose entry needs a listed principal diagnosis (`principal_dx` in the rule_kind)
+    needs_principal: frozenset[str] = frozenset()
+    # (feature bits, age in years if some rule without code atoms names it, else None,
+    # not-entered section?) -> the MDCs with a rule without code atoms in that section that a
+    # case with those facts may satisfy
+    codeless_mdcs: dict[tuple[int, int | None, bool], frozenset[str]] = None  # type: ignore[assignment]
+    codeless_ages: frozenset[int] = frozenset()
 
 
 def _lists(frame: pl.DataFrame, key_cols: list[str]) -> dict[tuple[Any, ...], dict[str, set[str]]]:
@@ -74,6 +96,29 @@ def _lists(frame: pl.DataFrame, key_cols: list[str]) -> dict[tuple[Any, ...], di
 
 def _frozen(lists: dict[str, set[str]] | None) -> dict[str, frozenset[str]]:
     return {k: frozenset(v) for k, v in (lists or {}).items()}
+
+
+def _hits_by_code(rs: Ruleset, table: pl.DataFrame) -> dict[str, tuple[tuple[int, int], ...]]:
+    out: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for code, rule_id, bits in table.join(rs.code_ids, on="cid").select(
+            "code", "rule_id", "bits").iter_rows():
+        out[code].append((rule_id, bits))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _codeless_ages(rules: dict[str, list[RuleEntry]]) -> set[int]:
+    return {r.params["age_years"] for v in rules.values() for r in v
+            if not r.need_code and "age_years" in r.params}
+
+
+def _codeless_mdcs(rules: dict[str, list[RuleEntry]]
+                   ) -> dict[tuple[int, int | None, bool], frozenset[str]]:
+    codeless = [r for v in rules.values() for r in v if not r.need_code]
+    return {(fbits, age, section): frozenset(
+        r.mdc for r in codeless if (fbits & r.need_feat) == r.need_feat
+        and r.params.get("age_years", age) == age and r.not_entered == section)
+        for fbits in range(1 << len(A.FEATURE_BITS)) for age in (*_codeless_ages(rules), None)
+        for section in (False, True)}
 
 
 @lru_cache(maxsize=16)
@@ -104,6 +149,7 @@ def _build(rs: Ruleset) -> CaseLookups:
             if_no_drg=r["if_no_drg"], fallback_drg=r["fallback_drg"], name=r["name"] or "",
             lists=_frozen(adrg_lists.get((r["adrg"], r["variant"]))),
             not_entered=bool(r["not_entered"]), is_qy=bool(r["is_qy"]),
+            need_code=r["need_code"], need_not=r["need_not"], need_feat=r["need_feat"],
         ))
     drg_lists = _lists(t["drg_codes"], ["drg"])
     drgs: dict[str, list[DrgEntry]] = defaultdict(list)
@@ -114,7 +160,19 @@ def _build(rs: Ruleset) -> CaseLookups:
                                       "icu_hours_le", "age_days_max") if d[k] is not None},
             name=d["name"] or "", lists=_frozen(drg_lists.get((d["drg"],))),
         ))
+    rule_hits = tuple(_hits_by_code(rs, table)
+                      for table in (rs.rule_dx0, rs.rule_dxn, rs.rule_px0, rs.rule_pxn))
     return CaseLookups(
+        rule_hits=rule_hits,
+        rules=tuple(sorted((r for v in rules.values() for r in v), key=lambda r: r.rule_id)),
+        codeless_entered={m: tuple(r for r in v if not r.not_entered and not r.need_code)
+                          for m, v in rules.items()},
+        codeless_not_entered={m: tuple(r for r in v if r.not_entered and not r.need_code)
+                              for m, v in rules.items()},
+        has_not_entered=frozenset(m for m, v in rules.items() if any(r.not_entered for r in v)),
+        codeless_mdcs=_codeless_mdcs(rules),
+        codeless_ages=frozenset(_codeless_ages(rules)),
+        needs_principal=frozenset(m["mdc"] for m in mdcs if "principal_dx" in m["atoms"]),
         mdcs=mdcs,
         mdc_dx={k: frozenset(v) for k, v in mdc_dx.items()},
         mdc_entry_px={k: frozenset(v) for k, v in entry_px.items()},

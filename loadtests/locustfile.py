@@ -33,7 +33,7 @@ def _bodies(n: int = 2000, seed: int = 11) -> list[dict]:
 
 
 CASES = _bodies()
-DRG_BODIES = [json.dumps({"case": c}).encode() for c in CASES]
+DRG_BODIES = [json.dumps({"case": c, "ruleset": "chs_drg_11"}).encode() for c in CASES]  # undated 1.1 cases
 DIP_BODIES = [json.dumps({"case": c}).encode() for c in CASES[:500]]
 ESTIMATE_BODIES = [json.dumps({"policy": POLICY, "case": {
     **c, "hospital_id": HOSPITAL, "insurance_type": "employee", "admit_date": "2025-03-01",

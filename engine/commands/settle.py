@@ -87,15 +87,11 @@ def settle_command(policy_name: str, cases_path: Path, period: str, run_id: str,
     if engine_name == "spark":  # Spark adapter: engine/commands/spark_run.py (issue 9)
         from engine.commands.spark_run import settle_on_spark
 
-        if ruleset == "auto":
-            raise click.UsageError("--ruleset auto is not available with --engine spark yet; "
-                                   "use --engine polars / Spark 暂不支持按出院日期选择分组方案")
-
         store_path = _db(db)
         settle_on_spark(store_path, policy_name, cases_path, period=period, run_id=run_id,
                         weights_version=weights_version, hospitals_path=hospitals_path,
                         reviews_path=reviews_path, out_dir=_out(store_path, out_dir),
-                        master=master, store=load_store)
+                        master=master, store=load_store, by_date=ruleset == "auto")
         return
     store = _db(db)
     policy = load_policy(policy_name, store=store)

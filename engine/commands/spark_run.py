@@ -34,7 +34,8 @@ def group_on_spark(input_path: Path, output_path: Path, *, ruleset: str, transla
     from grouper import load_ruleset
 
     check_spark_output(output_path)
-    load_ruleset(ruleset)  # fail before starting a JVM
+    if ruleset != "auto":
+        load_ruleset(ruleset)  # fail before starting a JVM
     if not any(ch in str(input_path) for ch in "*?[") and not input_path.exists():
         raise InputError(f"{input_path}: no such file or directory")
     spark = spark_session(master, app_name=f"drgdip group {input_path.name}")
@@ -51,7 +52,7 @@ def group_on_spark(input_path: Path, output_path: Path, *, ruleset: str, transla
 def settle_on_spark(db: Path, policy_name: str, cases_path: Path, *, period: str, run_id: str,
                     weights_version: str | None, hospitals_path: Path | None,
                     reviews_path: Path | None, out_dir: Path, master: str | None,
-                    store: bool) -> None:
+                    store: bool, by_date: bool = False) -> None:
     """`drgdip settle --engine spark`: the run of engine.pipeline.run_settle with grouping and
     settlement on Spark; case results as Parquet partitioned by fund_pool under
     OUT/RUN_ID/case_results/, loaded into the store in one transaction unless `store` is off."""
@@ -92,7 +93,7 @@ def settle_on_spark(db: Path, policy_name: str, cases_path: Path, *, period: str
     cases = read_cases_spark(spark, cases_path)
     target = out_dir / run_id
     results = settle_spark(spark, cases, policy, weights, hospitals, period, reviews=reviews,
-                           earlier=earlier)
+                           earlier=earlier, by_date=by_date)
     write_parquet(results.sortWithinPartitions("_seq").drop("_seq"), target / "case_results",
                   partition_by=["fund_pool"])
     written = spark.read.parquet(str(target / "case_results"))

@@ -17,6 +17,7 @@ import polars as pl
 import pyarrow as pa
 
 from grouper import OUTPUT_COLUMNS, Ruleset, group_drg, load_ruleset
+from grouper.by_date import AUTO, group_drg_auto, national_calendar
 from grouper.errors import InputError
 
 if TYPE_CHECKING:
@@ -28,6 +29,9 @@ GROUP_ARROW_SCHEMA = pa.schema(
      for c in OUTPUT_COLUMNS])
 GROUP_SCHEMA = ", ".join(f"{c} array<string>" if c == "warnings" else f"{c} string"
                          for c in OUTPUT_COLUMNS)
+# `--ruleset auto` adds the ruleset each case was grouped under, as on the single machine
+AUTO_ARROW_SCHEMA = GROUP_ARROW_SCHEMA.append(pa.field("ruleset", pa.string()))
+AUTO_SCHEMA = GROUP_SCHEMA + ", ruleset string"
 
 _RULESETS: dict[str, Ruleset] = {}  # per Python worker: loaded on first use, then reused
 
@@ -55,13 +59,22 @@ def ingest_batch(batch: pa.RecordBatch, patient_ids: str = "pseudonymise") -> pl
 
 def group_batches(batches: Iterator[pa.RecordBatch], ruleset: str,
                   translate_codes: bool) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: group each batch of cases; one output row per input row, in order."""
-    rs = cached_ruleset(ruleset)
+    """mapInArrow body: group each batch of cases; one output row per input row, in order.
+    `ruleset` "auto": each case under the ruleset in force on its discharge date
+    (`grouper.by_date.group_drg_auto`, the single machine's function)."""
+    from engine.ingest.one_case import hold_ingest_errors  # as `drgdip group` marks them
+
+    rs = None if ruleset == AUTO else cached_ruleset(ruleset)
     for batch in batches:
         if batch.num_rows == 0:
             continue
-        grouped = group_drg(ingest_batch(batch, "drop"), rs, translate_codes=translate_codes)
-        yield from to_spark_arrow(grouped, GROUP_ARROW_SCHEMA)
+        cases = ingest_batch(batch)
+        if rs is None:
+            grouped = group_drg_auto(cases, translate_codes=translate_codes)
+        else:
+            grouped = group_drg(cases, rs, translate_codes=translate_codes)
+        yield from to_spark_arrow(hold_ingest_errors(grouped, cases),
+                                  GROUP_ARROW_SCHEMA if rs is not None else AUTO_ARROW_SCHEMA)
 
 
 def check_columns(cases: DataFrame) -> None:
@@ -74,17 +87,20 @@ def check_columns(cases: DataFrame) -> None:
 def group_spark(cases: DataFrame, ruleset: str = "chs_drg_11", *,
                 translate_codes: bool = False) -> DataFrame:
     """Spark DataFrame of contracts §2 columns, one row per case, for a Spark DataFrame of
-    contracts §1 cases. Lazy: nothing runs until the result is written or collected.
+    contracts §1 cases (ruleset "auto": by discharge date, plus the column `ruleset`).
+    Lazy: nothing runs until the result is written or collected.
 
     >>> group_spark(spark.read.parquet("cases.parquet")).write.parquet("out")  # doctest: +SKIP
     """
-    load_ruleset(ruleset)  # unknown or broken ruleset: RulesetError here, not in a worker
+    # unknown or broken ruleset: RulesetError here, not in a worker
+    for name in ({r for _, _, r in national_calendar()} if ruleset == AUTO else {ruleset}):
+        load_ruleset(name)
     check_columns(cases)
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         return group_batches(batches, ruleset, translate_codes)
 
-    return cases.mapInArrow(run, GROUP_SCHEMA)
+    return cases.mapInArrow(run, AUTO_SCHEMA if ruleset == AUTO else GROUP_SCHEMA)
 
 
 def read_cases_spark(spark: SparkSession, path: Path | str) -> DataFrame:

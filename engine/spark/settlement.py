@@ -114,15 +114,20 @@ def _mark_duplicates(cases: pl.DataFrame, dup: pl.Series) -> pl.DataFrame:
 
 
 def ingest_and_group(batch: pa.RecordBatch, method: str, ruleset: str,
-                     catalog: Any) -> pl.DataFrame:
-    """Stage 1 for one batch: the settlement's case columns, then the grouping as `g_*`."""
+                     catalog: Any, calendar: list | None = None) -> pl.DataFrame:
+    """Stage 1 for one batch: the settlement's case columns, then the grouping as `g_*`.
+    `ruleset` "auto": DRG cases by discharge date on `calendar` (None: the manifests')."""
     from grouper import group_dip, group_drg
+    from grouper.by_date import AUTO, group_drg_auto
 
     cases = ingest_batch(batch.drop_columns([SEQ, DUP]))
     cases = _mark_duplicates(cases.select(_case_columns(cases)),
                              pl.Series(batch.column(DUP).to_pylist(), dtype=pl.Boolean))
-    grouped = (group_drg(cases, cached_ruleset(ruleset)) if method == "drg"
-               else group_dip(cases, catalog))
+    if method == "drg" and ruleset == AUTO:
+        grouped = group_drg_auto(cases, calendar).drop("ruleset")
+    else:
+        grouped = (group_drg(cases, cached_ruleset(ruleset)) if method == "drg"
+                   else group_dip(cases, catalog))
     # only what settlement reads crosses the shuffle (the equality tests guard this list)
     return (cases.drop(GROUPING_ONLY, strict=False)
             .hstack(grouped.drop("warnings", strict=False).rename(lambda c: GROUP_PREFIX + c))
@@ -194,14 +199,36 @@ def _with_sequence_and_duplicates(cases: DataFrame) -> DataFrame:
     return seq.join(F.broadcast(later), SEQ, "left")
 
 
+def rulesets_by_date_spark(cases: DataFrame, calendar: list | None) -> list[tuple[str, int]]:
+    """(ruleset, cases) of the dated cases by discharge date (ingestion reads the date as
+    the single machine does: header aliases, formats)."""
+    from grouper.by_date import rulesets_for
+
+    def count(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            if batch.num_rows:
+                names = rulesets_for(ingest_batch(batch), calendar).drop_nulls()
+                counts = names.value_counts()
+                yield pa.RecordBatch.from_pydict(
+                    {"ruleset": counts[names.name].to_list(),
+                     "n": counts["count"].cast(pl.Int64).to_list()},
+                    schema=pa.schema([("ruleset", pa.string()), ("n", pa.int64())]))
+
+    rows = cases.mapInArrow(count, "ruleset string, n long").groupBy("ruleset").sum("n").collect()
+    return [(r["ruleset"], int(r["sum(n)"])) for r in rows]
+
+
 def settle_spark(spark: SparkSession, cases: DataFrame, policy: Policy, weights: Weights,
                  hospitals: pl.DataFrame, period: str, *,
                  reviews: pl.DataFrame | None = None,
-                 earlier: pl.DataFrame | None = None) -> DataFrame:
+                 earlier: pl.DataFrame | None = None, by_date: bool = False) -> DataFrame:
     """case_results of one period as a lazy Spark DataFrame: the rows and columns of
     `engine.pipeline.settle_frame` plus `period` and `_seq` (input order; rows come out
     grouped by hospital). Aggregate with `hospital_period_spark`, ideally after writing.
     `earlier`: the year's earlier episodes for the readmission merge (as settle_frame's).
+    `by_date` (`--ruleset auto`, DRG): cases by discharge date; one pass counts the cases per
+    ruleset first and refuses the run, as the single machine does, when some fall under
+    another ruleset than the policy's.
 
     >>> results = settle_spark(spark, spark.read.parquet("cases"), policy, weights,
     ...                        hospitals, "2025-03")  # doctest: +SKIP
@@ -218,6 +245,13 @@ def settle_spark(spark: SparkSession, cases: DataFrame, policy: Policy, weights:
     method, ruleset = policy.method, policy.policy.ruleset
     if method == "drg":
         cached_ruleset(ruleset)
+    calendar = None
+    if by_date and method == "drg":
+        from engine.pipeline import policy_calendar, refuse_other_rulesets
+
+        calendar = policy_calendar(policy)
+        refuse_other_rulesets(rulesets_by_date_spark(cases, calendar), policy)
+        ruleset = "auto"
     catalog = weights.catalog
     bc = spark.sparkContext.broadcast({"token": uuid.uuid4().hex, "policy": policy,
                                        "weights": ipc_bytes(weights.table),
@@ -225,7 +259,7 @@ def settle_spark(spark: SparkSession, cases: DataFrame, policy: Policy, weights:
     prepared = _with_sequence_and_duplicates(cases)
 
     stage1_example = ingest_and_group(pa.RecordBatch.from_pylist(
-        [], schema=prepared.limit(0).toArrow().schema), method, ruleset, catalog)
+        [], schema=prepared.limit(0).toArrow().schema), method, ruleset, catalog, calendar)
 
     stage1_schema = small_types(stage1_example.to_arrow().schema)
 
@@ -233,8 +267,8 @@ def settle_spark(spark: SparkSession, cases: DataFrame, policy: Policy, weights:
         cat = shared(bc).catalog
         for batch in batches:
             if batch.num_rows:
-                yield from to_spark_arrow(ingest_and_group(batch, method, ruleset, cat),
-                                          stage1_schema)
+                yield from to_spark_arrow(
+                    ingest_and_group(batch, method, ruleset, cat, calendar), stage1_schema)
 
     grouped = prepared.mapInArrow(stage1, _spark_schema(stage1_example))
     review_rows = (reviews if reviews is not None else EMPTY).select(

@@ -115,6 +115,9 @@ def service_data(db: Path) -> dict[str, str]:
 def service_settings(db: Path, **more: object) -> ApiSettings:
     values: dict[str, object] = {
         "db": db, "dip_catalog_files": {"golden-file": FIXTURES / "dip_golden_catalog.csv"},
+        # the shared service groups the chs_drg_11 oracle cases, which carry no discharge date
+        # (the shipped default, auto, is tested in test_grouping.py)
+        "default_ruleset": "chs_drg_11",
         "max_body_bytes": 64 * 1024, "max_upload_bytes": 8 * 1024 * 1024, **more}
     return ApiSettings(**values)  # type: ignore[arg-type]
 

@@ -169,3 +169,37 @@ def test_drg_group_ruleset_auto_picks_by_discharge_date(live: Live) -> None:
     r = live.client.post("/v1/drg/group", headers=live.h("h1"),
                          json={"case": case, "ruleset": "auto"})
     assert r.status_code == 422 and "discharge_date" in r.text
+
+
+def test_the_shipped_default_ruleset_groups_by_discharge_date(tmp_path) -> None:
+    """A request without `ruleset` on a service with the shipped settings (default_ruleset
+    auto): grouped under the ruleset in force on its discharge date; without a discharge date
+    refused with 422 naming the field (no guess)."""
+    import httpx
+
+    from api.settings import ApiSettings
+    from grouper import group_one
+    from tests.api.conftest import service_data, start_server
+
+    assert ApiSettings.model_fields["default_ruleset"].default == "auto"
+    db = tmp_path / "s.duckdb"
+    keys = service_data(db)
+    server = start_server(ApiSettings(db=db, run_jobs=False))
+    case = {"case_id": "d", "sex": 1, "age": 40, "diagnoses": ["I63.900"], "procedures": []}
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            for day, name in (("2024-06-30", "chs_drg_11"), ("2026-02-01", "chs_drg_20")):
+                r = c.post("/v1/drg/group", headers={"X-API-Key": keys["h1"]},
+                           json={"case": {**case, "discharge_date": day}})
+                assert r.status_code == 200, r.text
+                assert r.json()["ruleset"] == name
+                assert {k: r.json()[k] for k in SECTION_2} == group_one(case, name)
+            r = c.post("/v1/drg/group", headers={"X-API-Key": keys["h1"]}, json={"case": case})
+            assert r.status_code == 422
+            assert r.json()["field"] == "body.case.discharge_date"
+            assert "discharge_date" in r.json()["message"] and "出院日期" in r.json()["message"]
+            pinned = c.post("/v1/drg/group", headers={"X-API-Key": keys["h1"]},
+                            json={"case": case, "ruleset": "chs_drg_11"})
+            assert pinned.status_code == 200 and pinned.json()["ruleset"] == "chs_drg_11"
+    finally:
+        server.stop()

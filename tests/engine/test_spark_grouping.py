@@ -140,3 +140,35 @@ def test_spark_groups_fixture_region_like_single_machine(spark, tmp_path: Path) 
     source = Path(__file__).parents[2] / "data" / "fixtures" / "region" / "cases.parquet"
     write_parquet(group_spark(read_cases_spark(spark, source), "chs_drg_11"), tmp_path / "out")
     assert read_dataset(tmp_path / "out").equals(single_machine(source, "chs_drg_11"))
+
+
+def test_cli_group_engine_spark_ruleset_auto_equals_polars_on_a_mixed_year_file(  # type: ignore[no-untyped-def]
+        spark, tmp_path: Path) -> None:
+    import datetime as dt
+
+    expected_cols = ["expected_status", "expected_mdc", "expected_adrg", "expected_drg"]
+    old = pl.read_parquet(DATA / "chs_drg_11_dev.parquet").head(800).drop(expected_cols)
+    new = pl.read_parquet(DATA / "chs_drg_20_dev.parquet").head(800).drop(expected_cols)
+    mixed = pl.concat([
+        new.head(300).with_columns(pl.lit(dt.date(2025, 1, 1)).alias("discharge_date")),
+        old.with_columns(pl.lit(dt.date(2024, 12, 31)).alias("discharge_date")),
+        old.head(3).with_columns(pl.lit(None, pl.Date).alias("discharge_date"),
+                                 pl.format("undated-{}", "case_id").alias("case_id")),
+        new.slice(300).with_columns(pl.lit(dt.date(2026, 3, 2)).alias("discharge_date")),
+    ])
+    mixed.write_parquet(tmp_path / "mixed.parquet")
+    runner = CliRunner()
+    polars_run = runner.invoke(cli, ["group", "--ruleset", "auto", str(tmp_path / "mixed.parquet"),
+                                     str(tmp_path / "polars.parquet")])
+    assert polars_run.exit_code == 0, polars_run.output
+    spark_run = runner.invoke(cli, ["group", "--engine", "spark", "--master", "local[2]",
+                                    "--ruleset", "auto", str(tmp_path / "mixed.parquet"),
+                                    str(tmp_path / "spark.parquet")])
+    assert spark_run.exit_code == 0, spark_run.output
+    got, expected = read_dataset(tmp_path / "spark.parquet"), pl.read_parquet(
+        tmp_path / "polars.parquet")
+    assert got.equals(expected)
+    assert got["ruleset"].value_counts().sort("ruleset").rows() == [
+        (None, 3), ("chs_drg_11", 800), ("chs_drg_20", 800)]
+    assert set(got.filter(pl.col("ruleset").is_null())["error_code"]) == {"E108"}
+    assert polars_run.output.split("(")[-1] == spark_run.output.split("(")[-1]

@@ -235,3 +235,45 @@ def test_spark_settles_chinese_headers_with_repeated_ids(tmp_path: Path) -> None
     assert isinstance(got, pl.DataFrame)
     assert got.sort("_seq").drop("_seq", "period").equals(expected)
     assert (expected["error_code"] == "I107").sum() == 3
+
+
+def test_spark_settle_ruleset_auto_equals_single_machine_and_refuses_another_ruleset(  # type: ignore[no-untyped-def]
+        tmp_path: Path) -> None:
+    """`settle --engine spark --ruleset auto`: the fixture region's 2024 discharges (one
+    undated: held E108) settle exactly as on the single machine; moved into 2025 they fall
+    under chs_drg_20, and the run is refused on the driver with the single machine's line."""
+    from engine.pipeline import Weights, read_case_file, settle_frame
+    from engine.spark import read_cases_spark, settle_spark, write_parquet
+    from grouper.errors import RefusedError
+    from weights import build_drg
+
+    spark = spark_session("local[2]")
+    policy = load_policy(POLICY)
+    hospitals = pl.read_parquet(REGION / "hospitals.parquet")
+    source = pl.read_parquet(REGION / "cases.parquet")
+    undated = source.with_columns(pl.when(pl.int_range(pl.len()) == 3).then(None)
+                                  .otherwise(pl.col("discharge_date")).alias("discharge_date"))
+    undated.write_parquet(tmp_path / "cases.parquet")
+    cases = read_case_file(tmp_path / "cases.parquet")
+    weights = Weights("region", build_drg(read_case_file(REGION / "cases.parquet"),
+                                          policy.policy.ruleset).weights)
+    expected, _ = settle_frame(cases, policy, weights, hospitals, "2024-12", by_date=True)
+    assert expected.filter(pl.col("error_code") == "E108").height == 1
+    results = settle_spark(spark, read_cases_spark(spark, tmp_path / "cases.parquet"), policy,
+                           weights, hospitals, "2024-12", by_date=True)
+    write_parquet(results, tmp_path / "case_results")
+    got = pl.read_parquet(tmp_path / "case_results" / "*.parquet").sort("_seq")
+    assert got.drop("_seq", "period").equals(expected)
+
+    later = source.with_columns(pl.col("discharge_date").dt.offset_by("1y"))
+    later.write_parquet(tmp_path / "later.parquet")
+    with pytest.raises(RefusedError, match="under chs_drg_20 by discharge date"):
+        settle_spark(spark, read_cases_spark(spark, tmp_path / "later.parquet"), policy,
+                     weights, hospitals, "2024-12", by_date=True)
+    with pytest.raises(RefusedError) as single:
+        settle_frame(read_case_file(tmp_path / "later.parquet"), policy, weights, hospitals,
+                     "2024-12", by_date=True)
+    with pytest.raises(RefusedError) as on_spark:
+        settle_spark(spark, read_cases_spark(spark, tmp_path / "later.parquet"), policy,
+                     weights, hospitals, "2024-12", by_date=True)
+    assert str(on_spark.value) == str(single.value)

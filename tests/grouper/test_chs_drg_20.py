@@ -73,3 +73,28 @@ def test_validation_names_file_row_and_value() -> None:
 def test_summary_counts_match_the_published_scheme() -> None:
     s = RS.summary()
     assert (s["mdc"], s["adrg"], s["drg"], s["effective_from"]) == (26, 409, 634, "2025-01-01")
+
+
+def test_a_rule_with_only_a_negative_code_atom_agrees_on_both_paths(oracle) -> None:
+    """A rule kind of `principal_dx_not_dx2` alone (no positive code atom) is evaluated from
+    the case's hits on its dx2 list on the batch path too: MQY v3 (MDCN, not entered) without
+    its `principal_dx` holds for every case reaching it whose principal is not one of the 13
+    exempt codes."""
+    rs = _with_adrg(lambda f: f.with_columns(
+        pl.when((pl.col("adrg") == "MQY") & (pl.col("variant") == "3"))
+        .then(pl.lit("principal_dx_not_dx2")).otherwise(pl.col("rule_kind")).alias("rule_kind")))
+    exempt = RS.tables["adrg_codes"].filter((pl.col("adrg") == "MQY") & (pl.col("variant") == 3)
+                                            & (pl.col("list") == "dx2"))["code"].sort()[0]
+    male = {"case_id": "m", "sex": 1, "age": 40, "procedures": []}
+    cases = pl.DataFrame([{**male, "case_id": "plain", "diagnoses": ["I10.x00"]},
+                          {**male, "case_id": "exempt", "diagnoses": [exempt]}])
+    batch = group_drg(cases, rs)
+    assert batch["drg"].to_list()[0] == "MQY"
+    assert batch["drg"].to_list()[1] != "MQY"
+    sample = pl.concat([oracle["chs_drg_20"].sample(2000, seed=3).drop(
+        "expected_status", "expected_mdc", "expected_adrg", "expected_drg"), cases],
+        how="diagonal_relaxed")
+    out = group_drg(sample, rs)
+    assert out["drg"].eq("MQY").sum() > 100
+    for row, want in zip(sample.iter_rows(named=True), out.iter_rows(named=True), strict=True):
+        assert group_one(row, rs) == want, row["case_id"]

@@ -7,7 +7,7 @@ import polars as pl
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from grouper import group_drg, group_one, load_ruleset
+from grouper import explain, group_drg, group_one, load_ruleset
 
 RS = load_ruleset("chs_drg_11")
 FOSHAN = load_ruleset("foshan_2022")
@@ -56,6 +56,7 @@ def test_every_row_once_in_order_and_batch_equals_explain(rows: list[dict], rs) 
     assert set(out["status"]) <= {"ok", "ambiguous", "ungroupable", "invalid"}
     for row, got in zip(rows, out.iter_rows(named=True), strict=True):
         assert group_one(row, rs) == got
+        assert explain(row, rs).result() == got  # the traced walk decides the same
 
 
 @SETTINGS
