@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import httpx
 import polars as pl
 import pytest
@@ -90,6 +91,21 @@ def demo_store(db: Path, cases: int = 4000) -> None:
                           str(db.parent / "report"), "--db", str(db)],
                          capture_output=True, text=True, check=False, cwd=db.parent)
     assert run.returncode == 0, run.stderr[-3000:]
+
+
+def open_beside_service(db: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the store of a service running in THIS process. The service opens it read-only for
+    the moment of a replica refresh; DuckDB refuses a second in-process connection with another
+    configuration meanwhile (ConnectionException), where another process would just wait for
+    the lock. So retry briefly, as the service's own writes would."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return open_store(db, read_only=read_only)
+        except duckdb.ConnectionException:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
 
 
 def service_data(db: Path) -> dict[str, str]:

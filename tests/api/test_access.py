@@ -9,8 +9,7 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from tests.api.conftest import DIP_VERSION, H1, H2, Live
-from weights.store import open_store
+from tests.api.conftest import DIP_VERSION, H1, H2, Live, open_beside_service
 
 CASE = {"case_id": "1", "sex": 1, "age": 40, "diagnoses": ["I10.x00"]}
 
@@ -90,7 +89,7 @@ def test_hospital_results(live: Live, kind: str) -> None:
              "case-results": "case_results"}[kind]
     if own.json()["total"] <= 10000:
         got = sum(Decimal(r[column]) for r in own.json()["rows"] if r[column] is not None)
-        con = open_store(live.db)
+        con = open_beside_service(live.db)
         try:
             want = con.execute(f"SELECT coalesce(sum({column}), 0) FROM {table} "
                                "WHERE hospital_id = ?", [H1]).fetchone()[0]
@@ -109,7 +108,7 @@ def test_indicators_scoped(live: Live) -> None:
 
 def audit_rows(live: Live, entity: str, key: str) -> list[tuple]:
     # the service holds no connection between requests, so the test may open the store
-    con = open_store(live.db)
+    con = open_beside_service(live.db)
     try:
         return con.execute("SELECT who, action, detail FROM audit_log WHERE entity = ? AND "
                            "entity_key = ?", [entity, key]).fetchall()
@@ -177,7 +176,7 @@ def test_batch_creation_audited(live: Live) -> None:
 
 
 def test_keys_are_stored_hashed(live: Live) -> None:
-    con = open_store(live.db)
+    con = open_beside_service(live.db)
     try:
         stored = con.execute("SELECT * FROM api_keys").fetchall()
     finally:

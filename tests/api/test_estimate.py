@@ -11,8 +11,7 @@ from engine.pipeline import load_weights
 from engine.policy import load_policy
 from engine.settlement.batch import settle_cases
 from grouper import group_dip, group_drg
-from tests.api.conftest import DEMO_POLICY, H1, H2, Live
-from weights.store import open_store
+from tests.api.conftest import DEMO_POLICY, H1, H2, Live, open_beside_service
 
 COMPARED = ("payment_standard", "fund_payable", "points", "weight", "point_value",
             "total_cost", "patient_paid", "case_type", "group_code", "status", "fund_pool")
@@ -35,7 +34,7 @@ def case_frame(cases: list[dict]) -> pl.DataFrame:
 
 
 def hospital_frame(live: Live, hospital_id: str) -> pl.DataFrame:
-    con = open_store(live.db)
+    con = open_beside_service(live.db)
     try:
         return pl.DataFrame(con.sql("SELECT hospital_id, level, type FROM hospitals WHERE "
                                     "hospital_id = ?", params=[hospital_id]).to_arrow_table())
@@ -50,7 +49,7 @@ def test_estimate_equals_batch_settlement(live: Live, oracle_cases: pl.DataFrame
     cases = [settlement_case(r, c, p) for r, c, p in zip(ok.to_dicts(), costs, pools,
                                                           strict=True)]
     policy = load_policy(DEMO_POLICY)
-    con = open_store(live.db)
+    con = open_beside_service(live.db)
     try:
         loaded = load_weights(con, policy)  # what `drgdip settle` settles with
     finally:

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from tests.api.conftest import H1, H2, Live
-from weights.store import open_store
+from tests.api.conftest import H1, H2, Live, open_beside_service
 
 
 def store_rows(live: Live, sql: str, params: list[object]) -> list[tuple]:
-    con = open_store(live.db)
+    con = open_beside_service(live.db)
     try:
         return con.execute(sql, params).fetchall()
     finally:
@@ -58,7 +57,7 @@ def test_other_hospitals_evidence_is_withheld_from_a_hospital_key(live: Live) ->
     (foreign,) = store_rows(live, "SELECT min(case_id) FROM case_results WHERE hospital_id = ?",
                             [H2])[0]
     run_id = "test-evidence"
-    con = open_store(live.db)
+    con = open_beside_service(live.db)
     try:
         con.execute("DELETE FROM supervision_flags WHERE run_id = ?", [run_id])
         con.execute(
