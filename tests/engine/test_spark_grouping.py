@@ -33,8 +33,11 @@ def spark():  # type: ignore[no-untyped-def]
 
 
 def single_machine(path: Path, ruleset: str) -> pl.DataFrame:
-    """What `drgdip group` computes without Spark."""
-    return group_drg(read_cases(path).cases, ruleset)
+    """What `drgdip group` computes without Spark: grouped, ingestion-held rows marked."""
+    from engine.ingest.one_case import hold_ingest_errors
+
+    cases = read_cases(path, patient_ids="drop").cases
+    return hold_ingest_errors(group_drg(cases, ruleset), cases)
 
 
 def read_dataset(path: Path) -> pl.DataFrame:
