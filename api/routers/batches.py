@@ -8,15 +8,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, StreamingResponse
 
-from api import audit
 from api.auth import Principal, Role
 from api.deps import AnyKey, State
 from api.errors import ApiError, not_found
-from api.jobs import BATCH_KINDS, INPUT_SUFFIXES, csv_chunks, new_job_id, user_words
+from api.jobs import BATCH_KINDS, csv_chunks, user_words
 from api.models import ERROR_RESPONSES, ErrorOut, JobListOut, JobOut
+from api.uploads import start_job, upload_name
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"], responses=ERROR_RESPONSES)
-UPLOAD_CHUNK = 1 << 20
 
 
 def job_out(job: dict) -> JobOut:
@@ -48,32 +47,16 @@ async def create_batch(
     catalog: Annotated[str | None, Form(max_length=64)] = None,
     translate_codes: Annotated[bool, Form()] = False,
 ) -> JobOut:
-    name = Path(file.filename or "").name
-    suffix = Path(name).suffix.lower()
-    if suffix not in INPUT_SUFFIXES:
-        raise ApiError(415, "UNSUPPORTED_FILE",
-                       f"不支持的文件类型 / unsupported file type {suffix or '(none)'!r}; use "
-                       f"{', '.join(INPUT_SUFFIXES)}", "body.file")
+    name, suffix = upload_name(file)
     if kind == "dip":
         params = {"catalog": state.catalog(catalog, "body.catalog")[0]}
     else:
         auto = (ruleset or state.settings.default_ruleset) == "auto"
         params = {"ruleset": "auto" if auto else state.ruleset(ruleset, "body.ruleset").name,
                   "translate_codes": "true" if translate_codes else "false"}
+    job_id = await start_job(state, principal, request, file, name, suffix, kind, params,
+                             "jobs", {"kind": kind, **params})
     assert state.runner is not None
-    job_id = new_job_id()
-    folder = state.runner.root / job_id
-    folder.mkdir(parents=True)
-    input_path = folder / f"input{suffix}"
-    with input_path.open("wb") as out:
-        while chunk := await file.read(UPLOAD_CHUNK):
-            out.write(chunk)
-    hospital = principal.hospital_id if principal.role == Role.HOSPITAL else None
-    state.runner.create(kind=kind, params=params, key_id=principal.key_id,
-                        hospital_id=hospital, filename=name, input_path=input_path,
-                        job_id=job_id)
-    audit.record(state.store, principal, request, "create", "jobs", job_id,
-                 {"kind": kind, **params, "filename": name})
     job = state.runner.get(job_id)
     assert job is not None
     return job_out(job)

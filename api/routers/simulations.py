@@ -11,24 +11,22 @@ budget-neutral value, and sees only its own simulations; analyst and admin keys 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi import Path as FPath
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from api import audit
 from api.auth import Principal, Role
 from api.deps import AnyKey, State
 from api.errors import ApiError, forbidden, not_found
-from api.jobs import INPUT_SUFFIXES, SIMULATION, new_job_id
+from api.jobs import SIMULATION
 from api.models import ERROR_RESPONSES, ErrorOut, RowsOut
 from api.routers.reads import Limit, Offset, table_rows
+from api.uploads import start_job, upload_name
 from grouper.errors import DrgDipError
 
 router = APIRouter(prefix="/v1/simulations", tags=["simulations"], responses=ERROR_RESPONSES)
-UPLOAD_CHUNK = 1 << 20
 MAX_SCENARIOS = 10
 MAX_SWEEP_POINTS = 25
 # URL word -> (sim table, order, has hospital rows)
@@ -176,31 +174,15 @@ async def create_simulation(
         description="which cases get a row in the cases table: those whose payment changes "
                     "(default), all, none")] = "changed",
 ) -> SimulationOut:
-    name = Path(file.filename or "").name
-    suffix = Path(name).suffix.lower()
-    if suffix not in INPUT_SUFFIXES:
-        raise ApiError(415, "UNSUPPORTED_FILE",
-                       f"不支持的文件类型 / unsupported file type {suffix or '(none)'!r}; use "
-                       f"{', '.join(INPUT_SUFFIXES)}", "body.file")
+    name, suffix = upload_name(file)
     params: dict[str, Any] = {"baseline": baseline, "scenarios": list(scenario),
                               "sets": list(sets), "ruleset": ruleset or None,
                               "sweeps": list(sweep), "solve": bool(solve),
                               "case_rows": case_rows}
     check_request(state, principal, params)
+    job_id = await start_job(state, principal, request, file, name, suffix, SIMULATION, params,
+                             "simulations", params)
     assert state.runner is not None
-    job_id = new_job_id()
-    folder = state.runner.root / job_id
-    folder.mkdir(parents=True)
-    input_path = folder / f"input{suffix}"
-    with input_path.open("wb") as out:
-        while chunk := await file.read(UPLOAD_CHUNK):
-            out.write(chunk)
-    hospital = principal.hospital_id if principal.role == Role.HOSPITAL else None
-    state.runner.create(kind=SIMULATION, params=params, key_id=principal.key_id,
-                        hospital_id=hospital, filename=name, input_path=input_path,
-                        job_id=job_id)
-    audit.record(state.store, principal, request, "create", "simulations", job_id,
-                 {**params, "filename": name})
     job = state.runner.get(job_id)
     assert job is not None
     return simulation_out(state, job)
