@@ -170,8 +170,9 @@ def read_case_file(path: Path, *, notes: Callable[[str], None] | None = None) ->
     from engine.ingest import read_cases
 
     result = read_cases(path)
-    if notes is not None and result.header_note():
-        notes(result.header_note())
+    note = result.header_note()
+    if notes is not None and note:
+        notes(note)
     cases = result.cases
     return cases.select([c for c in CASE_COLUMNS if c in cases.columns])
 
@@ -471,7 +472,8 @@ def run_clear(db: Path, policy: Policy, *, year: int, run_id: str | None = None,
                 f"{', '.join(missing)}; settle them, or pass --partial to clear what is there "
                 f"/ {year} 年有 {len(missing)} 个月未结算：{', '.join(missing)}；请先结算，"
                 f"或加 --partial 按已结算月份清算")
-        hospitals, pools, summary = [], [], {}
+        hospitals, pools = [], []
+        summary: dict[str, Any] = {}
         for pool in sorted(set(inputs["fund_pool"])):
             if pool not in policy.pool:
                 raise PolicyError(f"policy {policy.name} has no fund pool {pool!r}")

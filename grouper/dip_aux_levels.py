@@ -52,10 +52,10 @@ def _band_expr(b: AgeBand, age: pl.Expr, days: pl.Expr) -> pl.Expr:
 
 def age_band_expr(age: pl.Expr, days: pl.Expr) -> pl.Expr:
     """The age band of each row (a `pl.when` chain over `AGE_BANDS`)."""
-    chain = pl.when(_band_expr(AGE_BANDS[0], age, days)).then(pl.lit(AGE_BANDS[0].band))
-    for b in AGE_BANDS[1:]:
-        chain = chain.when(_band_expr(b, age, days)).then(pl.lit(b.band))
-    return chain.otherwise(pl.lit(AUX_REFERENCE["age"]))
+    expr = pl.lit(AUX_REFERENCE["age"])
+    for b in reversed(AGE_BANDS):  # nested from the last: the first that holds wins
+        expr = pl.when(_band_expr(b, age, days)).then(pl.lit(b.band)).otherwise(expr)
+    return expr
 
 
 def age_band(age: int | None, days: int | None) -> str:
@@ -71,11 +71,10 @@ def age_band(age: int | None, days: int | None) -> str:
 def cci_level_expr(points: pl.Expr) -> pl.Expr:
     """The CCI level of each row's points (0 where null)."""
     points = points.fill_null(0)
-    (least, level), rest = CCI_LEVELS[0], CCI_LEVELS[1:]
-    chain = pl.when(points >= least).then(pl.lit(level))
-    for least, level in rest:
-        chain = chain.when(points >= least).then(pl.lit(level))
-    return chain.otherwise(pl.lit(AUX_REFERENCE["cci"]))
+    expr = pl.lit(AUX_REFERENCE["cci"])
+    for least, level in reversed(CCI_LEVELS):  # the highest threshold reached wins
+        expr = pl.when(points >= least).then(pl.lit(level)).otherwise(expr)
+    return expr
 
 
 def cci_level(points: int) -> str:

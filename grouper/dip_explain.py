@@ -273,7 +273,7 @@ def explain_dip(case: dict[str, Any], catalog: DipCatalog | DipLookups) -> DipEx
               for x in sorted(d.cands, key=lambda x: winner_key(x.entry, c.total_cost))]
     sub = c.dx0[:5] if len(c.dx0) >= 5 else c.dx0[:3]  # grouper.dip_codes.subcategory
     tclass = CLASSES[d.class_rank]
-    n_matched = sum(x["matched"] for x in listed)
+    n_matched = sum(x.matched for x in d.cands)
     steps.append(f"亚目 {sub} / 类目 {c.cat}; 治疗方式 / treatment class: {tclass}")
     steps.append(f"候选病种 {len(listed)} 个, 匹配 {n_matched} 个 / "
                  f"{len(listed)} candidate groups, {n_matched} matched")

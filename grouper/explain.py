@@ -97,7 +97,9 @@ class _Case:
         self.or_px = [c for c in self.px if c in lk.or_codes]
         principal = self.dx[0] if self.dx else None
         self.excluded_tables = lk.exclusion.get(principal, frozenset()) if principal else frozenset()
-        self.mcc, self.cc, self.removed = [], [], []
+        self.mcc: list[str] = []
+        self.cc: list[str] = []
+        self.removed: list[str] = []
         for code in self.dx[1:]:
             for kind, table in (("MCC", lk.mcc.get(code)), ("CC", lk.cc.get(code))):
                 if table is None:
@@ -314,7 +316,7 @@ def _decide(case: dict[str, Any], rs: Ruleset, translate_codes: bool, normalised
         if shut:
             if mdc not in lk.has_not_entered or (not hit and mdc not in codeless_out):
                 continue  # not entered, and none of its not-entered rules can hold
-            entry_ok, codes = False, []
+            entry_ok, codes = False, list[str]()
         else:
             if not trace and entered and not hit and mdc not in codeless_in \
                     and mdc not in codeless_out:

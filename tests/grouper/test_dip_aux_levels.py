@@ -29,7 +29,7 @@ def test_age_bands_batch_equals_one_case() -> None:
 
 
 def test_cci_levels_batch_equals_one_case() -> None:
-    points = list(range(0, 9))
+    points = list(range(9))
     batch = pl.DataFrame({"p": points + [None]}).select(
         L.cci_level_expr(pl.col("p"))).to_series().to_list()
     assert batch == [L.cci_level(p) for p in points] + [L.cci_level(0)]
