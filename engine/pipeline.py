@@ -165,16 +165,11 @@ def load_hospitals(con: duckdb.DuckDBPyConnection, path: Path | None) -> pl.Data
 
 
 def read_case_file(path: Path, *, notes: Callable[[str], None] | None = None) -> pl.DataFrame:
-    """The case columns settlement reads; `notes` receives the file's header note (unknown
-    headers with the closest alias) when there is one."""
-    from engine.ingest import read_cases
+    """The case columns settlement reads (engine.ingest.case_file.read_case_file, the one
+    reader); `notes` receives the file's header note when there is one."""
+    from engine.ingest.case_file import read_case_file as read
 
-    result = read_cases(path)
-    note = result.header_note()
-    if notes is not None and note:
-        notes(note)
-    cases = result.cases
-    return cases.select([c for c in CASE_COLUMNS if c in cases.columns])
+    return read(path, columns=CASE_COLUMNS, notes=notes)
 
 
 def group_by_date(cases: pl.DataFrame, policy: Policy) -> pl.DataFrame:
