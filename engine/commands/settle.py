@@ -9,13 +9,12 @@ import polars as pl
 from rich.progress import Progress, TaskID
 
 import engine.views  # noqa: F401  (settlement tables and views join the store schema)
+from engine.commands.db_option import DB_OPTION
 from engine.commands.ingest_options import MAX_BAD_LINES_OPTION
 from engine.commands.table_output import emit, format_options, print_table
 from engine.policy import load_policy, shipped_policies
 from engine.settings import get_settings
 from grouper.errors import DrgDipError
-
-DB_HELP = "store file (default: DRGDIP_DB, else ./drgdip.duckdb)"
 
 
 def _db(db: Path | None) -> Path:
@@ -59,7 +58,7 @@ def policies_command(fmt: str | None, out_path: Path | None) -> None:
               help="special-review outcomes (case_id, review_outcome, deduction)")
 @click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),
               help="Parquet output folder (default: results/ next to the store)")
-@click.option("--db", default=None, type=click.Path(path_type=Path), help=DB_HELP)
+@DB_OPTION
 @click.option("--engine", "engine_name", type=click.Choice(["polars", "spark"]),
               default="polars", show_default=True,
               help="polars: this machine; spark: Apache Spark (pip install 'drgdip[spark]')")
@@ -153,7 +152,7 @@ def warn_clamped_prepayments(summary: dict) -> None:
 @click.option("--year", required=True, type=int)
 @click.option("--run-id", default=None, help="default clear-<policy>-<year>")
 @click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path))
-@click.option("--db", default=None, type=click.Path(path_type=Path), help=DB_HELP)
+@DB_OPTION
 @click.option("--partial", is_flag=True, default=False,
               help="clear although months of the year have no settle run (they are named)")
 def clear_command(policy_name: str, year: int, run_id: str | None, out_dir: Path | None,
