@@ -129,6 +129,16 @@ def settle_command(policy_name: str, cases_path: Path, period: str, run_id: str,
                    f"(settled in this run all the same)")
     warn_clamped_prepayments(s)
     warn_off_scale(s)
+    warn_coefficient_changes(s)
+
+
+def warn_coefficient_changes(summary: dict) -> None:
+    """One warning line per store coefficient that takes effect inside the settled period."""
+    used = summary.get("hospital_coefficients") or {}
+    for hospital, change in sorted((used.get("changes_within_period") or {}).items()):
+        click.echo(f"warning: {hospital}: institution coefficient {change} takes effect inside "
+                   f"the period; the period is paid with the one in force on {used['on']} / "
+                   f"机构系数在结算期内变更，本期按 {used['on']} 生效的系数结算", err=True)
 
 
 def warn_off_scale(summary: dict) -> None:
