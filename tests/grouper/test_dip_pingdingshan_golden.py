@@ -38,9 +38,15 @@ CASES = [
     # -- spelling: lower-case x as published -----------------------------------------------------
     ("caesarean 74.1x01 in its published spelling: O82.0:74.1x01",
      ["O82.000"], ["74.1x01"], None, "O82.0:74.1x01"),
-    (("74.1X01 (upper X) is no 医保版 code: no group lists it, the class table lacks it → chapter "
-     "rule therapeutic; O82 has no comprehensive groups → fallback CP15 (chapter XV) × ZLXCZ"),
-     ["O82.000"], ["74.1X01"], None, "CP15:ZLXCZ"),
+    (("74.1X01 (upper X, as HIS exports and the workbook's operation columns write it) is read "
+      "as the 医保版 extension letter x: O82.0:74.1x01"),
+     ["O82.000"], ["74.1X01"], None, "O82.0:74.1x01"),
+    ("A46.X00 (upper X after the chapter letter) is read as A46.x00: subcategory A46.x",
+     ["A46.X00"], [], None, "A46.x"),
+    ("X in both codes: A09.900X001 + 44.1300X001 → A09.9:44.1300x001",
+     ["A09.900X001"], ["44.1300X001"], None, "A09.9:44.1300x001"),
+    ("the chapter letter X stays X: X00 is chapter XX (external causes) → CP20 × BSZL",
+     ["X00.x00"], [], None, "CP20:BSZL"),
     ("erysipelas A46.x00 belongs to the x-subcategory A46.x (conservative core)",
      ["A46.x00"], [], None, "A46.x"),
     ("a lower-case chapter letter is read as upper case: a46.x00 → A46.x",
