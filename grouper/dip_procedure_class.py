@@ -2,7 +2,10 @@
 
 DIP pools the cases outside core groups by 类目 × treatment class: conservative (保守治疗, no
 procedure), diagnostic procedure (诊断性操作), therapeutic procedure (治疗性操作) and surgery (手术).
-The shipped table `dip_data/procedure_class.csv` is derived from the ruleset tables by
+The default table `dip_data/procedure_class.csv` covers the 13,686 codes of ruleset `chs_drg_11`'s
+`icd9cm3.csv`; `dip_data/procedure_class_chs_drg_20.csv` the 13,767 codes of 医保版 ICD-9-CM-3 2.0
+(ruleset `chs_drg_20`, the national CHS-DRG 2.0 tables; a region selects it with
+`--procedure-classes`). Both are derived from their ruleset's tables by
 `derive_procedure_classes` (rules in order, first hit wins; `basis` names the rule):
 
 1. `or_procedures` — in the ruleset's operating-room list → surgical;
@@ -15,7 +18,7 @@ The shipped table `dip_data/procedure_class.csv` is derived from the ruleset tab
 5. `non_or_default` — everything else (chapters 92–99 radiotherapy, physical therapy, intubation,
    injections, and non-OR codes of 00–86) → therapeutic.
 
-Regenerate with `python -m grouper.dip_procedure_class [RULESET]`; a test keeps the file equal
+Regenerate with `python -m grouper.dip_procedure_class [RULESET]`; a test keeps the files equal
 to the derivation. Codes missing from the table are classed by `basis` rules 2, 3 and 5.
 
 A region replaces the shipped table with its own (`weights import-dip --procedure-classes FILE`,
@@ -166,7 +169,8 @@ def main(argv: list[str]) -> None:
 
     name = argv[0] if argv else "chs_drg_11"
     table = derive_procedure_classes(load_ruleset(name).tables)
-    out = Path(__file__).with_name("dip_data") / TABLE_FILE
+    out = Path(__file__).with_name("dip_data") / (
+        TABLE_FILE if name == "chs_drg_11" else TABLE_FILE.replace(".csv", f"_{name}.csv"))
     table.write_csv(out)
     counts = table.group_by("class").len().sort("class").rows()
     print(f"wrote {out} ({table.height} codes): {counts}")

@@ -153,6 +153,48 @@ def test_catch_all_takes_what_no_chapter_group_takes(catalog: DipCatalog) -> Non
     assert [group_dip_one(r, without) for r in rows] == batch.to_dicts()
 
 
+def test_catch_all_unreachable_with_the_full_catalogue(catalog: DipCatalog) -> None:
+    """Why KBBZ takes no case under the catalogue as shipped (docs/dip.md, step 5): a valid
+    principal diagnosis has a 类目 A00–Z99 (E401 otherwise), every such 类目 has an ICD-10
+    chapter, and the catalogue lists CPnn × all four classes for all 22 chapters; so the chapter
+    step always finds a group before the catch-all. Checked for every 类目 and class."""
+    from grouper.dip_fallback import chapter_of
+    from grouper.dip_procedure_class import CLASSES
+
+    listed = set(catalog.fallback.filter(pl.col("chapter") != "")
+                 .select("chapter", "treatment_class").iter_rows())
+    assert len(listed) == 22 * 4
+    categories = [f"{chr(letter)}{n:02d}" for letter in range(ord("A"), ord("Z") + 1)
+                  for n in range(100)]
+    missing = [(cat, cls) for cat in categories for cls in CLASSES
+               if (chapter_of(cat), cls) not in listed]
+    assert missing == []
+    # one case per chapter × class through both paths: none reaches KBBZ
+    px = {"conservative": [], "diagnostic": ["88.3800"], "therapeutic": ["99.2500"],
+          "surgical": ["23.1100"]}
+    rows = [{"case_id": f"{cat}-{cls}", "diagnoses": [f"{cat}.900"], "procedures": px[cls]}
+            for cat in ("K00", "V00", "U99", "Z99", "D49", "H95") for cls in CLASSES]
+    batch = group_dip(pl.DataFrame(rows), catalog)
+    assert "KBBZ" not in batch["dip_code"].to_list()
+    assert [group_dip_one(r, catalog) for r in rows] == batch.to_dicts()
+
+
+def test_catch_all_reached_when_the_bureau_drops_the_chapter_groups(
+        catalog: DipCatalog) -> None:
+    """The base-year reading (KBBZ has 23,605 cases, the CPnn rows none): a bureau that does
+    not use the chapter groups imports the catalogue without its CPnn rows, and every case no
+    core or comprehensive group takes goes to KBBZ, on both paths."""
+    without = DipCatalog(groups=catalog.groups.filter(~pl.col("dip_code").str.starts_with("CP")),
+                         score_scale=catalog.score_scale, ruleset=catalog.ruleset)
+    rows = [{"case_id": "1", "diagnoses": ["K80.600"], "procedures": []},
+            {"case_id": "2", "diagnoses": ["K00.000"], "procedures": ["23.1100"]},
+            {"case_id": "3", "diagnoses": ["V01.000"], "procedures": []},
+            {"case_id": "4", "diagnoses": ["K80.200"], "procedures": ["99.1800"]}]
+    batch = group_dip(pl.DataFrame(rows), without)
+    assert batch["dip_code"].to_list() == ["KBBZ", "KBBZ", "KBBZ", "K80:ZLXCZ"]
+    assert [group_dip_one(r, without) for r in rows] == batch.to_dicts()
+
+
 def test_stem_counts_only_where_no_longer_listed_code_fits() -> None:
     """A stem (shorter than `NN.NNNN`) takes codes it starts with, except those a candidate
     group lists in full; a full code never takes an extension code."""
