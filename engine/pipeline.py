@@ -28,7 +28,7 @@ from engine.settlement.batch import settle_cases
 from engine.settlement.clear import clear_pool, conservation_gap
 from engine.settlement.cost_coef import attach_hospital_costs
 from engine.settlement.inputs import attach_level_costs
-from engine.settlement.presettle import clamped_prepayments, hospital_period
+from engine.settlement.presettle import clamped_prepayments, hospital_period, off_scale_pools
 from engine.settlement.readmission_history import earlier_episodes
 from engine.settlement.review import read_reviews
 from engine.settlement.review_quota import with_year_quota_used
@@ -373,7 +373,8 @@ def run_settle(db: Path, policy: Policy, cases_path: Path, *, period: str, run_i
         results = results.with_columns(pl.lit(period).alias("period"))
         summary = settle_summary(results, period_rows) | {
             "parameters": parameters,
-            "prepayments_clamped": clamped_prepayments(period_rows, policy)}
+            "prepayments_clamped": clamped_prepayments(period_rows, policy),
+            "off_scale_pools": off_scale_pools(period_rows, policy)}
         check_held_share(results, policy, allow_held=allow_held)
         run = _run_row(run_id, "settle", policy, period, input_name=str(cases_path),
                        weights_version=weights.version, n_cases=results.height, started=started,

@@ -128,6 +128,18 @@ def settle_command(policy_name: str, cases_path: Path, period: str, run_id: str,
         click.echo(f"note: {s['outside_period']:,} cases were discharged outside {period} "
                    f"(settled in this run all the same)")
     warn_clamped_prepayments(s)
+    warn_off_scale(s)
+
+
+def warn_off_scale(summary: dict) -> None:
+    """One warning line per fund pool paid outside `[policy] scale_warning_band` of FFS."""
+    for pool, found in sorted(summary.get("off_scale_pools", {}).items()):
+        click.echo(f"warning: {pool}: fund payable {found['fund_payable']} is "
+                   f"{found['payable_to_ffs']} × the FFS fund amount {found['ffs_fund_amount']}, "
+                   f"outside the policy's band {found['band']}: check the point value or base "
+                   f"rate against the weights or catalogue used / 统筹基金支付为按项目支付的 "
+                   f"{found['payable_to_ffs']} 倍，超出政策区间 {found['band']}，请核对点值或费率"
+                   f"与所用权重、目录是否同一尺度", err=True)
 
 
 def warn_clamped_prepayments(summary: dict) -> None:

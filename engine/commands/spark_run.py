@@ -60,7 +60,7 @@ def settle_on_spark(db: Path, policy_name: str, cases_path: Path, *, period: str
 
     from engine.pipeline import RunError, check_period, load_hospitals, load_weights
     from engine.policy import load_policy
-    from engine.settlement.presettle import clamped_prepayments
+    from engine.settlement.presettle import clamped_prepayments, off_scale_pools
     from engine.settlement.readmission_history import earlier_episodes
     from engine.settlement.review import read_reviews
     from engine.settlement.review_quota import with_year_quota_used
@@ -103,7 +103,8 @@ def settle_on_spark(db: Path, policy_name: str, cases_path: Path, *, period: str
     period_rows.write_parquet(target / "hospital_period_results.parquet")
     summary = spark_summary(written, period_rows) | {
         "parameters": parameters,
-        "prepayments_clamped": clamped_prepayments(period_rows, policy)}
+        "prepayments_clamped": clamped_prepayments(period_rows, policy),
+        "off_scale_pools": off_scale_pools(period_rows, policy)}
     if store:
         run = {"run_id": run_id, "kind": "settle", "status": "done", "policy": policy.name,
                "policy_version": policy.policy.version, "policy_checksum": policy.checksum,
@@ -125,9 +126,10 @@ def settle_on_spark(db: Path, policy_name: str, cases_path: Path, *, period: str
                f"{summary['ffs_fund_amount']}; prepayment {summary['prepayment']}; invalid "
                f"{summary['invalid']:,}; Parquet {target}"
                + ("" if store else "; store not loaded (--no-store)"))
-    from engine.commands.settle import warn_clamped_prepayments
+    from engine.commands.settle import warn_clamped_prepayments, warn_off_scale
 
     warn_clamped_prepayments(summary)
+    warn_off_scale(summary)
 
 
 def spark_summary(results: Any, period_rows: pl.DataFrame) -> dict[str, Any]:
