@@ -129,13 +129,13 @@ def _region_classes(path: str, mtime_ns: int, size: int) -> pl.DataFrame:
     rows: dict[str, str] = {}
     for i, (code, cls) in enumerate(raw.select(found["code"], found["class"]).iter_rows(), 2):
         code, cls = (code or "").strip(), (cls or "").strip()
-        ours = REGION_CLASS_NAMES.get(cls) or REGION_CLASS_NAMES.get(cls.lower())
-        if ours is None:
+        mapped = REGION_CLASS_NAMES.get(cls) or REGION_CLASS_NAMES.get(cls.lower())
+        if mapped is None:
             raise InputError(f"{file.name} row {i}: class {cls!r} of {code!r} is none of "
                              f"{', '.join(dict.fromkeys(REGION_CLASS_NAMES))}")
         if not _PX.match(code):
             raise InputError(f"{file.name} row {i}: {code!r} is not an ICD-9-CM-3 code")
-        if rows.setdefault(code, ours) != ours:
+        if rows.setdefault(code, mapped) != mapped:
             raise InputError(f"{file.name} row {i}: {code!r} listed twice with different classes")
     table = pl.DataFrame({"code": list(rows), "class": list(rows.values())},
                          schema={"code": pl.String, "class": pl.String}).sort("code")
