@@ -161,12 +161,14 @@ def load_hospitals(con: duckdb.DuckDBPyConnection, path: Path | None) -> pl.Data
     return frame.with_columns(pl.col("hospital_id").cast(pl.String))
 
 
-def read_case_file(path: Path, *, notes: Callable[[str], None] | None = None) -> pl.DataFrame:
+def read_case_file(path: Path, *, notes: Callable[[str], None] | None = None,
+                   patient_ids: str = "pseudonymise") -> pl.DataFrame:
     """The case columns settlement reads; `notes` receives the file's header note (unknown
-    headers with the closest alias) when there is one."""
+    headers with the closest alias) when there is one. `patient_ids`: engine.pseudonym modes
+    (`link` for the simulation, which stores no patient id)."""
     from engine.ingest import read_cases
 
-    result = read_cases(path)
+    result = read_cases(path, patient_ids=patient_ids)
     if notes is not None and result.header_note():
         notes(result.header_note())
     cases = result.cases
