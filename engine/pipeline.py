@@ -14,7 +14,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from engine.settlement.batch import settle_cases
 from engine.settlement.clear import clear_pool, conservation_gap
 from engine.settlement.cost_coef import attach_hospital_costs
 from engine.settlement.inputs import attach_level_costs
-from engine.settlement.presettle import clamped_prepayments, hospital_period
+from engine.settlement.presettle import clamped_prepayments, hospital_period, off_scale_pools
 from engine.settlement.readmission_history import earlier_episodes
 from engine.settlement.review import read_reviews
 from engine.settlement.review_quota import with_year_quota_used
@@ -146,19 +146,50 @@ def _with_hospital_costs(con: duckdb.DuckDBPyConnection, kind: str, version: str
     return attach_hospital_costs(rows, costs, "drg")
 
 
-def load_hospitals(con: duckdb.DuckDBPyConnection, path: Path | None) -> pl.DataFrame:
-    """hospital_id, level, type[, coefficient] from a file or the store's `hospitals` view."""
+def load_hospitals(con: duckdb.DuckDBPyConnection, path: Path | None, *,
+                   on: date | None = None) -> pl.DataFrame:
+    """hospital_id, level, type[, coefficient] from a file or the store: the institution
+    coefficients in force on `on` (a settled period's first day, `period_start`), else today's
+    (the `hospitals` view)."""
     if path is not None:
         if not path.is_file():
             raise InputError(f"{path}: no such file")
         frame = (pl.read_parquet(path) if path.suffix.lower() == ".parquet"
                  else pl.read_csv(path, infer_schema=False))
+    elif on is not None:
+        from weights.hospitals import coefficients_on
+
+        frame = coefficients_on(con, on).select("hospital_id", "level", "type", "coefficient")
     else:
         frame = query(con, "SELECT hospital_id, level, type, coefficient FROM hospitals")
     if frame.height == 0 or not {"hospital_id", "level"} <= set(frame.columns):
         raise RunError("no hospital table: load one with `drgdip weights hospitals import` or "
                        "pass --hospitals FILE (hospital_id, level, type)")
     return frame.with_columns(pl.col("hospital_id").cast(pl.String))
+
+
+def period_start(period: str) -> date:
+    """The first day of a YYYY-MM period."""
+    check_period(period)
+    return date(int(period[:4]), int(period[5:7]), 1)
+
+
+def coefficients_used(con: duckdb.DuckDBPyConnection, hospitals_path: Path | None,
+                      period: str) -> dict[str, Any]:
+    """For the run summary: where the institution coefficients came from, the date they were
+    read for, and the store's coefficients that take effect later inside the period (they are
+    not applied to it: a period is paid with one coefficient a hospital, the one in force on
+    its first day)."""
+    if hospitals_path is not None:
+        return {"source": f"file {hospitals_path.name}"}
+    start = period_start(period)
+    end = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
+    later = query(con, "SELECT hospital_id, coefficient, effective_from FROM "
+                       "hospital_coefficients WHERE effective_from > ? AND effective_from < ? "
+                       "ORDER BY hospital_id, effective_from", [start, end])
+    return {"source": "store", "on": start.isoformat(),
+            "changes_within_period": {h: f"{c} from {d.isoformat()}"
+                                      for h, c, d in later.iter_rows()}}
 
 
 def read_case_file(path: Path, *, notes: Callable[[str], None] | None = None,
@@ -366,7 +397,8 @@ def run_settle(db: Path, policy: Policy, cases_path: Path, *, period: str, run_i
     try:
         policy, parameters = with_store_parameters(con, policy, period=period)
         weights = load_weights(con, policy, weights_version)
-        hospitals = with_year_quota_used(con, load_hospitals(con, hospitals_path), policy,
+        hospitals = with_year_quota_used(con, load_hospitals(con, hospitals_path,
+                                                            on=period_start(period)), policy,
                                          period=period, run_id=run_id)
         earlier = earlier_episodes(con, policy, period=period, run_id=run_id, cases=cases)
         results, period_rows = settle_frame(cases, policy, weights, hospitals, period,
@@ -375,7 +407,9 @@ def run_settle(db: Path, policy: Policy, cases_path: Path, *, period: str, run_i
         results = results.with_columns(pl.lit(period).alias("period"))
         summary = settle_summary(results, period_rows) | {
             "parameters": parameters,
-            "prepayments_clamped": clamped_prepayments(period_rows, policy)}
+            "prepayments_clamped": clamped_prepayments(period_rows, policy),
+            "off_scale_pools": off_scale_pools(period_rows, policy),
+            "hospital_coefficients": coefficients_used(con, hospitals_path, period)}
         check_held_share(results, policy, allow_held=allow_held)
         run = _run_row(run_id, "settle", policy, period, input_name=str(cases_path),
                        weights_version=weights.version, n_cases=results.height, started=started,

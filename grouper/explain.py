@@ -7,6 +7,7 @@ grouper uses. Stateless: safe to call from many threads at once.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from grouper import atoms as A
@@ -78,6 +79,9 @@ class Explanation:
         return "\n".join(lines)
 
 
+_RULE_ID = attrgetter("rule_id")
+
+
 class _Case:
     """A normalised case with the facts every rule looks at, computed once."""
 
@@ -125,11 +129,13 @@ class _Case:
         those without code atoms, of the entered or the not-entered section."""
         hit = self.hit_rules.get(mdc)
         rules = [r for r in hit if r.not_entered != entered and self.may_hold(r)] if hit else []
-        codeless = (lk.codeless_entered if entered else lk.codeless_not_entered).get(mdc)
+        # rules without code atoms whose feature atoms hold (filtered once per ruleset); only
+        # a negative code atom can still rule one out
+        codeless = lk.codeless_by_feat.get((mdc, entered, self.fbits))
         if not codeless:
             return rules
-        more = [r for r in codeless if self.may_hold(r)]
-        return sorted(rules + more, key=lambda r: r.rule_id) if rules and more else rules or more
+        more = [r for r in codeless if not r.need_not or self.may_hold(r)]
+        return sorted(rules + more, key=_RULE_ID) if rules and more else rules or more
 
     def may_hold(self, rule: RuleEntry) -> bool:
         """False when the rule's code, negative-code or feature masks rule it out."""
@@ -250,7 +256,7 @@ def _mdc_holds(m: dict[str, Any], c: _Case, lk: CaseLookups) -> tuple[bool, list
         if atom == "principal_dx_or_dx_prefix":
             prefixes = lk.mdc_prefixes.get(m["mdc"], ())
             hit = [x for x in c.dx[:1] if x in listed] or [
-                x for x in c.dx if any(x.startswith(p) for p in prefixes)]
+                x for x in c.dx if x.startswith(prefixes)]
         elif atom == "principal_dx":
             hit = [x for x in c.dx[:1] if x in listed]
         elif atom == "any_dx":

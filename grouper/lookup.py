@@ -85,6 +85,9 @@ class CaseLookups:
     # case with those facts may satisfy
     codeless_mdcs: dict[tuple[int, int | None, bool], frozenset[str]] = None  # type: ignore[assignment]
     codeless_ages: frozenset[int] = frozenset()
+    # (MDC, entered?, feature bits) -> its rules without code atoms whose feature atoms those
+    # bits satisfy (the `codeless_entered` / `codeless_not_entered` rules, filtered once)
+    codeless_by_feat: dict[tuple[str, bool, int], tuple[RuleEntry, ...]] = None  # type: ignore[assignment]
 
 
 def _lists(frame: pl.DataFrame, key_cols: list[str]) -> dict[tuple[Any, ...], dict[str, set[str]]]:
@@ -109,6 +112,19 @@ def _hits_by_code(rs: Ruleset, table: pl.DataFrame) -> dict[str, tuple[tuple[int
 def _codeless_ages(rules: dict[str, list[RuleEntry]]) -> set[int]:
     return {r.params["age_years"] for v in rules.values() for r in v
             if not r.need_code and "age_years" in r.params}
+
+
+def _codeless_by_feat(rules: dict[str, list[RuleEntry]]
+                      ) -> dict[tuple[str, bool, int], tuple[RuleEntry, ...]]:
+    out = {}
+    for mdc, v in rules.items():
+        for entered in (False, True):
+            codeless = [r for r in v if not r.need_code and r.not_entered != entered]
+            for fbits in range(1 << len(A.FEATURE_BITS)):
+                fit = tuple(r for r in codeless if (fbits & r.need_feat) == r.need_feat)
+                if fit:
+                    out[mdc, entered, fbits] = fit
+    return out
 
 
 def _codeless_mdcs(rules: dict[str, list[RuleEntry]]
@@ -171,6 +187,7 @@ def _build(rs: Ruleset) -> CaseLookups:
                               for m, v in rules.items()},
         has_not_entered=frozenset(m for m, v in rules.items() if any(r.not_entered for r in v)),
         codeless_mdcs=_codeless_mdcs(rules),
+        codeless_by_feat=_codeless_by_feat(rules),
         codeless_ages=frozenset(_codeless_ages(rules)),
         needs_principal=frozenset(m["mdc"] for m in mdcs if "principal_dx" in m["atoms"]),
         mdcs=mdcs,

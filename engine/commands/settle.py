@@ -128,6 +128,28 @@ def settle_command(policy_name: str, cases_path: Path, period: str, run_id: str,
         click.echo(f"note: {s['outside_period']:,} cases were discharged outside {period} "
                    f"(settled in this run all the same)")
     warn_clamped_prepayments(s)
+    warn_off_scale(s)
+    warn_coefficient_changes(s)
+
+
+def warn_coefficient_changes(summary: dict) -> None:
+    """One warning line per store coefficient that takes effect inside the settled period."""
+    used = summary.get("hospital_coefficients") or {}
+    for hospital, change in sorted((used.get("changes_within_period") or {}).items()):
+        click.echo(f"warning: {hospital}: institution coefficient {change} takes effect inside "
+                   f"the period; the period is paid with the one in force on {used['on']} / "
+                   f"机构系数在结算期内变更，本期按 {used['on']} 生效的系数结算", err=True)
+
+
+def warn_off_scale(summary: dict) -> None:
+    """One warning line per fund pool paid outside `[policy] scale_warning_band` of FFS."""
+    for pool, found in sorted(summary.get("off_scale_pools", {}).items()):
+        click.echo(f"warning: {pool}: fund payable {found['fund_payable']} is "
+                   f"{found['payable_to_ffs']} × the FFS fund amount {found['ffs_fund_amount']}, "
+                   f"outside the policy's band {found['band']}: check the point value or base "
+                   f"rate against the weights or catalogue used / 统筹基金支付为按项目支付的 "
+                   f"{found['payable_to_ffs']} 倍，超出政策区间 {found['band']}，请核对点值或费率"
+                   f"与所用权重、目录是否同一尺度", err=True)
 
 
 def warn_clamped_prepayments(summary: dict) -> None:

@@ -58,9 +58,16 @@ def settle_on_spark(db: Path, policy_name: str, cases_path: Path, *, period: str
     OUT/RUN_ID/case_results/, loaded into the store in one transaction unless `store` is off."""
     from datetime import datetime
 
-    from engine.pipeline import RunError, check_period, load_hospitals, load_weights
+    from engine.pipeline import (
+        RunError,
+        check_period,
+        coefficients_used,
+        load_hospitals,
+        load_weights,
+        period_start,
+    )
     from engine.policy import load_policy
-    from engine.settlement.presettle import clamped_prepayments
+    from engine.settlement.presettle import clamped_prepayments, off_scale_pools
     from engine.settlement.readmission_history import earlier_episodes
     from engine.settlement.review import read_reviews
     from engine.settlement.review_quota import with_year_quota_used
@@ -84,9 +91,11 @@ def settle_on_spark(db: Path, policy_name: str, cases_path: Path, *, period: str
     try:  # the store's rates over the TOML's, as engine.pipeline.run_settle
         policy, parameters = with_store_parameters(con, policy, period=period)
         weights = load_weights(con, policy, weights_version)
-        hospitals = with_year_quota_used(con, load_hospitals(con, hospitals_path), policy,
+        hospitals = with_year_quota_used(con, load_hospitals(con, hospitals_path,
+                                                            on=period_start(period)), policy,
                                          period=period, run_id=run_id)
         earlier = earlier_episodes(con, policy, period=period, run_id=run_id)
+        coefficients = coefficients_used(con, hospitals_path, period)
     finally:
         con.close()  # not held while Spark works
     spark = spark_session(master, app_name=f"drgdip settle {run_id}")
@@ -103,7 +112,9 @@ def settle_on_spark(db: Path, policy_name: str, cases_path: Path, *, period: str
     period_rows.write_parquet(target / "hospital_period_results.parquet")
     summary = spark_summary(written, period_rows) | {
         "parameters": parameters,
-        "prepayments_clamped": clamped_prepayments(period_rows, policy)}
+        "prepayments_clamped": clamped_prepayments(period_rows, policy),
+        "off_scale_pools": off_scale_pools(period_rows, policy),
+        "hospital_coefficients": coefficients}
     if store:
         run = {"run_id": run_id, "kind": "settle", "status": "done", "policy": policy.name,
                "policy_version": policy.policy.version, "policy_checksum": policy.checksum,
@@ -125,9 +136,15 @@ def settle_on_spark(db: Path, policy_name: str, cases_path: Path, *, period: str
                f"{summary['ffs_fund_amount']}; prepayment {summary['prepayment']}; invalid "
                f"{summary['invalid']:,}; Parquet {target}"
                + ("" if store else "; store not loaded (--no-store)"))
-    from engine.commands.settle import warn_clamped_prepayments
+    from engine.commands.settle import (
+        warn_clamped_prepayments,
+        warn_coefficient_changes,
+        warn_off_scale,
+    )
 
     warn_clamped_prepayments(summary)
+    warn_off_scale(summary)
+    warn_coefficient_changes(summary)
 
 
 def spark_summary(results: Any, period_rows: pl.DataFrame) -> dict[str, Any]:
