@@ -61,7 +61,6 @@ def replicated_year(work: Path, cases: int, copies: int, hospitals: int, history
     import shutil
 
     import polars as pl
-
     from bench_settle import setup
 
     seed = work / "one-copy"

@@ -5,8 +5,8 @@ runs refused instead of merging no readmissions."""
 from __future__ import annotations
 
 import hashlib
-import re
 import hmac
+import re
 import stat
 
 import polars as pl
