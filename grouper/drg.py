@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from grouper import atoms as A
+from grouper import drg_params as P
 from grouper.case_input import CaseTable, explode_codes, normalise_cases
 from grouper.checks import warnings_column
 from grouper.errors import ErrorCode
@@ -198,29 +199,6 @@ def _code_hits(c: Codes, rs: Ruleset, names: tuple[str, ...], stride: int
     return k // stride, k % stride, b
 
 
-def _param(col: str, test: pl.Expr) -> pl.Expr:
-    return pl.col(col).is_null() | test.fill_null(False)
-
-
-def _adrg_params() -> pl.Expr:
-    bw = pl.col("birth_weight")
-    return (_param("age_days_max", pl.col("age_days") <= pl.col("age_days_max"))
-            & _param("age_days_min", pl.col("age_days") >= pl.col("age_days_min"))
-            & _param("rule_age_years", pl.col("age") == pl.col("rule_age_years"))
-            & _param("weight_min_g", (bw != 0) & (bw >= pl.col("weight_min_g")))
-            & _param("weight_max_g", (bw != 0) & (bw < pl.col("weight_max_g"))))
-
-
-def _drg_params() -> pl.Expr:
-    icu = pl.col("icu_hours")
-    return (_param("age_lt", pl.col("age") < pl.col("age_lt"))
-            & _param("los_gt", pl.col("los") > pl.col("los_gt"))
-            & _param("icu_hours_gt", icu > pl.col("icu_hours_gt"))
-            & _param("icu_hours_ge", icu >= pl.col("icu_hours_ge"))
-            & _param("icu_hours_le", icu <= pl.col("icu_hours_le"))
-            & _param("drg_age_days_max", pl.col("age_days") <= pl.col("drg_age_days_max")))
-
-
 def _px_groups_hold(rs: Ruleset) -> pl.Expr:
     groups = pl.col("bits") // (1 << A.PX_GROUP_SHIFT)
     alts = [c for c in rs.rules.columns if c.startswith("px_alt")]
@@ -266,9 +244,8 @@ class _RuleArrays(NamedTuple):
     drg_special: np.ndarray
 
 
-_RULE_PARAMS = ("age_days_max", "weight_min_g", "weight_max_g", "age_days_min", "age_years")
-_DRG_PARAMS = ("age_lt", "los_gt", "icu_hours_gt", "icu_hours_ge", "icu_hours_le",
-               "age_days_max")
+_RULE_PARAMS = P.columns("adrg")
+_DRG_PARAMS = P.columns("drg")
 
 
 @lru_cache(maxsize=16)
@@ -410,13 +387,13 @@ def best_keys(dx: pl.DataFrame, px: pl.DataFrame, rs: Ruleset, n: int,
     special = np.flatnonzero(held & ra.special[rids])
     if special.size:
         rule_attrs = rs.rules.select(
-            *_RULE_PARAMS[:4], pl.col("age_years").alias("rule_age_years"), "need_px_groups",
+            *_RULE_PARAMS, "need_px_groups",
             *[c for c in rs.rules.columns if c.startswith("px_alt")])
         held[special] = _special_hold(
             pl.DataFrame({"_row": rows[special], "rule_id": rids[special],
                           "bits": bits[special]}), rule_attrs, "rule_id",
-            features.select("age", "age_days", "birth_weight"),
-            _adrg_params() & _px_groups_hold(rs))
+            features.select(P.facts("adrg")),
+            P.batch_condition("adrg") & _px_groups_hold(rs))
     rows, rids = rows[held], rids[held]
 
     # A held `adrg_code` rule always yields an outcome, so later rules of that case cannot win:
@@ -444,11 +421,10 @@ def best_keys(dx: pl.DataFrame, px: pl.DataFrame, rs: Ruleset, n: int,
         chosen &= d_need == 0
     special = np.flatnonzero(chosen & ra.drg_special[p_drg])
     if special.size:
-        drg_attrs = rs.drgs.select(*_DRG_PARAMS[:5],
-                                   pl.col("age_days_max").alias("drg_age_days_max"))
         chosen[special] = _special_hold(
-            pl.DataFrame({"_row": p_rows[special], "drg_id": p_drg[special]}), drg_attrs,
-            "drg_id", features.select("age", "age_days", "los", "icu_hours"), _drg_params())
+            pl.DataFrame({"_row": p_rows[special], "drg_id": p_drg[special]}),
+            rs.drgs.select(_DRG_PARAMS), "drg_id", features.select(P.facts("drg")),
+            P.batch_condition("drg"))
     keys = np.concatenate([p_rids[chosen] * KEY_STRIDE + ra.drg_order[p_drg[chosen]],
                            first_keys])
     best_rows, best = _min_key(np.concatenate([p_rows[chosen], first_rows]), keys)

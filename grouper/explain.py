@@ -13,6 +13,7 @@ from typing import Any
 from grouper import atoms as A
 from grouper.case_input import normalise_one
 from grouper.checks import warnings_one
+from grouper.drg_params import failed_params
 from grouper.errors import ERROR_MESSAGES, ErrorCode
 from grouper.explain_text import condition, mdc_entry, no_mdc, split_message, unmet
 from grouper.lookup import CaseLookups, DrgEntry, RuleEntry, lookups
@@ -94,10 +95,15 @@ class _Case:
         self.los = case.get("los")
         icu = case.get("icu_hours")
         self.icu = 0.0 if icu is None else icu  # ruleset README: missing ICU hours count as 0
+        # the facts the parameter columns read (`grouper.drg_params`), by their batch names
+        self.facts = {"age": self.age, "age_days": self.age_days, "birth_weight": self.bw,
+                      "los": self.los, "icu_hours": self.icu}
         self.or_px = [c for c in self.px if c in lk.or_codes]
         principal = self.dx[0] if self.dx else None
         self.excluded_tables = lk.exclusion.get(principal, frozenset()) if principal else frozenset()
-        self.mcc, self.cc, self.removed = [], [], []
+        self.mcc: list[str] = []
+        self.cc: list[str] = []
+        self.removed: list[str] = []
         for code in self.dx[1:]:
             for kind, table in (("MCC", lk.mcc.get(code)), ("CC", lk.cc.get(code))):
                 if table is None:
@@ -199,33 +205,10 @@ def _atom(atom: str, c: _Case, lists: dict[str, frozenset[str]], alts: tuple[int
     return bool(hit), hit
 
 
-def _params_hold(params: dict[str, Any], c: _Case) -> tuple[bool, list[str]]:
-    failed = []
-    for key, v in params.items():
-        if key == "age_days_max":
-            ok = c.age_days is not None and c.age_days <= v
-        elif key == "age_days_min":
-            ok = c.age_days is not None and c.age_days >= v
-        elif key == "age_years":
-            ok = c.age is not None and c.age == v
-        elif key == "weight_min_g":
-            ok = c.bw is not None and c.bw != 0 and c.bw >= v
-        elif key == "weight_max_g":
-            ok = c.bw is not None and c.bw != 0 and c.bw < v
-        elif key == "age_lt":
-            ok = c.age is not None and c.age < v
-        elif key == "los_gt":
-            ok = c.los is not None and c.los > v
-        elif key == "icu_hours_gt":
-            ok = c.icu > v
-        elif key == "icu_hours_ge":
-            ok = c.icu >= v
-        elif key == "icu_hours_le":
-            ok = c.icu <= v
-        else:  # pragma: no cover
-            raise ValueError(key)
-        if not ok:
-            failed.append(f"{key}={v}")
+def _params_hold(table: str, params: dict[str, Any], c: _Case) -> tuple[bool, list[str]]:
+    if not params:
+        return True, []
+    failed = failed_params(table, params, c.facts)
     return not failed, failed
 
 
@@ -238,7 +221,8 @@ def _holds(entry: RuleEntry | DrgEntry, c: _Case) -> tuple[bool, list[str], list
         codes += hit
         if not ok:
             failed.append(atom)
-    p_ok, p_failed = _params_hold(entry.params, c)
+    p_ok, p_failed = _params_hold("adrg" if isinstance(entry, RuleEntry) else "drg",
+                                  entry.params, c)
     return not failed and p_ok, codes, failed + p_failed
 
 
@@ -338,7 +322,7 @@ def _decide(case: dict[str, Any], rs: Ruleset, translate_codes: bool, normalised
         if shut:
             if mdc not in lk.has_not_entered or (not hit and mdc not in codeless_out):
                 continue  # not entered, and none of its not-entered rules can hold
-            entry_ok, codes = False, []
+            entry_ok, codes = False, list[str]()
         else:
             if not trace and entered and not hit and mdc not in codeless_in \
                     and mdc not in codeless_out:

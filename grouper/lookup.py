@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 
 from grouper import atoms as A
+from grouper import drg_params as P
 from grouper.ruleset import Ruleset
 
 
@@ -159,8 +160,7 @@ def _build(rs: Ruleset) -> CaseLookups:
         rules[r["mdc"]].append(RuleEntry(
             rule_id=r["rule_id"], adrg=r["adrg"], variant=r["variant"], mdc=r["mdc"],
             atoms=tuple(r["atoms"]),
-            params={k: r[k] for k in ("age_days_max", "weight_min_g", "weight_max_g",
-                                      "age_days_min", "age_years") if r[k] is not None},
+            params={k: r[k] for k in P.columns("adrg") if r[k] is not None},
             px_alts=tuple(r[c] for c in alt_cols if r[c] is not None),
             if_no_drg=r["if_no_drg"], fallback_drg=r["fallback_drg"], name=r["name"] or "",
             lists=_frozen(adrg_lists.get((r["adrg"], r["variant"]))),
@@ -172,8 +172,7 @@ def _build(rs: Ruleset) -> CaseLookups:
     for d in rs.drgs.sort("adrg", "order_in_adrg").iter_rows(named=True):
         drgs[d["adrg"]].append(DrgEntry(
             drg=d["drg"], adrg=d["adrg"], order=d["order_in_adrg"], atoms=tuple(d["atoms"]),
-            params={k: d[k] for k in ("age_lt", "los_gt", "icu_hours_gt", "icu_hours_ge",
-                                      "icu_hours_le", "age_days_max") if d[k] is not None},
+            params={k: d[k] for k in P.columns("drg") if d[k] is not None},
             name=d["name"] or "", lists=_frozen(drg_lists.get((d["drg"],))),
         ))
     rule_hits = tuple(_hits_by_code(rs, table)

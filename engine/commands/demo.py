@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 import polars as pl
 
+from engine.commands.db_option import DB_OPTION
 from engine.commands.settle import print_clearing, warn_clamped_prepayments, warn_off_scale
 from engine.policy import LEVEL_ALIASES, Policy, load_policy
 from engine.settings import get_settings
@@ -149,8 +150,7 @@ def _hospitals(db: Path, hospitals: pl.DataFrame, region: str) -> None:
 @click.option("--seed", default=7, show_default=True)
 @click.option("--dir", "folder", default=".", type=click.Path(path_type=Path),
               help="working folder (synthetic data and Parquet results)")
-@click.option("--db", default=None, type=click.Path(path_type=Path),
-              help="store file (default: DRGDIP_DB, else ./drgdip.duckdb)")
+@DB_OPTION
 def demo_command(policy_name: str, n_cases: int, n_hospitals: int, seed: int, folder: Path,
                  db: Path | None) -> None:
     """Synthesize, build weights, settle a year month by month, clear it (演示: 全流程)."""

@@ -11,6 +11,7 @@ import click
 import polars as pl
 
 from engine.case_output import output_format, write_table
+from engine.commands.db_option import DB_OPTION
 from engine.settings import get_settings
 from grouper.dip import group_dip
 from grouper.dip_catalog import DipCatalog
@@ -99,8 +100,7 @@ def explain_dip_case(case: dict[str, Any], catalog: str, db: Path | None = None,
 @click.option("--history", "history_path", required=True, type=click.Path(path_type=Path),
               help="case file with total_cost (and year or discharge_date)")
 @click.option("--version", "version", required=True, help="label of the new dip version")
-@click.option("--db", type=click.Path(path_type=Path), default=None,
-              help="store file (default DRGDIP_DB, else ./drgdip.duckdb)")
+@DB_OPTION
 @click.option("--region", default="", help="region the catalogue is for")
 @click.option("--year", type=int, default=None, help="year the catalogue applies to")
 @click.option("--ruleset", default="chs_drg_11", show_default=True,
@@ -149,7 +149,7 @@ def build_dip_command(history_path: Path, version: str, db: Path | None, region:
 @click.command("import-dip")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--version", "version", required=True, help="label of the new dip version")
-@click.option("--db", type=click.Path(path_type=Path), default=None)
+@DB_OPTION
 @click.option("--region", default="")
 @click.option("--year", type=int, default=None)
 @click.option("--score-scale", type=float, default=1000.0, show_default=True)
