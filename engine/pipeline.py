@@ -195,12 +195,14 @@ def coefficients_used(con: duckdb.DuckDBPyConnection, hospitals_path: Path | Non
                                       for h, c, d in later.iter_rows()}}
 
 
-def read_case_file(path: Path, *, notes: Callable[[str], None] | None = None) -> pl.DataFrame:
+def read_case_file(path: Path, *, notes: Callable[[str], None] | None = None,
+                   patient_ids: str = "pseudonymise") -> pl.DataFrame:
     """The case columns settlement reads (engine.ingest.case_file.read_case_file, the one
-    reader); `notes` receives the file's header note when there is one."""
+    reader); `notes` receives the file's header note when there is one. `patient_ids`:
+    engine.pseudonym modes (`link` for the simulation, which stores no patient id)."""
     from engine.ingest.case_file import read_case_file as read
 
-    return read(path, columns=CASE_COLUMNS, notes=notes)
+    return read(path, columns=CASE_COLUMNS, notes=notes, patient_ids=patient_ids)
 
 
 def group_by_date(cases: pl.DataFrame, policy: Policy) -> pl.DataFrame:

@@ -40,6 +40,7 @@ NO_KEY = ("患者编号须以密钥假名化，但未配置密钥 / the cases ca
           "DRGDIP_PATIENT_KEY; docs/privacy.md")
 
 _override: list[PatientKey] = []
+_RUN_SEEDS = (secrets.randbits(63), secrets.randbits(63))  # run_tokens, this process only
 
 
 class PatientKeyError(DrgDipError):
@@ -163,12 +164,15 @@ def use_patient_key(key: PatientKey) -> Iterator[PatientKey]:
 
 def pseudonymise(cases: pl.DataFrame, mode: str = "pseudonymise") -> pl.DataFrame:
     """`cases` with `patient_id` pseudonymised (`mode="pseudonymise"`; refused without a key
-    when any id is present) or emptied (`mode="drop"`, for readers that never link stays:
-    grouping, weight building, synth fitting)."""
+    when any id is present), emptied (`mode="drop"`, for readers that never link stays:
+    grouping, weight building, synth fitting) or replaced by run-local tokens (`mode="link"`,
+    `run_tokens`: readers that link stays within one call and store none)."""
     if "patient_id" not in cases.columns:
         return cases
     if mode == "drop":
         return cases.with_columns(pl.lit(None, pl.String).alias("patient_id"))
+    if mode == "link":
+        return cases.with_columns(run_tokens(cases["patient_id"]))
     if mode != "pseudonymise":
         raise ValueError(f"patient id mode {mode!r}")
     ids = cases["patient_id"]
@@ -178,6 +182,21 @@ def pseudonymise(cases: pl.DataFrame, mode: str = "pseudonymise") -> pl.DataFram
             return cases.with_columns(pl.lit(None, pl.String).alias("patient_id"))
         raise RefusedError(NO_KEY)
     return cases.with_columns(key.column(ids).alias("patient_id"))
+
+
+def run_tokens(ids: pl.Series) -> pl.Series:
+    """Run-local tokens for a column of ids (trimmed; blank → null): equal ids get equal
+    tokens, two 64-bit hashes under seeds drawn once per process (128 bits, as the pseudonym),
+    so stays link across the files one process reads. For readers that link stays in memory
+    and store no patient id at all (the simulation, engine.simulate): no key needed, ~10×
+    cheaper than the HMAC. Tokens differ between processes — never store them."""
+    text = ids.cast(pl.String).str.strip_chars().replace("", None)
+    seeds = _RUN_SEEDS
+    frame = pl.DataFrame({"id": text})
+    return frame.select(
+        pl.when(pl.col("id").is_not_null())
+        .then(pl.format("run-{}-{}", *(pl.col("id").hash(seed=s) for s in seeds)))
+        .alias(ids.name))[ids.name]
 
 
 def pseudonym_one(patient_id: object) -> str | None:

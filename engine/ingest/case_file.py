@@ -16,7 +16,8 @@ def read_case_file(path: Path, *, columns: Sequence[str] | None = None,
                    patient_ids: str = "pseudonymise",
                    notes: Callable[[str], None] | None = None) -> pl.DataFrame:
     """The cases of `path`; `columns`: only those (the ones the file has), `patient_ids`:
-    "pseudonymise" (settlement links stays) or "drop" (grouping, builds); `notes` receives
+    "pseudonymise" (settlement links stays), "drop" (grouping, builds) or "link" (the
+    simulation: run-local tokens, engine.pseudonym.run_tokens); `notes` receives
     the file's header note (unknown headers with the closest alias) when there is one."""
     result = read_cases(path, patient_ids=patient_ids)
     note = result.header_note()

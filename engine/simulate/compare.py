@@ -26,6 +26,13 @@ def share(numerator: Decimal | int, denominator: Decimal | int) -> Decimal | Non
     return (Decimal(numerator) / Decimal(denominator)).quantize(SHARE_DP, ROUND_HALF_UP)
 
 
+# the columns of a settle_cases result the comparison reads (a simulation keeps no others:
+# at 10M cases each kept result is a few hundred MB instead of several GB)
+SETTLED_COLUMNS = ("case_id", "hospital_id", "fund_pool", "group_code", "case_type", "weight",
+                   "points", "point_value", "fixed_amount", "payment_standard", "fund_payable",
+                   "total_cost")
+
+
 def case_rows(base: pl.DataFrame, scen: pl.DataFrame) -> pl.DataFrame:
     """One row per case: both groups, case types, points and fund payables, and the cause of
     any change (regrouped / case_type / price / none). No patient identifier."""

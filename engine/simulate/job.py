@@ -62,7 +62,7 @@ def run_job(spec: dict[str, Any], send: Any) -> None:
     p = plan(params["baseline"], params.get("scenarios") or (), params.get("sets") or (),
              params.get("ruleset"), params.get("sweeps") or (), bool(params.get("solve")))
     path = Path(spec["input_path"])
-    cases = read_case_file(path)
+    cases = read_case_file(path, patient_ids="link")  # stores no patient id
     limit = spec.get("max_rows") or 0
     if limit and cases.height > limit:
         send(("failed", (f"文件行数超过上限 / the file has {cases.height:,} rows; the limit "

@@ -121,8 +121,9 @@ class _Settler:
             return kept
         weights = self.weights(sc)
         self.settlements += 1
-        return settle_cases(self.cases, self.grouped(sc, weights), weights.table,
-                            self.hospitals, self.effective(sc)[0], reviews=self.reviews)
+        settled = settle_cases(self.cases, self.grouped(sc, weights), weights.table,
+                               self.hospitals, self.effective(sc)[0], reviews=self.reviews)
+        return settled.select(compare.SETTLED_COLUMNS)  # what the comparison reads, no more
 
     def pool_payables(self, sc: Scenario) -> dict[str, Decimal]:
         results = self.settle(sc)
@@ -144,7 +145,8 @@ def read_cases_files(paths: list[Path]) -> pl.DataFrame:
     for path in paths:
         if not path.is_file():
             raise InputError(f"{path}: no such file / 病例文件不存在")
-    frames = [read_case_file(p) for p in paths]
+    # the simulation stores no patient id: run-local tokens link readmissions (no key needed)
+    frames = [read_case_file(p, patient_ids="link") for p in paths]
     return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
 
 

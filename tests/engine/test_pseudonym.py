@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import stat
 
 import polars as pl
@@ -139,6 +140,28 @@ def test_an_old_store_with_clear_ids_is_pseudonymised_in_place(tmp_path, monkeyp
     assert got.equals(want)
     assert "pseudonymise" in table(paths["db"], "SELECT action FROM audit_log")["action"]
     settle(paths, "2025-04", "a-04")
+
+
+def test_run_tokens_link_equal_ids_across_reads_and_need_no_key(monkeypatch):
+    """`patient_ids="link"` (the simulation, which stores no patient id): equal ids (after
+    trimming) get equal tokens across separate reads of one process, distinct ids distinct
+    tokens, blanks none; no key is needed and no clear id or HMAC pseudonym comes out."""
+    monkeypatch.delenv("DRGDIP_PATIENT_KEY", raising=False)
+    monkeypatch.delenv("DRGDIP_PATIENT_KEY_FILE", raising=False)
+
+    def ids(frame: pl.DataFrame) -> list[str | None]:
+        return read_cases(frame, patient_ids="link").cases["patient_id"].to_list()
+
+    base = {"sex": ["1"] * 4, "age": ["40"] * 4, "diagnoses": ["J18.900"] * 4}
+    first = ids(pl.DataFrame({**base, "case_id": list("abcd"),
+                              "patient_id": ["P1", " P2", "P1", ""]}))
+    second = ids(pl.DataFrame({**base, "case_id": list("efgh"),
+                               "patient_id": ["P2", "P3", None, "P1 "]}))
+    assert first[0] == first[2] == second[3] and first[1] == second[0]
+    assert len({first[0], first[1], second[1]}) == 3
+    assert first[3] is None and second[2] is None
+    assert not any(t and ("P1" in t or "P2" in t or "P3" in t) for t in first + second)
+    assert not any(t and re.match(PSEUDONYM_PATTERN, t) for t in first + second)
 
 
 def test_the_key_in_force_follows_the_environment_and_the_key_file(tmp_path, monkeypatch):
