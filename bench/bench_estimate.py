@@ -2,7 +2,9 @@
 tables prepared once) against `settle_cases` on a one-row frame (what `POST /v1/estimate` ran
 before), and of the whole `Estimator.estimate` (typed row, per-case grouping, settle_one,
 response dict) in process, on the case dict the router passes (dates, Decimal money),
-without HTTP.
+without HTTP. Beside the mean per case (best of --repeat), each estimate() call and each
+settle_one call is timed on its own, and p50 / p99 are printed against the issue 17 targets:
+settle_one ≤ 100 µs per case, the estimate's compute p99 < 1 ms.
 
 Weights are built from the fixture region (data/fixtures/region) as build-drg / build-dip build
 them (same-level and per-hospital mean costs); the region's cases are settled one by one under
@@ -44,8 +46,27 @@ def per_case_us(fn: Callable[[int], Any], n: int, repeat: int) -> float:
     return best / n * 1e6
 
 
+def percentiles_us(fn: Callable[[int], Any], n: int, repeat: int) -> tuple[float, float]:
+    """(p50, p99) in µs of single calls, over `repeat` passes of n calls (the first pass warms)."""
+    times: list[int] = []
+    clock = time.perf_counter_ns
+    for r in range(repeat):
+        for i in range(n):
+            t0 = clock()
+            fn(i)
+            if r:
+                times.append(clock() - t0)
+    times.sort()
+    if not times:
+        return float("nan"), float("nan")
+    return (times[len(times) // 2] / 1e3, times[min(len(times) - 1, len(times) * 99 // 100)] / 1e3)
+
+
+SETTLE_TARGET_US, ESTIMATE_P99_TARGET_US = 100.0, 1000.0
+
+
 def bench_policy(name: str, typed: pl.DataFrame, hospitals: pl.DataFrame, dip: Any,
-                 dip_table: pl.DataFrame, args: argparse.Namespace) -> None:
+                 dip_table: pl.DataFrame, args: argparse.Namespace) -> bool:
     rows = typed.to_dicts()
     n = len(rows)
     policy = load_policy(name)
@@ -77,8 +98,15 @@ def bench_policy(name: str, typed: pl.DataFrame, hospitals: pl.DataFrame, dip: A
                                for h in hospitals["hospital_id"]})
     est_us = per_case_us(lambda i: est.estimate(rows[i], name), min(n, 2000),
                          args.repeat)
-    print(f"{name:<20} {batch_us:>19,.0f} {one_us:>11,.1f} {batch_us / one_us:>8,.0f}× "
-          f"{est_us:>11,.0f}", flush=True)
+    _, one_p99 = percentiles_us(lambda i: settle_one(
+        rows[i], groups[i], entries.get(rows[i]["hospital_id"]), tables), n, 2)
+    est_p50, est_p99 = percentiles_us(lambda i: est.estimate(rows[i], name), min(n, 2000),
+                                      max(args.repeat, 2))
+    ok = one_us <= SETTLE_TARGET_US and est_p99 < ESTIMATE_P99_TARGET_US
+    print(f"{name:<20} {batch_us:>19,.0f} {one_us:>11,.1f} {one_p99:>8,.1f} "
+          f"{batch_us / one_us:>8,.0f}× {est_us:>11,.0f} {est_p50:>8,.0f} {est_p99:>8,.0f}  "
+          f"{'ok' if ok else 'OVER TARGET'}", flush=True)
+    return ok
 
 
 def main() -> None:
@@ -95,10 +123,11 @@ def main() -> None:
     dip = build_dip_catalog(typed, hospitals=hospitals)
     dip_table = attach_level_costs(dip.catalog.groups, dip.level_costs, "dip_code")
     print(f"setup: DIP catalogue in {time.perf_counter() - t0:.1f} s", flush=True)
-    print(f"{'policy':<20} {'settle_cases 1-row':>19} {'settle_one':>11} {'speed-up':>9} "
-          f"{'estimate()':>11}   (µs per case)")
-    for name in POLICIES:
-        bench_policy(name, typed, hospitals, dip, dip_table, args)
+    print(f"{'policy':<20} {'settle_cases 1-row':>19} {'settle_one':>11} {'p99':>8} "
+          f"{'speed-up':>9} {'estimate()':>11} {'p50':>8} {'p99':>8}   (µs per case; targets: "
+          f"settle_one ≤ {SETTLE_TARGET_US:.0f}, estimate p99 < {ESTIMATE_P99_TARGET_US:.0f})")
+    results = [bench_policy(name, typed, hospitals, dip, dip_table, args) for name in POLICIES]
+    print("targets met" if all(results) else "targets NOT met", flush=True)
 
 
 if __name__ == "__main__":

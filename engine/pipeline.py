@@ -14,10 +14,10 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import polars as pl
@@ -28,7 +28,7 @@ from engine.settlement.batch import settle_cases
 from engine.settlement.clear import clear_pool, conservation_gap
 from engine.settlement.cost_coef import attach_hospital_costs
 from engine.settlement.inputs import attach_level_costs
-from engine.settlement.presettle import clamped_prepayments, hospital_period
+from engine.settlement.presettle import clamped_prepayments, hospital_period, off_scale_pools
 from engine.settlement.readmission_history import earlier_episodes
 from engine.settlement.review import read_reviews
 from engine.settlement.review_quota import with_year_quota_used
@@ -40,6 +40,9 @@ from grouper.errors import DrgDipError, InputError, RefusedError
 from weights.errors import StoreBusyError, StoreError, WeightTableError
 from weights.store import open_store, query, transaction
 from weights.versions import VERSIONED_TABLES, active_version, version_info, version_rows
+
+if TYPE_CHECKING:
+    from engine.executors import Executor
 
 CHUNK_ROWS = 1_000_000
 PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
@@ -146,13 +149,20 @@ def _with_hospital_costs(con: duckdb.DuckDBPyConnection, kind: str, version: str
     return attach_hospital_costs(rows, costs, "drg")
 
 
-def load_hospitals(con: duckdb.DuckDBPyConnection, path: Path | None) -> pl.DataFrame:
-    """hospital_id, level, type[, coefficient] from a file or the store's `hospitals` view."""
+def load_hospitals(con: duckdb.DuckDBPyConnection, path: Path | None, *,
+                   on: date | None = None) -> pl.DataFrame:
+    """hospital_id, level, type[, coefficient] from a file or the store: the institution
+    coefficients in force on `on` (a settled period's first day, `period_start`), else today's
+    (the `hospitals` view)."""
     if path is not None:
         if not path.is_file():
             raise InputError(f"{path}: no such file")
         frame = (pl.read_parquet(path) if path.suffix.lower() == ".parquet"
                  else pl.read_csv(path, infer_schema=False))
+    elif on is not None:
+        from weights.hospitals import coefficients_on
+
+        frame = coefficients_on(con, on).select("hospital_id", "level", "type", "coefficient")
     else:
         frame = query(con, "SELECT hospital_id, level, type, coefficient FROM hospitals")
     if frame.height == 0 or not {"hospital_id", "level"} <= set(frame.columns):
@@ -161,16 +171,36 @@ def load_hospitals(con: duckdb.DuckDBPyConnection, path: Path | None) -> pl.Data
     return frame.with_columns(pl.col("hospital_id").cast(pl.String))
 
 
-def read_case_file(path: Path, *, notes: Callable[[str], None] | None = None) -> pl.DataFrame:
-    """The case columns settlement reads; `notes` receives the file's header note (unknown
-    headers with the closest alias) when there is one."""
-    from engine.ingest import read_cases
+def period_start(period: str) -> date:
+    """The first day of a YYYY-MM period."""
+    check_period(period)
+    return date(int(period[:4]), int(period[5:7]), 1)
 
-    result = read_cases(path)
-    if notes is not None and result.header_note():
-        notes(result.header_note())
-    cases = result.cases
-    return cases.select([c for c in CASE_COLUMNS if c in cases.columns])
+
+def coefficients_used(con: duckdb.DuckDBPyConnection, hospitals_path: Path | None,
+                      period: str) -> dict[str, Any]:
+    """For the run summary: where the institution coefficients came from, the date they were
+    read for, and the store's coefficients that take effect later inside the period (they are
+    not applied to it: a period is paid with one coefficient a hospital, the one in force on
+    its first day)."""
+    if hospitals_path is not None:
+        return {"source": f"file {hospitals_path.name}"}
+    start = period_start(period)
+    end = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
+    later = query(con, "SELECT hospital_id, coefficient, effective_from FROM "
+                       "hospital_coefficients WHERE effective_from > ? AND effective_from < ? "
+                       "ORDER BY hospital_id, effective_from", [start, end])
+    return {"source": "store", "on": start.isoformat(),
+            "changes_within_period": {h: f"{c} from {d.isoformat()}"
+                                      for h, c, d in later.iter_rows()}}
+
+
+def read_case_file(path: Path, *, notes: Callable[[str], None] | None = None) -> pl.DataFrame:
+    """The case columns settlement reads (engine.ingest.case_file.read_case_file, the one
+    reader); `notes` receives the file's header note when there is one."""
+    from engine.ingest.case_file import read_case_file as read
+
+    return read(path, columns=CASE_COLUMNS, notes=notes)
 
 
 def group_by_date(cases: pl.DataFrame, policy: Policy) -> pl.DataFrame:
@@ -287,20 +317,26 @@ def _run_row(run_id: str, kind: str, policy: Policy, period: str, *, input_name:
             "summary": _json(summary)}
 
 
-def settle_summary(results: pl.DataFrame, period_rows: pl.DataFrame) -> dict[str, Any]:
-    types = dict(results["case_type"].value_counts().sort("case_type").iter_rows())
-    outside = 0
-    if "period" in results.columns:  # settled anyway; the count tells the operator
-        month = pl.col("discharge_date").dt.strftime("%Y-%m")
-        outside = int(results.select((month != pl.col("period")).fill_null(False).sum()).item())
-    grouped = results.filter(pl.col("group_type").is_not_null())
-    group_types = dict(grouped["group_type"].value_counts().sort("group_type").iter_rows())
-    return {"cases": results.height, "case_types": types, "outside_period": outside,
-            "group_types": group_types,  # cases per group type (DIP: core, comprehensive …)
-            "unmatched": int((results["case_type"] == "unmatched").sum()),
-            "invalid": int((results["status"] == "invalid").sum()),
+def settle_summary(counts: pl.DataFrame, period_rows: pl.DataFrame) -> dict[str, Any]:
+    """The run's figures from its case counts (`engine.executors.case_counts`: case_type,
+    group_type, status, error_code, outside_period, n, fund_payable) and period rows; the
+    same for every executor."""
+    def by(col: str, frame: pl.DataFrame = counts) -> dict[Any, int]:
+        return {k: int(n) for k, n in frame.group_by(col).agg(pl.col("n").sum())
+                .sort(col, nulls_last=False).iter_rows()}
+
+    def n_where(test: pl.Expr) -> int:
+        return int(counts.filter(test)["n"].sum())
+
+    return {"cases": int(counts["n"].sum()), "case_types": by("case_type"),
+            # settled anyway; the count tells the operator
+            "outside_period": n_where(pl.col("outside_period")),
+            "group_types": by("group_type",  # cases per group type (DIP: core, comprehensive …)
+                              counts.filter(pl.col("group_type").is_not_null())),
+            "unmatched": n_where(pl.col("case_type") == "unmatched"),
+            "invalid": n_where(pl.col("status") == "invalid"),
             "hospitals": period_rows["hospital_id"].n_unique(),
-            "fund_payable": str(results["fund_payable"].sum()),
+            "fund_payable": str(counts["fund_payable"].cast(pl.Decimal(38, 2)).sum()),
             "ffs_fund_amount": str(period_rows["ffs_fund_amount"].sum()),
             "prepayment": str(period_rows["prepayment"].sum())}
 
@@ -317,25 +353,26 @@ def _open_for_reading(db: Path) -> duckdb.DuckDBPyConnection:
     return open_store(db)
 
 
-def held_codes(results: pl.DataFrame) -> str:
-    """The most frequent error codes of the held cases, e.g. 'S104 × 9,990, E101 × 10'."""
-    held = results.filter(pl.col("status") == "invalid")
-    counts = (held.group_by("error_code").len().sort(["len", "error_code"],
-                                                      descending=[True, False]).head(3))
-    return ", ".join(f"{code} × {n:,}" for code, n in counts.iter_rows())
+def held_codes(counts: pl.DataFrame) -> str:
+    """The most frequent error codes of the held cases, e.g. 'S104 × 9,990, E101 × 10'
+    (`counts` as settle_summary's)."""
+    held = counts.filter(pl.col("status") == "invalid")
+    top = (held.group_by("error_code").agg(pl.col("n").sum().alias("len"))
+           .sort(["len", "error_code"], descending=[True, False]).head(3))
+    return ", ".join(f"{code} × {n:,}" for code, n in top.iter_rows())
 
 
-def check_held_share(results: pl.DataFrame, policy: Policy, *, allow_held: bool) -> None:
+def check_held_share(counts: pl.DataFrame, policy: Policy, *, allow_held: bool) -> None:
     """RefusedError when the held share of the run exceeds the policy's max_held_share."""
-    n = results.height
-    held = int((results["status"] == "invalid").sum())
+    n = int(counts["n"].sum())
+    held = int(counts.filter(pl.col("status") == "invalid")["n"].sum())
     limit = policy.policy.max_held_share
     if allow_held or n == 0 or Decimal(held) <= limit * n:
         return
     share = f"{Decimal(held * 100) / n:.1f}"
     raise RefusedError(
         f"{held:,} of {n:,} cases ({share} %) are held, more than the policy's "
-        f"{limit * 100:.1f} % ({held_codes(results)}); nothing was stored — fix the file, or "
+        f"{limit * 100:.1f} % ({held_codes(counts)}); nothing was stored — fix the file, or "
         f"pass --allow-held to settle anyway / 被挂起病例 {held:,}/{n:,}（{share}%）超过政策上限 "
         f"{limit * 100:.1f}%，未入库；请修正文件，或加 --allow-held 仍然结算")
 
@@ -344,52 +381,60 @@ def run_settle(db: Path, policy: Policy, cases_path: Path, *, period: str, run_i
                weights_version: str | None = None, hospitals_path: Path | None = None,
                reviews_path: Path | None = None, out_dir: Path | None = None,
                progress: Progress | None = None, cases: pl.DataFrame | None = None,
-               allow_held: bool = False, by_date: bool = False) -> RunResult:
+               allow_held: bool = False, by_date: bool = False,
+               executor: Executor | None = None) -> RunResult:
     """Settle one period's case file into the store (and Parquet under `out_dir`).
 
-    Refused (RefusedError, nothing written) when more than the policy's `max_held_share` of
-    the cases is held (invalid), unless `allow_held`."""
+    `executor` (engine.executors): where the cases are settled, this machine (default) or
+    Spark; everything else here is the same for both. Refused (RefusedError, nothing
+    written) when more than the policy's `max_held_share` of the cases is held (invalid),
+    unless `allow_held`."""
+    from engine.executors import PolarsExecutor
+
+    ex = executor or PolarsExecutor()
     year = check_period(period)
     if year != policy.year:
         raise RunError(f"period {period} is outside the policy year {policy.year}")
     started = datetime.now()
-    if cases is None:
-        if not cases_path.exists():
-            raise InputError(f"{cases_path}: no such file")
-        cases = read_case_file(cases_path)
-    if progress:
-        progress("read 读取", cases.height, cases.height)
+    handle = ex.read(cases_path, cases)
     reviews = read_reviews(reviews_path) if reviews_path is not None else None
+    target = out_dir / run_id if out_dir is not None else None
     con = open_store(db)  # (merge: main's single connection kept; see the jobs report)
     try:
         policy, parameters = with_store_parameters(con, policy, period=period)
         weights = load_weights(con, policy, weights_version)
-        hospitals = with_year_quota_used(con, load_hospitals(con, hospitals_path), policy,
+        hospitals = with_year_quota_used(con, load_hospitals(con, hospitals_path,
+                                                            on=period_start(period)), policy,
                                          period=period, run_id=run_id)
-        earlier = earlier_episodes(con, policy, period=period, run_id=run_id, cases=cases)
-        results, period_rows = settle_frame(cases, policy, weights, hospitals, period,
-                                            reviews=reviews, earlier=earlier,
-                                            progress=progress, by_date=by_date)
-        results = results.with_columns(pl.lit(period).alias("period"))
-        summary = settle_summary(results, period_rows) | {
+        earlier = earlier_episodes(con, policy, period=period, run_id=run_id,
+                                   cases=ex.history_cases(handle))
+        coefficients = coefficients_used(con, hospitals_path, period)
+        if not ex.holds_store:
+            con.close()
+        settled = ex.settle(handle, policy, weights, hospitals, period, reviews=reviews,
+                            earlier=earlier, progress=progress, by_date=by_date, target=target)
+        summary = settle_summary(settled.counts, settled.period_rows) | {
             "parameters": parameters,
-            "prepayments_clamped": clamped_prepayments(period_rows, policy)}
-        check_held_share(results, policy, allow_held=allow_held)
+            "prepayments_clamped": clamped_prepayments(settled.period_rows, policy),
+            "off_scale_pools": off_scale_pools(settled.period_rows, policy),
+            "hospital_coefficients": coefficients}
+        check_held_share(settled.counts, policy, allow_held=allow_held)
         run = _run_row(run_id, "settle", policy, period, input_name=str(cases_path),
-                       weights_version=weights.version, n_cases=results.height, started=started,
-                       summary=summary)
-        write_run(con, run, {"case_results": results, "hospital_period_results": period_rows})
+                       weights_version=weights.version, n_cases=summary["cases"],
+                       started=started, summary=summary)
+        if ex.load_store:
+            if not ex.holds_store:
+                con = open_store(db)
+            ex.store(con, run, settled)
     finally:
         con.close()
     if progress:
-        progress("store 入库", results.height, results.height)
-    if out_dir is not None:
-        write_parquet(results.with_columns(pl.lit(run_id).alias("run_id")),
-                      out_dir / run_id / "case_results.parquet")
-        write_parquet(period_rows.with_columns(pl.lit(run_id).alias("run_id")),
-                      out_dir / run_id / "hospital_period_results.parquet")
-    return RunResult(run_id, "settle", summary,
-                     {"case_results": results, "hospital_period_results": period_rows})
+        progress("store 入库", summary["cases"], summary["cases"])
+    ex.write_files(settled, out_dir, run_id)
+    frames = {"hospital_period_results": settled.period_rows}
+    if settled.results is not None:
+        frames = {"case_results": settled.results} | frames
+    return RunResult(run_id, "settle", summary, frames)
 
 
 def year_inputs(con: duckdb.DuckDBPyConnection, policy: Policy, year: int) -> pl.DataFrame:
@@ -457,7 +502,8 @@ def run_clear(db: Path, policy: Policy, *, year: int, run_id: str | None = None,
                 f"{', '.join(missing)}; settle them, or pass --partial to clear what is there "
                 f"/ {year} 年有 {len(missing)} 个月未结算：{', '.join(missing)}；请先结算，"
                 f"或加 --partial 按已结算月份清算")
-        hospitals, pools, summary = [], [], {}
+        hospitals, pools = [], []
+        summary: dict[str, Any] = {}
         for pool in sorted(set(inputs["fund_pool"])):
             if pool not in policy.pool:
                 raise PolicyError(f"policy {policy.name} has no fund pool {pool!r}")

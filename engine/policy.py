@@ -65,6 +65,10 @@ class Meta(_Strict):
     # `drgdip settle` refuses a run holding more than this share of its cases (unless
     # --allow-held): a misspelt money header holds every case and pays nothing.
     max_held_share: Decimal = Field(default=Decimal("0.05"), ge=0, le=1)
+    # a settle run warns (and stores, `off_scale_pools`) when a fund pool's payable ÷ FFS fund
+    # amount falls outside this band: a point value or base rate on another catalogue's scale
+    # pays several times (or a fraction of) what the cases cost.
+    scale_warning_band: tuple[Decimal, Decimal] = (Decimal("0.5"), Decimal("2.0"))
 
 
 class Scope(_Strict):

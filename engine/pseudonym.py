@@ -24,6 +24,7 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -108,19 +109,46 @@ def load_key_file(path: Path) -> PatientKey:
     return PatientKey(secret)
 
 
+_KEY_VARS = ("drgdip_patient_key_file", "drgdip_patient_key")  # Settings reads them case-blind
+_key_cache: dict[tuple[Any, ...], PatientKey | None] = {}
+
+
+def _key_state() -> tuple[Any, ...] | None:
+    """What the configured key depends on: the two settings' environment variables and, for a
+    key file, its identity and modification time; None when the file cannot be looked at."""
+    env = tuple(sorted((k.lower(), v) for k, v in os.environ.items() if k.lower() in _KEY_VARS))
+    files = [v for k, v in env if k == "drgdip_patient_key_file" and v]
+    if not files:
+        return env
+    try:
+        st = os.stat(files[-1])
+    except OSError:
+        return None  # let the settings path report it
+    return (*env, os.path.abspath(files[-1]), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def configured_key() -> PatientKey | None:
-    """The key in force: one set by `use_patient_key`, else the settings' (read each call, so a
-    changed environment takes effect), else None."""
+    """The key in force: one set by `use_patient_key`, else the settings' (a changed
+    environment or key file takes effect on the next call), else None. The settings are
+    parsed once per state of the environment and key file (`_key_state`): building
+    `Settings()` on every call was three quarters of a per-case estimate's time."""
     if _override:
         return _override[-1]
+    state = _key_state()
+    if state is not None and state in _key_cache:
+        return _key_cache[state]
     from engine.settings import Settings
 
     s = Settings()
+    key: PatientKey | None = None
     if s.patient_key_file is not None:
-        return load_key_file(s.patient_key_file)
-    if s.patient_key is not None:
-        return PatientKey(s.patient_key.get_secret_value().strip().encode("utf-8"))
-    return None
+        key = load_key_file(s.patient_key_file)
+    elif s.patient_key is not None:
+        key = PatientKey(s.patient_key.get_secret_value().strip().encode("utf-8"))
+    if state is not None:
+        _key_cache.clear()  # one state at a time
+        _key_cache[state] = key
+    return key
 
 
 @contextmanager

@@ -128,9 +128,10 @@ def explode_px(valid: pl.DataFrame) -> pl.DataFrame:
     return valid.select("_row", pl.col("procedures").alias("code")).explode("code").drop_nulls()
 
 
-def treatment_ranks(valid: pl.DataFrame, px: pl.DataFrame) -> pl.DataFrame:
-    """(_row, class_rank): the most invasive class of the case's procedures, 0 = conservative."""
-    ranks = procedure_ranks(px, load_procedure_classes()).group_by("_row").agg(
+def treatment_ranks(valid: pl.DataFrame, px: pl.DataFrame, classes: str = "") -> pl.DataFrame:
+    """(_row, class_rank): the most invasive class of the case's procedures, 0 = conservative
+    (`classes`: the catalogue's operation-class table, "" = the shipped one)."""
+    ranks = procedure_ranks(px, load_procedure_classes(classes)).group_by("_row").agg(
         pl.col("rank").max().alias("class_rank"))
     return valid.select("_row").join(ranks, on="_row", how="left").with_columns(
         pl.col("class_rank").fill_null(0).cast(pl.Int8))
@@ -254,7 +255,7 @@ def group_dip(cases: CaseTable | list[dict[str, Any]], catalog: DipCatalog) -> p
             pl.element().filter(~ignored_expr(pl.element(), catalog.ignored_procedures))))
     valid = typed.filter(pl.col("error_code").is_null())
     px = explode_px(valid)
-    valid = valid.join(treatment_ranks(valid, px), on="_row")
+    valid = valid.join(treatment_ranks(valid, px, catalog.procedure_classes), on="_row")
     assigned = assign(valid, px, catalog).join(
         catalog.groups.select("dip_code", "dip_type", pl.col("name").alias("dip_name"),
                               pl.col("score").alias("dip_score"))

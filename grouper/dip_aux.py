@@ -1,6 +1,8 @@
 """Auxiliary-catalogue (辅助目录) levels of each case and the coefficient they earn.
 
-Levels per dimension (payment-rules §3.2), all columnar:
+Levels per dimension (payment-rules §3.2), all columnar; the fixed rules (death code, malignant
+range, CCI points and thresholds, age bands) are data in `grouper.dip_aux_levels`, shared with the
+per-case path:
 - `cci_level`: comorbidity–complication index from secondary diagnoses on the ruleset's MCC (2
   points) / CC (1 point) lists, minus those excluded by the principal diagnosis' exclusion table;
   0 points → "0", 1 → "1", 2–3 → "2", ≥ 4 → "3".
@@ -18,13 +20,20 @@ from importlib import resources
 
 import polars as pl
 
+from grouper.dip_aux_levels import (
+    CCI_POINTS,
+    DISCHARGE_DEATH,
+    FIXED_SCORE_TYPES,
+    SEVERITY_DEATH,
+    age_band_expr,
+    cci_level_expr,
+    is_malignant_expr,
+)
 from grouper.dip_catalog import ALL_GROUPS, AUX_DIMENSIONS, AUX_REFERENCE, DipCatalog
 from grouper.ruleset import Ruleset
 
 LEVEL_COLUMNS = {"tumour": "tumour_level", "severity": "severity_level", "cci": "cci_level",
                  "age": "age_band"}
-CCI_POINTS = {"mcc": 2, "cc": 1}
-DEATH = 5
 
 
 @lru_cache(maxsize=1)
@@ -87,28 +96,20 @@ def aux_levels(valid: pl.DataFrame, dx: pl.DataFrame, px: pl.DataFrame, rs: Rule
                                         .select("rank", "level").unique().iter_rows()),
                                    default=None, return_dtype=pl.String)
         for dim in ("tumour", "severity"))
-    age, days = pl.col("age"), pl.col("age_days")
     long_stay = pl.col("los").fill_null(0) >= catalog.severity_min_los
-    points = pl.col("cci_points").fill_null(0)
     return (valid.select("_row", "dx0", "age", "age_days", "los", "discharge_way")
             .join(best.select("_row", "tumour", "severity"), on="_row", how="left")
             .join(_cci_points(dx, rs), on="_row", how="left")
             .select(
                 "_row",
-                pl.when(pl.col("dx0").str.contains(r"^C[0-8][0-9]|^C9[0-7]"))
+                pl.when(is_malignant_expr(pl.col("dx0")))
                 .then(pl.col("tumour")).otherwise(None)
                 .fill_null(AUX_REFERENCE["tumour"]).alias("tumour_level"),
-                pl.when(pl.col("discharge_way") == DEATH).then(pl.lit("death"))
+                pl.when(pl.col("discharge_way") == DISCHARGE_DEATH).then(pl.lit(SEVERITY_DEATH))
                 .when(long_stay).then(pl.col("severity"))
                 .otherwise(None).fill_null(AUX_REFERENCE["severity"]).alias("severity_level"),
-                pl.when(points >= 4).then(pl.lit("3")).when(points >= 2).then(pl.lit("2"))
-                .when(points == 1).then(pl.lit("1")).otherwise(pl.lit("0")).alias("cci_level"),
-                pl.when((age == 0) & (days <= 28)).then(pl.lit("neonate"))
-                .when(age == 0).then(pl.lit("infant"))
-                .when(age.is_between(1, 6)).then(pl.lit("child"))
-                .when(age.is_between(7, 17)).then(pl.lit("adolescent"))
-                .when(age >= 65).then(pl.lit("elderly"))
-                .otherwise(pl.lit(AUX_REFERENCE["age"])).alias("age_band"),
+                cci_level_expr(pl.col("cci_points")).alias("cci_level"),
+                age_band_expr(pl.col("age"), pl.col("age_days")).alias("age_band"),
             ))
 
 
@@ -119,7 +120,7 @@ def aux_coefficients(levels: pl.DataFrame, assigned: pl.DataFrame,
     A group's own coefficient wins over the region-wide ("*") one; `aux_combine` = "max" takes the
     highest coefficient, "priority" the first adjusted dimension of `AUX_DIMENSIONS`. tcm and
     day-surgery groups carry fixed scores and get 1.0."""
-    adjustable = assigned.filter(~pl.col("dip_type").is_in(["tcm", "day_surgery"]))
+    adjustable = assigned.filter(~pl.col("dip_type").is_in(FIXED_SCORE_TYPES))
     joined = levels.join(adjustable.select("_row", "dip_code"), on="_row")
     long = pl.concat([
         joined.filter(pl.col(col) != AUX_REFERENCE[dim]).select(

@@ -147,15 +147,17 @@ def _upper_first(code: str) -> str:
 
 
 def dx_code(code: str) -> str:
-    """`dip_codes.dx_normalised` for one code: the chapter letter upper-cased, the rest kept."""
+    """`dip_codes.dx_normalised` for one code: the chapter letter upper-cased, a later `X` read
+    as the extension letter `x`, the rest kept."""
     code = code.strip(WHITESPACE)
-    code = _upper_first(code)
+    code = _upper_first(code[:1]) + code[1:].replace("X", "x")
     return f"{code[:3]}.{code[3:]}" if _DX_DOT.match(code) else code
 
 
 def px_code(code: str) -> str:
-    """`dip_codes.px_normalised` for one code: spelling kept."""
-    code = code.strip(WHITESPACE)
+    """`dip_codes.px_normalised` for one code: `X` read as the extension letter `x`, the rest
+    kept."""
+    code = code.strip(WHITESPACE).replace("X", "x")
     return f"{code[:2]}.{code[2:]}" if _PX_DOT.match(code) else code
 
 

@@ -37,7 +37,7 @@ from grouper.dip_codes import (
     px_one,
 )
 from grouper.dip_errors import DipCatalogCode, DipCatalogError, duplicate_reason
-from grouper.dip_procedure_class import CLASSES
+from grouper.dip_procedure_class import CLASSES, load_procedure_classes
 
 DIP_TYPES = ("core", "comprehensive", "basic", "tcm", "day_surgery", "fallback")
 FALLBACK_DX = r"^CP[0-9]{2}$"  # ICD-10 chapter key of a fallback group (CP01 = chapter I)
@@ -193,6 +193,9 @@ class DipCatalog:
     # removed from every case before matching; a full code takes itself, a stem (shorter than
     # `NN.NNNN`) every code it starts with
     ignored_procedures: tuple[str, ...] = ()
+    # the region's operation-class table (a file path; "" = the shipped one), see
+    # grouper.dip_procedure_class
+    procedure_classes: str = ""
     terms: pl.DataFrame = field(init=False, repr=False)
     matchable: pl.DataFrame = field(init=False, repr=False)
     comprehensive: pl.DataFrame = field(init=False, repr=False)
@@ -202,6 +205,8 @@ class DipCatalog:
 
     def __post_init__(self) -> None:
         self.ignored_procedures = checked_ignored(self.ignored_procedures)
+        self.procedure_classes = str(self.procedure_classes or "")
+        load_procedure_classes(self.procedure_classes)  # a missing or bad table fails here
         self.groups = self._checked_groups(conform(self.groups, GROUP_SCHEMA))
         self.aux = self._checked_aux(conform(self.aux, AUX_SCHEMA))
         if self.aux_combine not in AUX_COMBINE:

@@ -3,8 +3,12 @@ procedure codes, and the `+` (all-of) / `/` (any-of) procedure combinations of a
 
 Codes keep their published spelling (issue 16): the 医保版 tables write the extension letter as a
 lower-case `x` (`74.1x01`, `A09.900x001`) and some procedure codes carry other letters
-(`17.912A0`), so nothing is case-folded. Normalising only trims, upper-cases the chapter letter of
-a diagnosis (`k80.1` → `K80.1`) and inserts the dot (`K801` → `K80.1`, `5123` → `51.23`).
+(`17.912A0`), so nothing is case-folded. Normalising a case's codes only trims, upper-cases the
+chapter letter of a diagnosis (`k80.1` → `K80.1`), reads an upper-case `X` after it (and anywhere
+in a procedure code) as the extension letter `x` (`74.1X01` → `74.1x01`, `A09.900X001` →
+`A09.900x001`: the shipped 医保版 tables have no upper-case `X` except as the chapter letter of
+X00–X99, so no code is confused with another) and inserts the dot (`K801` → `K80.1`, `5123` →
+`51.23`). Catalogue codes are never rewritten (`dx_one`, `px_one` keep their spelling).
 """
 
 from __future__ import annotations
@@ -21,25 +25,27 @@ FULL_PX_LENGTH = 7  # `NN.NNNN`: a full ICD-9-CM-3 code; shorter ones are stems 
 
 
 def dx_normalised(expr: pl.Expr) -> pl.Expr:
-    """Trimmed ICD-10 code, chapter letter upper-cased, the rest as written, with the dot after
-    the 类目 ("k801x01" -> "K80.1x01")."""
+    """A case's ICD-10 code: trimmed, chapter letter upper-cased, a later `X` read as `x`, the
+    rest as written, with the dot after the 类目 ("k801X01" -> "K80.1x01")."""
     trimmed = expr.str.strip_chars()
-    code = trimmed.str.slice(0, 1).str.to_uppercase() + trimmed.str.slice(1)
+    code = (trimmed.str.slice(0, 1).str.to_uppercase()
+            + trimmed.str.slice(1).str.replace_all("X", "x", literal=True))
     return (pl.when(code.str.contains(r"^[A-Z][0-9]{2}[0-9A-Za-z]"))
             .then(code.str.slice(0, 3) + pl.lit(".") + code.str.slice(3))
             .otherwise(code))
 
 
 def px_normalised(expr: pl.Expr) -> pl.Expr:
-    """Trimmed ICD-9-CM-3 code as written, with the dot after the chapter ("5123" -> "51.23")."""
-    code = expr.str.strip_chars()
+    """A case's ICD-9-CM-3 code: trimmed, `X` read as `x`, with the dot after the chapter
+    ("5123" -> "51.23", "74.1X01" -> "74.1x01")."""
+    code = expr.str.strip_chars().str.replace_all("X", "x", literal=True)
     return (pl.when(code.str.contains(r"^[0-9]{3}"))
             .then(code.str.slice(0, 2) + pl.lit(".") + code.str.slice(2))
             .otherwise(code))
 
 
 def dx_one(code: str) -> str:
-    """`dx_normalised` for one code."""
+    """A catalogue's diagnosis code for one code: `dx_normalised` without reading `X` as `x`."""
     code = code.strip()
     code = code[:1].upper() + code[1:]
     if re.match(r"^[A-Z][0-9]{2}[0-9A-Za-z]", code):
@@ -48,7 +54,7 @@ def dx_one(code: str) -> str:
 
 
 def px_one(code: str) -> str:
-    """`px_normalised` for one code."""
+    """A catalogue's procedure code for one code: `px_normalised` without reading `X` as `x`."""
     code = code.strip()
     if re.match(r"^[0-9]{3}", code):
         return f"{code[:2]}.{code[2:]}"

@@ -15,6 +15,15 @@ from typing import Any
 import polars as pl
 
 from grouper.dip import OUTPUT_COLUMNS
+from grouper.dip_aux_levels import (
+    CCI_POINTS,
+    DISCHARGE_DEATH,
+    FIXED_SCORE_TYPES,
+    SEVERITY_DEATH,
+    age_band,
+    cci_level,
+    is_malignant,
+)
 from grouper.dip_case_input import DipCase, prepare_dip_one
 from grouper.dip_catalog import AUX_DIMENSIONS, AUX_REFERENCE, DipCatalog, is_ignored
 from grouper.dip_codes import FULL_PX_LENGTH
@@ -24,9 +33,6 @@ from grouper.dip_lookup import DipEntry, DipLookups, dip_lookups
 from grouper.dip_points import adjusted_score
 from grouper.dip_procedure_class import CLASS_RANK, CLASSES, DIAGNOSTIC_PREFIXES
 
-FIXED_SCORE_TYPES = ("tcm", "day_surgery")  # no auxiliary adjustment (grouper.dip_aux)
-DEATH = 5
-_MALIGNANT = tuple(f"C{n:02d}" for n in range(98))  # C00–C97
 _FLOATS = ("dip_score", "aux_coef", "adjusted_score")
 # `group_dip`'s output types, for a one-row frame of `group_dip_one` results
 RESULT_SCHEMA: dict[str, Any] = {c: pl.Float64 if c in _FLOATS else pl.String
@@ -140,7 +146,7 @@ def _cci_points(dx: tuple[str, ...], lk: DipLookups) -> int:
     secondary = set(dx[1:])
     mcc = {code for code in secondary if not lk.mcc.get(code, frozenset()) <= excluded}
     cc = {code for code in secondary - mcc if not lk.cc.get(code, frozenset()) <= excluded}
-    return 2 * len(mcc) + len(cc)
+    return CCI_POINTS["mcc"] * len(mcc) + CCI_POINTS["cc"] * len(cc)
 
 
 def aux_levels(c: DipCase, lk: DipLookups) -> dict[str, str]:
@@ -150,27 +156,15 @@ def aux_levels(c: DipCase, lk: DipLookups) -> dict[str, str]:
     _hits(c.diagnoses, "any_dx", lk, best)
     _hits(c.procedures, "procedure", lk, best)
     tumour = (lk.level_of_rank["tumour"][best["tumour"]]
-              if "tumour" in best and c.dx0.startswith(_MALIGNANT) else AUX_REFERENCE["tumour"])
-    if c.discharge_way == DEATH:
-        severity = "death"
+              if "tumour" in best and is_malignant(c.dx0) else AUX_REFERENCE["tumour"])
+    if c.discharge_way == DISCHARGE_DEATH:
+        severity = SEVERITY_DEATH
     elif (c.los or 0) >= lk.severity_min_los and "severity" in best:
         severity = lk.level_of_rank["severity"][best["severity"]]
     else:
         severity = AUX_REFERENCE["severity"]
-    points = _cci_points(c.diagnoses, lk)
-    cci = "3" if points >= 4 else "2" if points >= 2 else "1" if points == 1 else "0"
-    age, days = c.age, c.age_days
-    if age == 0:
-        band = "neonate" if days is not None and days <= 28 else "infant"
-    elif age is not None and 1 <= age <= 6:
-        band = "child"
-    elif age is not None and 7 <= age <= 17:
-        band = "adolescent"
-    elif age is not None and age >= 65:
-        band = "elderly"
-    else:
-        band = AUX_REFERENCE["age"]
-    return {"tumour": tumour, "severity": severity, "cci": cci, "age": band}
+    return {"tumour": tumour, "severity": severity,
+            "cci": cci_level(_cci_points(c.diagnoses, lk)), "age": age_band(c.age, c.age_days)}
 
 
 def aux_coefficient(levels: dict[str, str], dip_code: str, dip_type: str,
@@ -279,7 +273,7 @@ def explain_dip(case: dict[str, Any], catalog: DipCatalog | DipLookups) -> DipEx
               for x in sorted(d.cands, key=lambda x: winner_key(x.entry, c.total_cost))]
     sub = c.dx0[:5] if len(c.dx0) >= 5 else c.dx0[:3]  # grouper.dip_codes.subcategory
     tclass = CLASSES[d.class_rank]
-    n_matched = sum(x["matched"] for x in listed)
+    n_matched = sum(x.matched for x in d.cands)
     steps.append(f"亚目 {sub} / 类目 {c.cat}; 治疗方式 / treatment class: {tclass}")
     steps.append(f"候选病种 {len(listed)} 个, 匹配 {n_matched} 个 / "
                  f"{len(listed)} candidate groups, {n_matched} matched")

@@ -104,9 +104,8 @@ def _aux_prefixes() -> tuple[dict[str, AuxPrefixes], dict[str, dict[int, str]]]:
     return aux, dict(level_of_rank)
 
 
-@lru_cache(maxsize=1)
-def _procedure_ranks() -> dict[str, int]:
-    return dict(load_procedure_classes().select("code", "rank").iter_rows())
+def _procedure_ranks(path: str = "") -> dict[str, int]:
+    return dict(load_procedure_classes(path).select("code", "rank").iter_rows())
 
 
 @lru_cache(maxsize=16)
@@ -156,7 +155,7 @@ def build_dip_lookups(catalog: DipCatalog) -> DipLookups:
                            ("dimension", "level")),
         aux_combine=catalog.aux_combine, severity_min_los=catalog.severity_min_los,
         ignored_procedures=catalog.ignored_procedures,
-        px_rank=_procedure_ranks(), aux=aux, level_of_rank=level_of_rank,
+        px_rank=_procedure_ranks(catalog.procedure_classes), aux=aux, level_of_rank=level_of_rank,
         mcc=mcc, cc=cc, exclusion=exclusion,
     )
 

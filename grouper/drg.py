@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from grouper import atoms as A
+from grouper import drg_params as P
 from grouper.case_input import CaseTable, explode_codes, normalise_cases
 from grouper.checks import warnings_column
 from grouper.errors import ErrorCode
@@ -31,22 +32,6 @@ OUTPUT_COLUMNS = ("case_id", "status", "mdc", "adrg", "drg", "drg_name", "error_
 ROW_MDC = 32  # key = _row * ROW_MDC + mdc_rank (at most 32 MDCs)
 ROW_RULE = 1 << 12  # key = _row * ROW_RULE + rule_id
 ROW_DRG = 1 << 13  # key = _row * ROW_DRG + drg_id
-
-
-def or_by_key(frame: pl.DataFrame) -> pl.DataFrame:
-    """(k, bits) -> one row per k with the bitwise OR of its bits.
-
-    A stable numpy argsort plus `np.bitwise_or.reduceat` (polars' group-by bitwise_or and its
-    frame sort are both slower here: the keys arrive in long ascending runs).
-    """
-    if frame.height == 0:
-        return frame
-    k = frame["k"].to_numpy()
-    order = np.argsort(k, kind="stable")
-    k = k[order]
-    starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))
-    bits = np.bitwise_or.reduceat(frame["bits"].to_numpy()[order], starts)
-    return pl.DataFrame({"k": k[starts], "bits": bits})
 
 
 def _flag(n: int, rows: pl.Series) -> pl.Series:
@@ -164,44 +149,54 @@ def _mdc_entries(features: pl.DataFrame, c: Codes, rs: Ruleset, valid: np.ndarra
     return entered
 
 
-def _code_hits(c: Codes, lookups: tuple[pl.DataFrame, ...],
-               owner: str, stride: int) -> pl.DataFrame:
-    """(_row, owner, bits): which code atoms of which rules the case's codes satisfy."""
-    dx0_l, dxn_l, px0_l, pxn_l = lookups
-    parts = []
-    for side, table in ((c.dx0, dx0_l), (c.dxn, dxn_l), (c.px0, px0_l), (c.pxn, pxn_l)):
-        if table.height == 0:
+class _HitTable(NamedTuple):
+    """A (cid, owner, bits) lookup as sorted numpy columns: the entries of code number `cid`
+    are `owner[start[cid]:start[cid + 1]]` (and `bits` alike)."""
+
+    start: np.ndarray
+    owner: np.ndarray
+    bits: np.ndarray
+
+
+@lru_cache(maxsize=64)
+def _hit_table(rs: Ruleset, name: str) -> _HitTable:
+    table = getattr(rs, name)
+    owner = "rule_id" if name.startswith("rule_") else "drg_id"
+    t = table.sort("cid", owner)
+    counts = np.bincount(t["cid"].to_numpy().astype(np.int64), minlength=rs.code_ids.height)
+    return _HitTable(np.concatenate(([0], np.cumsum(counts))).astype(np.int64),
+                     t[owner].to_numpy().astype(np.int64), t["bits"].to_numpy().astype(np.int64))
+
+
+def _code_hits(c: Codes, rs: Ruleset, names: tuple[str, ...], stride: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, owners, bits), sorted by (row, owner), one entry per pair: which code atoms of
+    which rules (DRGs) the case's codes satisfy. `names` are the ruleset's lookups for the
+    principal diagnosis, later diagnoses, principal procedure, later procedures."""
+    keys, bits = [], []
+    for side, name in zip((c.dx0, c.dxn, c.px0, c.pxn), names, strict=True):
+        table = _hit_table(rs, name)
+        if table.owner.size == 0 or side.height == 0:
             continue
-        parts.append(side.join(table, on="cid").select(
-            (pl.col("_row").cast(pl.Int64) * stride + pl.col(owner)).alias("k"), "bits"))
-    if not parts:
-        return pl.DataFrame(schema={"_row": pl.Int64, owner: pl.Int64, "bits": pl.Int64})
-    agg = or_by_key(pl.concat(parts))
-    return agg.select((pl.col("k") // stride).alias("_row"), (pl.col("k") % stride).alias(owner),
-                      "bits")
-
-
-def _param(col: str, test: pl.Expr) -> pl.Expr:
-    return pl.col(col).is_null() | test.fill_null(False)
-
-
-def _adrg_params() -> pl.Expr:
-    bw = pl.col("birth_weight")
-    return (_param("age_days_max", pl.col("age_days") <= pl.col("age_days_max"))
-            & _param("age_days_min", pl.col("age_days") >= pl.col("age_days_min"))
-            & _param("rule_age_years", pl.col("age") == pl.col("rule_age_years"))
-            & _param("weight_min_g", (bw != 0) & (bw >= pl.col("weight_min_g")))
-            & _param("weight_max_g", (bw != 0) & (bw < pl.col("weight_max_g"))))
-
-
-def _drg_params() -> pl.Expr:
-    icu = pl.col("icu_hours")
-    return (_param("age_lt", pl.col("age") < pl.col("age_lt"))
-            & _param("los_gt", pl.col("los") > pl.col("los_gt"))
-            & _param("icu_hours_gt", icu > pl.col("icu_hours_gt"))
-            & _param("icu_hours_ge", icu >= pl.col("icu_hours_ge"))
-            & _param("icu_hours_le", icu <= pl.col("icu_hours_le"))
-            & _param("drg_age_days_max", pl.col("age_days") <= pl.col("drg_age_days_max")))
+        cid = side["cid"].to_numpy().astype(np.int64)
+        first, count = table.start[cid], table.start[cid + 1] - table.start[cid]
+        total = int(count.sum())
+        if total == 0:
+            continue
+        rows = np.repeat(side["_row"].to_numpy().astype(np.int64), count)
+        at = np.repeat(first - (np.cumsum(count) - count), count) + np.arange(total)
+        keys.append(rows * stride + table.owner[at])
+        bits.append(table.bits[at])
+    if not keys:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    k = np.concatenate(keys)
+    order = np.argsort(k, kind="stable")
+    k = k[order]
+    starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))
+    b = np.bitwise_or.reduceat(np.concatenate(bits)[order], starts)
+    k = k[starts]
+    return k // stride, k % stride, b
 
 
 def _px_groups_hold(rs: Ruleset) -> pl.Expr:
@@ -249,9 +244,8 @@ class _RuleArrays(NamedTuple):
     drg_special: np.ndarray
 
 
-_RULE_PARAMS = ("age_days_max", "weight_min_g", "weight_max_g", "age_days_min", "age_years")
-_DRG_PARAMS = ("age_lt", "los_gt", "icu_hours_gt", "icu_hours_ge", "icu_hours_le",
-               "age_days_max")
+_RULE_PARAMS = P.columns("adrg")
+_DRG_PARAMS = P.columns("drg")
 
 
 @lru_cache(maxsize=16)
@@ -283,14 +277,6 @@ def _considered(entered: np.ndarray, rows: np.ndarray, rule_ids: np.ndarray,
     `not_entered` rule, was not (ruleset README, step 2)."""
     inside = ((entered[rows] >> ra.rank[rule_ids]) & 1).astype(bool)
     return inside != ra.not_entered[rule_ids]
-
-
-def _hit_arrays(c: Codes, lookups: tuple[pl.DataFrame, ...], owner: str, stride: int
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`_code_hits` as (rows, owners, bits) numpy arrays."""
-    hits = _code_hits(c, lookups, owner, stride)
-    return (hits["_row"].to_numpy().astype(np.int64), hits[owner].to_numpy().astype(np.int64),
-            hits["bits"].to_numpy().astype(np.int64))
 
 
 def _bits_of(hits: tuple[np.ndarray, np.ndarray, np.ndarray], rows: np.ndarray,
@@ -385,8 +371,7 @@ def best_keys(dx: pl.DataFrame, px: pl.DataFrame, rs: Ruleset, n: int,
     entered = _mdc_entries(features, codes, rs, valid, prefix_hits)
 
     # ADRG rules: code atoms from the hits, then MDC entry, then feature atoms
-    hits = _hit_arrays(codes, (rs.rule_dx0, rs.rule_dxn, rs.rule_px0, rs.rule_pxn),
-                       "rule_id", ROW_RULE)
+    hits = _code_hits(codes, rs, ("rule_dx0", "rule_dxn", "rule_px0", "rule_pxn"), ROW_RULE)
     rows, rids, bits = hits
     need = ra.need_code[rids]
     keep = ra.coded[rids] & ((bits & need) == need) & ((bits & ra.need_not[rids]) == 0)
@@ -402,13 +387,13 @@ def best_keys(dx: pl.DataFrame, px: pl.DataFrame, rs: Ruleset, n: int,
     special = np.flatnonzero(held & ra.special[rids])
     if special.size:
         rule_attrs = rs.rules.select(
-            *_RULE_PARAMS[:4], pl.col("age_years").alias("rule_age_years"), "need_px_groups",
+            *_RULE_PARAMS, "need_px_groups",
             *[c for c in rs.rules.columns if c.startswith("px_alt")])
         held[special] = _special_hold(
             pl.DataFrame({"_row": rows[special], "rule_id": rids[special],
                           "bits": bits[special]}), rule_attrs, "rule_id",
-            features.select("age", "age_days", "birth_weight"),
-            _adrg_params() & _px_groups_hold(rs))
+            features.select(P.facts("adrg")),
+            P.batch_condition("adrg") & _px_groups_hold(rs))
     rows, rids = rows[held], rids[held]
 
     # A held `adrg_code` rule always yields an outcome, so later rules of that case cannot win:
@@ -427,21 +412,19 @@ def best_keys(dx: pl.DataFrame, px: pl.DataFrame, rs: Ruleset, n: int,
     p_drg = ra.drg_of[ra.drg_start[p_rids] + within]
     d_feat = ra.drg_need_feat[p_drg]
     chosen = (fbits[p_rows] & d_feat) == d_feat
-    drg_lookups = (rs.drg_dx0, rs.drg_dxn, rs.drg_px0, rs.drg_pxn)
+    drg_lookups = ("drg_dx0", "drg_dxn", "drg_px0", "drg_pxn")
     d_need = ra.drg_need_code[p_drg]
-    if any(t.height for t in drg_lookups):
-        p_bits = _bits_of(_hit_arrays(codes, drg_lookups, "drg_id", ROW_DRG), p_rows, p_drg,
-                          ROW_DRG)
+    if any(getattr(rs, t).height for t in drg_lookups):
+        p_bits = _bits_of(_code_hits(codes, rs, drg_lookups, ROW_DRG), p_rows, p_drg, ROW_DRG)
         chosen &= (p_bits & d_need) == d_need
     else:
         chosen &= d_need == 0
     special = np.flatnonzero(chosen & ra.drg_special[p_drg])
     if special.size:
-        drg_attrs = rs.drgs.select(*_DRG_PARAMS[:5],
-                                   pl.col("age_days_max").alias("drg_age_days_max"))
         chosen[special] = _special_hold(
-            pl.DataFrame({"_row": p_rows[special], "drg_id": p_drg[special]}), drg_attrs,
-            "drg_id", features.select("age", "age_days", "los", "icu_hours"), _drg_params())
+            pl.DataFrame({"_row": p_rows[special], "drg_id": p_drg[special]}),
+            rs.drgs.select(_DRG_PARAMS), "drg_id", features.select(P.facts("drg")),
+            P.batch_condition("drg"))
     keys = np.concatenate([p_rids[chosen] * KEY_STRIDE + ra.drg_order[p_drg[chosen]],
                            first_keys])
     best_rows, best = _min_key(np.concatenate([p_rows[chosen], first_rows]), keys)
@@ -466,16 +449,13 @@ def group_drg(cases: CaseTable, ruleset: str | Ruleset = "chs_drg_11", *,
         cases_n = _translate(cases_n, rs)
         dx, px = explode_codes(cases_n, "diagnoses"), explode_codes(cases_n, "procedures")
     valid = cases_n["error_code"].is_null().to_numpy()
-    dx = dx.filter(pl.Series(valid[dx["_row"].to_numpy()]))
+    raw_dx = dx = dx.filter(pl.Series(valid[dx["_row"].to_numpy()]))  # the codes as given
     px = px.filter(pl.Series(valid[px["_row"].to_numpy()]))
     dx = dx.join(rs.code_ids, on="code").select("_row", "cid", "pos")
     px = px.join(rs.code_ids, on="code").select("_row", "cid", "pos")
     n = cases_n.height
     valid_rows = pl.Series(np.flatnonzero(valid).astype(np.uint32))
-    prefix_hits = None
-    if rs.mdc_prefixes.height:
-        raw = explode_codes(cases_n, "diagnoses")
-        prefix_hits = prefix_entries(raw.filter(pl.Series(valid[raw["_row"].to_numpy()])), rs)
+    prefix_hits = prefix_entries(raw_dx, rs)  # None without prefixes
     best, entered = best_keys(dx, px, rs, n, cases_n, valid_rows, prefix_hits)
     # outcome row per case by gather; the extra last row of `padded` is all-null (no group)
     padded = pl.concat([rs.outcomes.drop("key"),

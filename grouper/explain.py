@@ -7,11 +7,13 @@ grouper uses. Stateless: safe to call from many threads at once.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from grouper import atoms as A
 from grouper.case_input import normalise_one
 from grouper.checks import warnings_one
+from grouper.drg_params import failed_params
 from grouper.errors import ERROR_MESSAGES, ErrorCode
 from grouper.explain_text import condition, mdc_entry, no_mdc, split_message, unmet
 from grouper.lookup import CaseLookups, DrgEntry, RuleEntry, lookups
@@ -78,6 +80,9 @@ class Explanation:
         return "\n".join(lines)
 
 
+_RULE_ID = attrgetter("rule_id")
+
+
 class _Case:
     """A normalised case with the facts every rule looks at, computed once."""
 
@@ -90,10 +95,15 @@ class _Case:
         self.los = case.get("los")
         icu = case.get("icu_hours")
         self.icu = 0.0 if icu is None else icu  # ruleset README: missing ICU hours count as 0
+        # the facts the parameter columns read (`grouper.drg_params`), by their batch names
+        self.facts = {"age": self.age, "age_days": self.age_days, "birth_weight": self.bw,
+                      "los": self.los, "icu_hours": self.icu}
         self.or_px = [c for c in self.px if c in lk.or_codes]
         principal = self.dx[0] if self.dx else None
         self.excluded_tables = lk.exclusion.get(principal, frozenset()) if principal else frozenset()
-        self.mcc, self.cc, self.removed = [], [], []
+        self.mcc: list[str] = []
+        self.cc: list[str] = []
+        self.removed: list[str] = []
         for code in self.dx[1:]:
             for kind, table in (("MCC", lk.mcc.get(code)), ("CC", lk.cc.get(code))):
                 if table is None:
@@ -125,11 +135,13 @@ class _Case:
         those without code atoms, of the entered or the not-entered section."""
         hit = self.hit_rules.get(mdc)
         rules = [r for r in hit if r.not_entered != entered and self.may_hold(r)] if hit else []
-        codeless = (lk.codeless_entered if entered else lk.codeless_not_entered).get(mdc)
+        # rules without code atoms whose feature atoms hold (filtered once per ruleset); only
+        # a negative code atom can still rule one out
+        codeless = lk.codeless_by_feat.get((mdc, entered, self.fbits))
         if not codeless:
             return rules
-        more = [r for r in codeless if self.may_hold(r)]
-        return sorted(rules + more, key=lambda r: r.rule_id) if rules and more else rules or more
+        more = [r for r in codeless if not r.need_not or self.may_hold(r)]
+        return sorted(rules + more, key=_RULE_ID) if rules and more else rules or more
 
     def may_hold(self, rule: RuleEntry) -> bool:
         """False when the rule's code, negative-code or feature masks rule it out."""
@@ -193,33 +205,10 @@ def _atom(atom: str, c: _Case, lists: dict[str, frozenset[str]], alts: tuple[int
     return bool(hit), hit
 
 
-def _params_hold(params: dict[str, Any], c: _Case) -> tuple[bool, list[str]]:
-    failed = []
-    for key, v in params.items():
-        if key == "age_days_max":
-            ok = c.age_days is not None and c.age_days <= v
-        elif key == "age_days_min":
-            ok = c.age_days is not None and c.age_days >= v
-        elif key == "age_years":
-            ok = c.age is not None and c.age == v
-        elif key == "weight_min_g":
-            ok = c.bw is not None and c.bw != 0 and c.bw >= v
-        elif key == "weight_max_g":
-            ok = c.bw is not None and c.bw != 0 and c.bw < v
-        elif key == "age_lt":
-            ok = c.age is not None and c.age < v
-        elif key == "los_gt":
-            ok = c.los is not None and c.los > v
-        elif key == "icu_hours_gt":
-            ok = c.icu > v
-        elif key == "icu_hours_ge":
-            ok = c.icu >= v
-        elif key == "icu_hours_le":
-            ok = c.icu <= v
-        else:  # pragma: no cover
-            raise ValueError(key)
-        if not ok:
-            failed.append(f"{key}={v}")
+def _params_hold(table: str, params: dict[str, Any], c: _Case) -> tuple[bool, list[str]]:
+    if not params:
+        return True, []
+    failed = failed_params(table, params, c.facts)
     return not failed, failed
 
 
@@ -232,7 +221,8 @@ def _holds(entry: RuleEntry | DrgEntry, c: _Case) -> tuple[bool, list[str], list
         codes += hit
         if not ok:
             failed.append(atom)
-    p_ok, p_failed = _params_hold(entry.params, c)
+    p_ok, p_failed = _params_hold("adrg" if isinstance(entry, RuleEntry) else "drg",
+                                  entry.params, c)
     return not failed and p_ok, codes, failed + p_failed
 
 
@@ -250,7 +240,7 @@ def _mdc_holds(m: dict[str, Any], c: _Case, lk: CaseLookups) -> tuple[bool, list
         if atom == "principal_dx_or_dx_prefix":
             prefixes = lk.mdc_prefixes.get(m["mdc"], ())
             hit = [x for x in c.dx[:1] if x in listed] or [
-                x for x in c.dx if any(x.startswith(p) for p in prefixes)]
+                x for x in c.dx if x.startswith(prefixes)]
         elif atom == "principal_dx":
             hit = [x for x in c.dx[:1] if x in listed]
         elif atom == "any_dx":
@@ -332,7 +322,7 @@ def _decide(case: dict[str, Any], rs: Ruleset, translate_codes: bool, normalised
         if shut:
             if mdc not in lk.has_not_entered or (not hit and mdc not in codeless_out):
                 continue  # not entered, and none of its not-entered rules can hold
-            entry_ok, codes = False, []
+            entry_ok, codes = False, list[str]()
         else:
             if not trace and entered and not hit and mdc not in codeless_in \
                     and mdc not in codeless_out:

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, Protocol
 
+from grouper.drg_params import PARAMS as DRG_PARAMS
+
 # atom -> (Chinese, English, the list of the rule it looks in, which codes of the case it reads)
 ATOMS: dict[str, tuple[str, str, str | None, str]] = {
     "always": ("无附加条件", "no further condition", None, ""),
@@ -53,21 +55,11 @@ ATOMS: dict[str, tuple[str, str, str | None, str]] = {
                   "procedures covering one of the group's required combinations", None, "px"),
 }
 
-# parameter -> (Chinese, English) templates of what it requires, and the case's fact it reads
-PARAMS: dict[str, tuple[str, str, str]] = {
-    "age_days_max": ("年龄不超过 {v} 天", "age of at most {v} days", "age_days"),
-    "age_days_min": ("年龄至少 {v} 天", "age of at least {v} days", "age_days"),
-    "age_years": ("年龄为 {v} 岁", "age of {v} years", "age"),
-    "age_lt": ("年龄小于 {v} 岁", "age under {v} years", "age"),
-    "weight_min_g": ("出生体重不低于 {v} 克", "birth weight of at least {v} g", "birth_weight"),
-    "weight_max_g": ("出生体重低于 {v} 克", "birth weight under {v} g", "birth_weight"),
-    "los_gt": ("住院超过 {v} 天", "a stay longer than {v} days", "los"),
-    "icu_hours_gt": ("重症监护超过 {v} 小时", "more than {v} ICU hours", "icu"),
-    "icu_hours_ge": ("重症监护至少 {v} 小时", "at least {v} ICU hours", "icu"),
-    "icu_hours_le": ("重症监护不超过 {v} 小时", "at most {v} ICU hours", "icu"),
-}
+# parameter -> (Chinese, English) templates of what it requires, and the case's fact it reads;
+# written once in `grouper.drg_params.PARAMS` (an ADRG's and a DRG's `age_days_max` read alike)
+PARAMS: dict[str, tuple[str, str, str]] = {p.column: (p.zh, p.en, p.fact) for p in DRG_PARAMS}
 _FACT_UNITS = {"age_days": ("天", " days"), "age": ("岁", " years"), "birth_weight": ("克", " g"),
-               "los": ("天", " days"), "icu": ("小时", " ICU hours")}
+               "los": ("天", " days"), "icu_hours": ("小时", " ICU hours")}
 EXAMPLES = 3
 
 
@@ -90,7 +82,8 @@ _CODES = {"principal_dx": lambda c: c.dx[:1], "dx": lambda c: c.dx,
           "px": lambda c: c.px, "secondary_px": lambda c: c.px[1:], "or_px": lambda c: c.or_px,
           "mcc": lambda c: c.mcc, "cc": lambda c: c.cc, "cc_mcc": lambda c: c.mcc + c.cc,
           "": lambda c: []}
-_FACTS = {"age_days": "age_days", "age": "age", "birth_weight": "bw", "los": "los", "icu": "icu"}
+_FACTS = {"age_days": "age_days", "age": "age", "birth_weight": "bw", "los": "los",
+          "icu_hours": "icu"}
 
 
 def _codes(c: CaseFacts, which: str) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 
 from grouper import atoms as A
+from grouper import drg_params as P
 from grouper.ruleset import Ruleset
 
 
@@ -85,6 +86,9 @@ class CaseLookups:
     # case with those facts may satisfy
     codeless_mdcs: dict[tuple[int, int | None, bool], frozenset[str]] = None  # type: ignore[assignment]
     codeless_ages: frozenset[int] = frozenset()
+    # (MDC, entered?, feature bits) -> its rules without code atoms whose feature atoms those
+    # bits satisfy (the `codeless_entered` / `codeless_not_entered` rules, filtered once)
+    codeless_by_feat: dict[tuple[str, bool, int], tuple[RuleEntry, ...]] = None  # type: ignore[assignment]
 
 
 def _lists(frame: pl.DataFrame, key_cols: list[str]) -> dict[tuple[Any, ...], dict[str, set[str]]]:
@@ -109,6 +113,19 @@ def _hits_by_code(rs: Ruleset, table: pl.DataFrame) -> dict[str, tuple[tuple[int
 def _codeless_ages(rules: dict[str, list[RuleEntry]]) -> set[int]:
     return {r.params["age_years"] for v in rules.values() for r in v
             if not r.need_code and "age_years" in r.params}
+
+
+def _codeless_by_feat(rules: dict[str, list[RuleEntry]]
+                      ) -> dict[tuple[str, bool, int], tuple[RuleEntry, ...]]:
+    out = {}
+    for mdc, v in rules.items():
+        for entered in (False, True):
+            codeless = [r for r in v if not r.need_code and r.not_entered != entered]
+            for fbits in range(1 << len(A.FEATURE_BITS)):
+                fit = tuple(r for r in codeless if (fbits & r.need_feat) == r.need_feat)
+                if fit:
+                    out[mdc, entered, fbits] = fit
+    return out
 
 
 def _codeless_mdcs(rules: dict[str, list[RuleEntry]]
@@ -143,8 +160,7 @@ def _build(rs: Ruleset) -> CaseLookups:
         rules[r["mdc"]].append(RuleEntry(
             rule_id=r["rule_id"], adrg=r["adrg"], variant=r["variant"], mdc=r["mdc"],
             atoms=tuple(r["atoms"]),
-            params={k: r[k] for k in ("age_days_max", "weight_min_g", "weight_max_g",
-                                      "age_days_min", "age_years") if r[k] is not None},
+            params={k: r[k] for k in P.columns("adrg") if r[k] is not None},
             px_alts=tuple(r[c] for c in alt_cols if r[c] is not None),
             if_no_drg=r["if_no_drg"], fallback_drg=r["fallback_drg"], name=r["name"] or "",
             lists=_frozen(adrg_lists.get((r["adrg"], r["variant"]))),
@@ -156,8 +172,7 @@ def _build(rs: Ruleset) -> CaseLookups:
     for d in rs.drgs.sort("adrg", "order_in_adrg").iter_rows(named=True):
         drgs[d["adrg"]].append(DrgEntry(
             drg=d["drg"], adrg=d["adrg"], order=d["order_in_adrg"], atoms=tuple(d["atoms"]),
-            params={k: d[k] for k in ("age_lt", "los_gt", "icu_hours_gt", "icu_hours_ge",
-                                      "icu_hours_le", "age_days_max") if d[k] is not None},
+            params={k: d[k] for k in P.columns("drg") if d[k] is not None},
             name=d["name"] or "", lists=_frozen(drg_lists.get((d["drg"],))),
         ))
     rule_hits = tuple(_hits_by_code(rs, table)
@@ -171,6 +186,7 @@ def _build(rs: Ruleset) -> CaseLookups:
                               for m, v in rules.items()},
         has_not_entered=frozenset(m for m, v in rules.items() if any(r.not_entered for r in v)),
         codeless_mdcs=_codeless_mdcs(rules),
+        codeless_by_feat=_codeless_by_feat(rules),
         codeless_ages=frozenset(_codeless_ages(rules)),
         needs_principal=frozenset(m["mdc"] for m in mdcs if "principal_dx" in m["atoms"]),
         mdcs=mdcs,

@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from grouper import atoms as A
+from grouper import drg_params as P
 from grouper.errors import RulesetError
 from grouper.ruleset_files import (
     RULESET_ROOT,
@@ -37,14 +38,11 @@ QY = "QY"
 
 _INT_COLUMNS: dict[str, tuple[str, ...]] = {
     "mdc": ("eval_order", "sex", "age_years", "min_trauma_regions"),
-    "adrg": ("variant", "order_in_mdc", "age_days_max", "weight_min_g", "weight_max_g",
-             "age_days_min", "age_years"),
+    "adrg": ("variant", "order_in_mdc", *P.columns("adrg", int)),
     "adrg_codes": ("variant",),
-    "drg": ("order_in_adrg", "age_lt", "los_gt", "age_days_max"),
+    "drg": ("order_in_adrg", *P.columns("drg", int)),
 }
-_FLOAT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "drg": ("icu_hours_gt", "icu_hours_ge", "icu_hours_le"),
-}
+_FLOAT_COLUMNS: dict[str, tuple[str, ...]] = {"drg": P.columns("drg", float)}
 _UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
     "mdc": ("mdc",), "adrg": ("adrg", "variant"), "drg": ("drg",),
     "mcc": ("dx_code",), "cc": ("dx_code",), "or_procedures": ("px_code",),

@@ -277,7 +277,8 @@ def import_catalog(path: Path, *, version: str | None = None, score_scale: float
                    aux_combine: str = "max", ruleset: str = "chs_drg_11",
                    region_avg_cost: Decimal | float | str | None = None,
                    ignored_procedures: tuple[str, ...] = (),
-                   aux_path: Path | None = None) -> CatalogImport:
+                   aux_path: Path | None = None,
+                   procedure_classes: Path | str | None = None) -> CatalogImport:
     """Read an official catalogue file; every row is checked and every problem reported.
 
     Headers and cell values are read through `grouper/dip_data/catalog_aliases.toml`. Kept per
@@ -327,7 +328,9 @@ def import_catalog(path: Path, *, version: str | None = None, score_scale: float
         extra = {} if aux is None else {"aux": aux}
         catalog = DipCatalog(groups=pl.DataFrame(good, schema={k: GROUP_SCHEMA[k] for k in good[0]}),
                              score_scale=score_scale, aux_combine=aux_combine, ruleset=ruleset,
-                             version=version, ignored_procedures=ignored_procedures, **extra)
+                             version=version, ignored_procedures=ignored_procedures,
+                             procedure_classes=str(Path(procedure_classes).resolve())
+                             if procedure_classes else "", **extra)
     return CatalogImport(catalog=catalog, rejected=rejected, rows_read=table.height,
                          source=path.name, mean_cost_published=published,
                          mean_cost_derived=derived, region_avg_cost=used, columns=columns)

@@ -18,7 +18,8 @@ from weights.level_costs import LEVEL_COST_COLUMNS
 from weights.store import open_store
 from weights.versions import save_weight_version, version_info, version_rows
 
-PARAMS = ("score_scale", "aux_combine", "ruleset", "severity_min_los", "ignored_procedures")
+PARAMS = ("score_scale", "aux_combine", "ruleset", "severity_min_los", "ignored_procedures",
+          "procedure_classes")
 LEVEL_COSTS = "dip_level_costs"
 
 

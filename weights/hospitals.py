@@ -4,7 +4,8 @@
 each row valid on `[effective_from, effective_to)` (open-ended when `effective_to` is null).
 Setting a coefficient from a date closes the interval in force on that date; a later, already
 scheduled change stays and bounds the new row. The view `hospitals` shows today's coefficient;
-settlement asks `coefficients_on(con, date)` for the date of its period.
+settlement asks `coefficients_on(con, date)` for the first day of its period
+(`engine.pipeline.load_hospitals`), and its run summary names a change inside the period.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ from pathlib import Path
 import click
 import polars as pl
 
-from engine.commands.settle import print_clearing, warn_clamped_prepayments
+from engine.commands.db_option import DB_OPTION
+from engine.commands.settle import print_clearing, warn_clamped_prepayments, warn_off_scale
 from engine.policy import LEVEL_ALIASES, Policy, load_policy
 from engine.settings import get_settings
 
@@ -149,8 +150,7 @@ def _hospitals(db: Path, hospitals: pl.DataFrame, region: str) -> None:
 @click.option("--seed", default=7, show_default=True)
 @click.option("--dir", "folder", default=".", type=click.Path(path_type=Path),
               help="working folder (synthetic data and Parquet results)")
-@click.option("--db", default=None, type=click.Path(path_type=Path),
-              help="store file (default: DRGDIP_DB, else ./drgdip.duckdb)")
+@DB_OPTION
 def demo_command(policy_name: str, n_cases: int, n_hospitals: int, seed: int, folder: Path,
                  db: Path | None) -> None:
     """Synthesize, build weights, settle a year month by month, clear it (演示: 全流程)."""
@@ -221,6 +221,7 @@ def demo_command(policy_name: str, n_cases: int, n_hospitals: int, seed: int, fo
         click.echo(f"   {period}: {s['cases']:>7,} cases, fund payable {s['fund_payable']:>16} "
                    f"yuan, prepayment {s['prepayment']:>16}")
         warn_clamped_prepayments(s)
+        warn_off_scale(s)
     click.echo(f"4/5 clearing {year}")
     cleared = run_clear(db, policy, year=year, run_id=f"demo-{base.name}-clear-{year}",
                         out_dir=folder / "results")

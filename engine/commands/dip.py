@@ -11,6 +11,7 @@ import click
 import polars as pl
 
 from engine.case_output import output_format, write_table
+from engine.commands.db_option import DB_OPTION
 from engine.settings import get_settings
 from grouper.dip import group_dip
 from grouper.dip_catalog import DipCatalog
@@ -99,8 +100,7 @@ def explain_dip_case(case: dict[str, Any], catalog: str, db: Path | None = None,
 @click.option("--history", "history_path", required=True, type=click.Path(path_type=Path),
               help="case file with total_cost (and year or discharge_date)")
 @click.option("--version", "version", required=True, help="label of the new dip version")
-@click.option("--db", type=click.Path(path_type=Path), default=None,
-              help="store file (default DRGDIP_DB, else ./drgdip.duckdb)")
+@DB_OPTION
 @click.option("--region", default="", help="region the catalogue is for")
 @click.option("--year", type=int, default=None, help="year the catalogue applies to")
 @click.option("--ruleset", default="chs_drg_11", show_default=True,
@@ -149,7 +149,7 @@ def build_dip_command(history_path: Path, version: str, db: Path | None, region:
 @click.command("import-dip")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--version", "version", required=True, help="label of the new dip version")
-@click.option("--db", type=click.Path(path_type=Path), default=None)
+@DB_OPTION
 @click.option("--region", default="")
 @click.option("--year", type=int, default=None)
 @click.option("--score-scale", type=float, default=1000.0, show_default=True)
@@ -164,10 +164,14 @@ def build_dip_command(history_path: Path, version: str, db: Path | None, region:
 @click.option("--skip-invalid", is_flag=True, help="import the good rows, report the bad ones")
 @click.option("--rejects", type=click.Path(path_type=Path), default=None,
               help="write the rejected rows (row, column, value, reason) as CSV")
+@click.option("--procedure-classes", "classes_path", type=click.Path(path_type=Path),
+              default=None,
+              help="the region's operation-class table (手术操作编码, 手术操作类别: 手术/介入治疗/"
+                   "治疗性操作/诊断性操作) instead of the shipped one; the version keeps its path")
 def import_dip_command(file: Path, version: str, db: Path | None, region: str,
                        year: int | None, score_scale: float, region_avg_cost: str | None,
                        ignored_path: Path | None, aux_path: Path | None, skip_invalid: bool,
-                       rejects: Path | None) -> None:
+                       rejects: Path | None, classes_path: Path | None) -> None:
     """Import an official DIP catalogue as shipped (病种编码, 病种名称, 主要诊断编码, 手术操作编码 or
     主要/其他手术操作编码, 病种类型, 治疗方式, 病种分值, 次均费用, 例数, 变异系数, 平均住院日); headers
     and values as in grouper/dip_data/catalog_aliases.toml."""
@@ -186,7 +190,7 @@ def import_dip_command(file: Path, version: str, db: Path | None, region: str,
                                      param_hint="--region-avg-cost") from exc
     result = import_catalog(file, version=version, score_scale=score_scale,
                             region_avg_cost=region_avg, ignored_procedures=ignored,
-                            aux_path=aux_path)
+                            aux_path=aux_path, procedure_classes=classes_path)
     if rejects is not None:
         result.rejected.write_csv(rejects)
     if result.rejected.height:
@@ -208,6 +212,12 @@ def import_dip_command(file: Path, version: str, db: Path | None, region: str,
     click.echo(result.mean_cost_note())
     if aux_path is not None:
         click.echo(f"{result.catalog.aux.height:,} auxiliary coefficients from {aux_path.name}")
+    if classes_path is not None:
+        from grouper.dip_procedure_class import load_procedure_classes
+
+        n = load_procedure_classes(result.catalog.procedure_classes).height
+        click.echo(f"operation classes: {n:,} codes from {classes_path.name} "
+                   f"(codes it lacks: by their base code, else the chapter rules)")
     if ignored:
         click.echo(f"{len(ignored)} operations do not count for grouping: "
                    f"{', '.join(ignored[:10])}{' …' if len(ignored) > 10 else ''}")

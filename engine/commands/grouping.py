@@ -21,13 +21,11 @@ CHUNK_ROWS = 1_000_000  # progress granularity on large inputs
 
 
 def read_case_file(path: Path) -> pl.DataFrame:
-    """Cases of a file through the project's ingestion (formats, aliases, per-row problems)."""
-    from engine.ingest import read_cases  # ingestion owns file formats and header aliases
+    """Cases of a file through the one reader (engine.ingest.case_file), header note on stderr."""
+    from engine.ingest.case_file import read_case_file as read
 
-    result = read_cases(path, patient_ids="drop")  # grouping never links stays
-    if result.header_note():
-        click.echo(result.header_note(), err=True)
-    return result.cases
+    # grouping never links stays
+    return read(path, patient_ids="drop", notes=lambda note: click.echo(note, err=True))
 
 
 @click.group("rulesets", invoke_without_command=True)

@@ -11,10 +11,8 @@ from pathlib import Path
 import click
 import duckdb
 
+from engine.commands.db_option import DB_OPTION
 from grouper.errors import DrgDipError
-
-DB_OPTION = click.option("--db", type=click.Path(path_type=Path), default=None,
-                         help="store file (default: DRGDIP_DB, else ./drgdip.duckdb)")
 
 
 @contextmanager

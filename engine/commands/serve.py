@@ -6,12 +6,13 @@ from pathlib import Path
 
 import click
 
+from engine.commands.db_option import DB_OPTION
+
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--db", type=click.Path(path_type=Path), default=None,
-              help="store file (default: DRGDIP_DB, else ./drgdip.duckdb)")
+@DB_OPTION
 @click.option("--dip-catalog", "dip_catalogs", multiple=True, metavar="NAME=FILE",
               help="also load an official DIP catalogue file under NAME (repeatable)")
 @click.option("--access-log/--no-access-log", default=False, show_default=True,

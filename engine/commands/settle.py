@@ -9,12 +9,12 @@ import polars as pl
 from rich.progress import Progress, TaskID
 
 import engine.views  # noqa: F401  (settlement tables and views join the store schema)
+from engine.commands.db_option import DB_OPTION
 from engine.commands.ingest_options import MAX_BAD_LINES_OPTION
 from engine.commands.table_output import emit, format_options, print_table
 from engine.policy import load_policy, shipped_policies
 from engine.settings import get_settings
-
-DB_HELP = "store file (default: DRGDIP_DB, else ./drgdip.duckdb)"
+from grouper.errors import DrgDipError
 
 
 def _db(db: Path | None) -> Path:
@@ -58,14 +58,14 @@ def policies_command(fmt: str | None, out_path: Path | None) -> None:
               help="special-review outcomes (case_id, review_outcome, deduction)")
 @click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),
               help="Parquet output folder (default: results/ next to the store)")
-@click.option("--db", default=None, type=click.Path(path_type=Path), help=DB_HELP)
+@DB_OPTION
 @click.option("--engine", "engine_name", type=click.Choice(["polars", "spark"]),
               default="polars", show_default=True,
               help="polars: this machine; spark: Apache Spark (pip install 'drgdip[spark]')")
 @click.option("--master", default=None,
               help="Spark master URL with --engine spark (default local[*], or spark-submit's)")
 @click.option("--store/--no-store", "load_store", default=True, show_default=True,
-              help="--engine spark: load the results into the store (else Parquet only)")
+              help="load the results into the store (else Parquet only, under --out)")
 @click.option("--allow-held", is_flag=True, default=False,
               help="store the run even when more than the policy's max_held_share (default "
                    "5 %) of the cases is held")
@@ -84,40 +84,49 @@ def settle_command(policy_name: str, cases_path: Path, period: str, run_id: str,
     """Settle a period's cases into the store (按病组/病种分值结算, idempotent by run id)."""
     from engine.pipeline import run_settle
 
-    if engine_name == "spark":  # Spark adapter: engine/commands/spark_run.py (issue 9)
-        from engine.commands.spark_run import settle_on_spark
-
-        store_path = _db(db)
-        settle_on_spark(store_path, policy_name, cases_path, period=period, run_id=run_id,
-                        weights_version=weights_version, hospitals_path=hospitals_path,
-                        reviews_path=reviews_path, out_dir=_out(store_path, out_dir),
-                        master=master, store=load_store, by_date=ruleset == "auto")
-        return
     store = _db(db)
+    if master is not None and engine_name != "spark":
+        raise DrgDipError("--master names a Spark master: use it with --engine spark")
     policy = load_policy(policy_name, store=store)
-    with Progress(transient=True) as bar:
-        tasks: dict[str, TaskID] = {}
+    out = _out(store, out_dir)
+    where = ""
+    files = "" if load_store else f"; Parquet {out / run_id}; store not loaded (--no-store)"
+    if engine_name == "spark":  # one run path, the Spark executor: engine/executors.py (issue 17)
+        from engine.executors import SparkExecutor
 
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=max(total, 1))
-            bar.update(tasks[stage], completed=done)
-
-        from engine.pipeline import read_case_file
-
-        cases = (read_case_file(cases_path, notes=lambda note: click.echo(note, err=True))
-                 if cases_path.exists() else None)  # a missing file: run_settle says so
+        spark = SparkExecutor(master, load_store=load_store, app_name=f"drgdip settle {run_id}")
         result = run_settle(store, policy, cases_path, period=period, run_id=run_id,
                             weights_version=weights_version, hospitals_path=hospitals_path,
-                            reviews_path=reviews_path, out_dir=_out(store, out_dir),
-                            progress=progress, allow_held=allow_held, cases=cases,
-                            by_date=ruleset == "auto")
+                            reviews_path=reviews_path, out_dir=out, allow_held=allow_held,
+                            by_date=ruleset == "auto", executor=spark)
+        where = f" on Spark ({spark.where})"
+        files = f"; Parquet {out / run_id}" + (
+            "" if load_store else "; store not loaded (--no-store)")
+    else:
+        from engine.executors import PolarsExecutor
+        from engine.pipeline import read_case_file
+
+        with Progress(transient=True) as bar:
+            tasks: dict[str, TaskID] = {}
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=max(total, 1))
+                bar.update(tasks[stage], completed=done)
+
+            cases = (read_case_file(cases_path, notes=lambda note: click.echo(note, err=True))
+                     if cases_path.exists() else None)  # a missing file: run_settle says so
+            result = run_settle(store, policy, cases_path, period=period, run_id=run_id,
+                                weights_version=weights_version, hospitals_path=hospitals_path,
+                                reviews_path=reviews_path, out_dir=out, progress=progress,
+                                allow_held=allow_held, cases=cases, by_date=ruleset == "auto",
+                                executor=PolarsExecutor(load_store=load_store))
     s = result.summary
     types = ", ".join(f"{k} {v:,}" for k, v in s["case_types"].items())
     click.echo(f"run {run_id}: settled {s['cases']:,} cases of {s['hospitals']} hospitals for "
-               f"{period} under {policy.name} ({types})")
+               f"{period} under {policy.name}{where} ({types})")
     click.echo(f"fund payable {s['fund_payable']} yuan; FFS fund amount {s['ffs_fund_amount']}; "
-               f"prepayment {s['prepayment']}; invalid {s['invalid']:,}")
+               f"prepayment {s['prepayment']}; invalid {s['invalid']:,}{files}")
     if policy.method == "dip" and s.get("group_types"):
         n = sum(s["group_types"].values())
         shares = ", ".join(f"{k} {v:,} ({100 * v / n:.1f} %)" for k, v in sorted(
@@ -128,6 +137,28 @@ def settle_command(policy_name: str, cases_path: Path, period: str, run_id: str,
         click.echo(f"note: {s['outside_period']:,} cases were discharged outside {period} "
                    f"(settled in this run all the same)")
     warn_clamped_prepayments(s)
+    warn_off_scale(s)
+    warn_coefficient_changes(s)
+
+
+def warn_coefficient_changes(summary: dict) -> None:
+    """One warning line per store coefficient that takes effect inside the settled period."""
+    used = summary.get("hospital_coefficients") or {}
+    for hospital, change in sorted((used.get("changes_within_period") or {}).items()):
+        click.echo(f"warning: {hospital}: institution coefficient {change} takes effect inside "
+                   f"the period; the period is paid with the one in force on {used['on']} / "
+                   f"机构系数在结算期内变更，本期按 {used['on']} 生效的系数结算", err=True)
+
+
+def warn_off_scale(summary: dict) -> None:
+    """One warning line per fund pool paid outside `[policy] scale_warning_band` of FFS."""
+    for pool, found in sorted(summary.get("off_scale_pools", {}).items()):
+        click.echo(f"warning: {pool}: fund payable {found['fund_payable']} is "
+                   f"{found['payable_to_ffs']} × the FFS fund amount {found['ffs_fund_amount']}, "
+                   f"outside the policy's band {found['band']}: check the point value or base "
+                   f"rate against the weights or catalogue used / 统筹基金支付为按项目支付的 "
+                   f"{found['payable_to_ffs']} 倍，超出政策区间 {found['band']}，请核对点值或费率"
+                   f"与所用权重、目录是否同一尺度", err=True)
 
 
 def warn_clamped_prepayments(summary: dict) -> None:
@@ -143,7 +174,7 @@ def warn_clamped_prepayments(summary: dict) -> None:
 @click.option("--year", required=True, type=int)
 @click.option("--run-id", default=None, help="default clear-<policy>-<year>")
 @click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path))
-@click.option("--db", default=None, type=click.Path(path_type=Path), help=DB_HELP)
+@DB_OPTION
 @click.option("--partial", is_flag=True, default=False,
               help="clear although months of the year have no settle run (they are named)")
 def clear_command(policy_name: str, year: int, run_id: str | None, out_dir: Path | None,

@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 import polars as pl
 
+from engine.commands.db_option import DB_OPTION
 from engine.commands.table_output import print_table
 from engine.settings import get_settings
 
-DB_HELP = "store file (default: DRGDIP_DB, else ./drgdip.duckdb)"
 HOSPITAL_ROWS = 30  # per scenario on the terminal; every hospital is in sim_hospital and --out
 HOSPITAL_HEADERS = ["hospital 医院", "cases", "baseline 基线", "scenario 情景", "change 变化", "%",
                     "surplus 结余", "CMI"]
@@ -46,7 +46,7 @@ SWEEP_HEADERS = ["point", "parameters", "payable 应偿付", "change 变化", "%
               show_default=True,
               help="which cases get a sim_case row: those whose payment changes, all, none "
                    "(per hospital, group and cause tables are always complete)")
-@click.option("--db", default=None, type=click.Path(path_type=Path), help=DB_HELP)
+@DB_OPTION
 def simulate_command(case_paths: tuple[Path, ...], baseline: str,
                      scenario_specs: tuple[str, ...], sets: tuple[str, ...],
                      ruleset: str | None, sweeps: tuple[str, ...], solve: bool,

@@ -11,6 +11,7 @@ import click
 import duckdb
 import polars as pl
 
+from engine.commands.db_option import DB_OPTION
 from engine.commands.dip import build_dip_command, import_dip_command
 from engine.commands.table_output import emit, format_options, print_table, resolve_format
 from engine.settings import get_settings
@@ -22,8 +23,6 @@ from weights.errors import WeightTableError
 from weights.store import open_store, query
 from weights.trimming import TRIM_METHODS
 
-DB_OPTION = click.option("--db", type=click.Path(path_type=Path), default=None,
-                         help="store file (default: DRGDIP_DB, else ./drgdip.duckdb)")
 WHO_OPTION = click.option("--who", default=None, help="who makes the change (default: OS user)")
 
 

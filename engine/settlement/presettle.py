@@ -92,6 +92,26 @@ def clamped_prepayments(period_rows: pl.DataFrame, policy: Policy) -> dict[str, 
     return out
 
 
+def off_scale_pools(period_rows: pl.DataFrame, policy: Policy) -> dict[str, dict[str, str]]:
+    """{fund_pool: {"payable_to_ffs": ratio, "band": "lo–hi"}} of the pools whose fund payable
+    ÷ FFS fund amount in this run is outside `[policy] scale_warning_band` — the sign of a
+    point value or base rate on another scale than the catalogue's or weights' (an imported
+    catalogue priced at another region's point value); for the run summary, never silent."""
+    low, high = policy.policy.scale_warning_band
+    out: dict[str, dict[str, str]] = {}
+    sums = (period_rows.filter(pl.col("fund_pool").is_not_null()).group_by("fund_pool")
+            .agg(pl.col("fund_payable").sum(), pl.col("ffs_fund_amount").sum())
+            .sort("fund_pool"))
+    for pool, payable, ffs in sums.iter_rows():
+        if not ffs or ffs <= 0 or payable is None:
+            continue
+        ratio = Decimal(payable) / Decimal(ffs)
+        if not low <= ratio <= high:
+            out[pool] = {"payable_to_ffs": f"{ratio:.3f}", "band": f"{low}–{high}",
+                         "fund_payable": str(payable), "ffs_fund_amount": str(ffs)}
+    return out
+
+
 PERIOD_COLUMNS = ("period", "fund_pool", "hospital_id", "cases", "cases_invalid", "high_outliers",
                   "low_outliers", "points", "fixed_amount", "payment_standard", "total_cost",
                   "ffs_fund_amount", "liability", "fund_payable", "deduction", "point_value",

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 import pyarrow as pa
 
+from engine.spark.duplicates import DUP, SEQ, mark_duplicates, with_sequence_and_duplicates
 from grouper import OUTPUT_COLUMNS, Ruleset, group_drg, load_ruleset
 from grouper.by_date import AUTO, group_drg_auto, national_calendar
 from grouper.errors import InputError
@@ -68,7 +69,9 @@ def group_batches(batches: Iterator[pa.RecordBatch], ruleset: str,
     for batch in batches:
         if batch.num_rows == 0:
             continue
-        cases = ingest_batch(batch)
+        cases = ingest_batch(batch.drop_columns([SEQ, DUP]))
+        cases = mark_duplicates(cases, pl.Series(batch.column(DUP).to_pylist(),
+                                                 dtype=pl.Boolean))
         if rs is None:
             grouped = group_drg_auto(cases, translate_codes=translate_codes)
         else:
@@ -88,7 +91,8 @@ def group_spark(cases: DataFrame, ruleset: str = "chs_drg_11", *,
                 translate_codes: bool = False) -> DataFrame:
     """Spark DataFrame of contracts §2 columns, one row per case, for a Spark DataFrame of
     contracts §1 cases (ruleset "auto": by discharge date, plus the column `ruleset`).
-    Lazy: nothing runs until the result is written or collected.
+    Lazy but for one small aggregation on the driver: the case ids seen more than once in the
+    whole input (marked I107 in their later rows, as the single machine does).
 
     >>> group_spark(spark.read.parquet("cases.parquet")).write.parquet("out")  # doctest: +SKIP
     """
@@ -100,7 +104,9 @@ def group_spark(cases: DataFrame, ruleset: str = "chs_drg_11", *,
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         return group_batches(batches, ruleset, translate_codes)
 
-    return cases.mapInArrow(run, AUTO_SCHEMA if ruleset == AUTO else GROUP_SCHEMA)
+    # a case_id seen in an earlier batch or partition: I107, as `drgdip group` holds it
+    return with_sequence_and_duplicates(cases).mapInArrow(
+        run, AUTO_SCHEMA if ruleset == AUTO else GROUP_SCHEMA)
 
 
 def read_cases_spark(spark: SparkSession, path: Path | str) -> DataFrame:

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pyarrow as pa
 
+from engine.spark.duplicates import DUP, SEQ, mark_duplicates, with_sequence_and_duplicates
 from engine.spark.grouping import cached_ruleset, ingest_batch, small_types, to_spark_arrow
-from grouper.errors import InputError
 
 if TYPE_CHECKING:
     from pyspark import Broadcast
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
     from engine.pipeline import Weights
     from engine.policy import Policy
 
-SEQ = "_seq"  # input order: monotonically increasing over partitions and rows
-DUP = "_dup_case_id"
 GROUP_PREFIX = "g_"
 REVIEW_COLUMNS = ("review_outcome", "deduction_fen", "review_order")
 EARLIER = "_earlier"  # an earlier run's episode (its position among them), not a case
@@ -93,26 +91,6 @@ def _case_columns(cases: pl.DataFrame) -> list[str]:
     return [c for c in CASE_COLUMNS if c in cases.columns]
 
 
-def _mark_duplicates(cases: pl.DataFrame, dup: pl.Series) -> pl.DataFrame:
-    """Rows whose case_id appeared earlier in the input: ingestion's duplicate problem, unless
-    the row already has one (ingestion keeps a row's first problem; this check comes last)."""
-    from engine.ingest.codes import MESSAGES, IngestCode
-
-    code = IngestCode.DUPLICATE_CASE_ID
-    hit = pl.Series(dup).fill_null(False) & (cases["ingest_status"] != "error")
-    if not hit.any():
-        return cases
-    message = pl.format("{}: {}={}", pl.lit(MESSAGES[code]), pl.lit("case_id"),
-                        pl.col("case_id").fill_null("(空)"))
-    return cases.with_columns(
-        pl.when(hit).then(pl.lit("error")).otherwise(pl.col("ingest_status")).alias(
-            "ingest_status"),
-        pl.when(hit).then(pl.lit(code.value)).otherwise(pl.col("ingest_error_code")).alias(
-            "ingest_error_code"),
-        pl.when(hit).then(message).otherwise(pl.col("ingest_error_message")).alias(
-            "ingest_error_message"))
-
-
 def ingest_and_group(batch: pa.RecordBatch, method: str, ruleset: str,
                      catalog: Any, calendar: list | None = None) -> pl.DataFrame:
     """Stage 1 for one batch: the settlement's case columns, then the grouping as `g_*`.
@@ -121,7 +99,7 @@ def ingest_and_group(batch: pa.RecordBatch, method: str, ruleset: str,
     from grouper.by_date import AUTO, group_drg_auto
 
     cases = ingest_batch(batch.drop_columns([SEQ, DUP]))
-    cases = _mark_duplicates(cases.select(_case_columns(cases)),
+    cases = mark_duplicates(cases.select(_case_columns(cases)),
                              pl.Series(batch.column(DUP).to_pylist(), dtype=pl.Boolean))
     if method == "drg" and ruleset == AUTO:
         grouped = group_drg_auto(cases, calendar).drop("ruleset")
@@ -167,36 +145,6 @@ def _spark_schema(example: pl.DataFrame):  # type: ignore[no-untyped-def]
     from pyspark.sql.pandas.types import from_arrow_schema
 
     return from_arrow_schema(small_types(example.to_arrow().schema))
-
-
-def case_id_column(columns: list[str]) -> str:
-    """The input column ingestion reads as case_id (the first header that is an alias)."""
-    from engine.ingest.fields import ALIASES, header_key
-
-    for col in columns:
-        if ALIASES.get(header_key(col)) == "case_id":
-            return col
-    raise InputError(f"missing required column(s): case_id; got: {', '.join(columns)}")
-
-
-def _with_sequence_and_duplicates(cases: DataFrame) -> DataFrame:
-    """`_seq` (input order) and `_dup_case_id` (a case_id seen earlier) as columns."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    seq = cases.withColumn(SEQ, F.monotonically_increasing_id())
-    # ingestion's case_id: the (possibly Chinese-named) column as text, Unicode whitespace
-    # stripped, blank = missing
-    key = F.regexp_replace(F.col(f"`{case_id_column(cases.columns)}`").cast("string"),
-                           r"(?U)^\s+|\s+$", "")
-    dup_ids = (seq.select(key.alias("_k")).where(F.col("_k").isNotNull() & (F.col("_k") != ""))
-               .groupBy("_k").count().where(F.col("count") > 1).select("_k"))
-    if dup_ids.limit(1).count() == 0:  # the usual case: no second pass over the input
-        return seq.withColumn(DUP, F.lit(None).cast("boolean"))
-    later = (seq.select(SEQ, key.alias("_k")).join(F.broadcast(dup_ids), "_k")
-             .withColumn("_n", F.row_number().over(Window.partitionBy("_k").orderBy(SEQ)))
-             .where(F.col("_n") > 1).select(SEQ, F.lit(True).alias(DUP)))
-    return seq.join(F.broadcast(later), SEQ, "left")
 
 
 def rulesets_by_date_spark(cases: DataFrame, calendar: list | None) -> list[tuple[str, int]]:
@@ -256,7 +204,7 @@ def settle_spark(spark: SparkSession, cases: DataFrame, policy: Policy, weights:
     bc = spark.sparkContext.broadcast({"token": uuid.uuid4().hex, "policy": policy,
                                        "weights": ipc_bytes(weights.table),
                                        "hospitals": ipc_bytes(hospitals), "catalog": catalog})
-    prepared = _with_sequence_and_duplicates(cases)
+    prepared = with_sequence_and_duplicates(cases)
 
     stage1_example = ingest_and_group(pa.RecordBatch.from_pylist(
         [], schema=prepared.limit(0).toArrow().schema), method, ruleset, catalog, calendar)

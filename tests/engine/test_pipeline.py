@@ -220,6 +220,30 @@ def test_cases_outside_the_period_are_settled_and_counted(region):
     assert stored["n"][0] == april
 
 
+def test_settle_no_store_writes_parquet_only(region, tmp_path):
+    """`--no-store` takes effect on this machine too (it was read by Spark runs only): the
+    Parquet copies are written, the store gets no run."""
+    out = tmp_path / "results"
+    result = CliRunner().invoke(cli, [
+        "settle", "--policy", POLICY, "--cases", str(region["2025-03"]), "--period", "2025-03",
+        "--run-id", "nostore-03", "--hospitals", str(region["hospitals"]),
+        "--db", str(region["db"]), "--out", str(out), "--no-store"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "store not loaded (--no-store)" in result.output
+    assert table(region["db"], "SELECT * FROM runs WHERE run_id = 'nostore-03'").height == 0
+    cases = pl.read_parquet(out / "nostore-03" / "case_results.parquet")
+    assert cases.height == pl.read_parquet(region["2025-03"]).height
+    assert (out / "nostore-03" / "hospital_period_results.parquet").is_file()
+
+
+def test_settle_master_without_spark_is_a_usage_error(region):
+    result = CliRunner().invoke(cli, [
+        "settle", "--policy", POLICY, "--cases", str(region["2025-03"]), "--period", "2025-03",
+        "--run-id", "m-03", "--db", str(region["db"]), "--master", "local[2]"])
+    assert getattr(result.exception, "exit_code", None) == 2, result.output
+    assert "--engine spark" in str(result.exception)
+
+
 def test_settle_refuses_a_run_with_too_many_held_cases(region, tmp_path):
     """A misspelt money header (医疗总费 for 医疗总费用) holds every case (S104): the run is
     refused with exit 4 and nothing stored, unless --allow-held."""

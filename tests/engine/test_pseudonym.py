@@ -139,3 +139,30 @@ def test_an_old_store_with_clear_ids_is_pseudonymised_in_place(tmp_path, monkeyp
     assert got.equals(want)
     assert "pseudonymise" in table(paths["db"], "SELECT action FROM audit_log")["action"]
     settle(paths, "2025-04", "a-04")
+
+
+def test_the_key_in_force_follows_the_environment_and_the_key_file(tmp_path, monkeypatch):
+    """configured_key parses the settings once per state (speed of the per-case estimate), yet
+    a changed variable, a removed one, or a rewritten key file takes effect on the next call."""
+    import os
+
+    from engine.pseudonym import configured_key, pseudonym_one
+
+    monkeypatch.delenv("DRGDIP_PATIENT_KEY_FILE", raising=False)
+    monkeypatch.setenv("DRGDIP_PATIENT_KEY", KEY_A)
+    a = pseudonym_one("P001")
+    assert a == PatientKey(KEY_A.encode()).pseudonym("P001") and configured_key() is configured_key()
+    monkeypatch.setenv("DRGDIP_PATIENT_KEY", KEY_B)
+    assert pseudonym_one("P001") == PatientKey(KEY_B.encode()).pseudonym("P001") != a
+    monkeypatch.delenv("DRGDIP_PATIENT_KEY")
+    assert configured_key() is None and pseudonym_one("P001") is None
+    path = tmp_path / "patient.key"
+    path.write_text(KEY_A + "\n")
+    monkeypatch.setenv("DRGDIP_PATIENT_KEY_FILE", str(path))
+    assert pseudonym_one("P001") == a
+    path.write_text(KEY_B + "\n")  # rewritten in place: same inode, new size / mtime
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    assert pseudonym_one("P001") == PatientKey(KEY_B.encode()).pseudonym("P001")
+    path.unlink()
+    with pytest.raises(PatientKeyError):
+        configured_key()

@@ -2,7 +2,8 @@
 show"): from each case row's own operands (weight, coefficients, mean cost, cost, point value)
 the payment-rules formulas in `fractions.Fraction`, one ROUND_HALF_UP per payable amount, agree
 to the fen with every deviation / normal case row — and every other case type: per diem, FFS,
-merged readmissions, unmatched and the special-review outcomes; hospital-period rows are the sums of their
+merged readmissions, unmatched (paid FFS, and by cost points with that setting changed) and the
+special-review outcomes; hospital-period rows are the sums of their
 case rows; clearing values are round(points × pv) + fixed (point methods) or Σ standards (rate).
 Written apart from engine/settlement/: it shares no code with them."""
 
@@ -221,3 +222,68 @@ def test_every_other_case_row_recomputes_to_the_fen(name):
         seen), seen
     if name == "foshan_drg_2025":
         assert seen.get("unmatched", 0) > 500
+
+
+# --- unmatched cases paid by cost points (`unmatched_payment = "cost_points"`, docs/settlement.md:
+# cost × Σ n·points / Σ n·mean cost of the table). No shipped policy pays so, so each is settled
+# here with that one setting changed, on the frozen golden inputs.
+
+def points_per_yuan(policy, weights: pl.DataFrame) -> F:
+    """Σ n × base points / Σ n × mean cost over the table's groups with a weight and a mean
+    cost (a TCM/day-surgery group without costs of its own counts with its reference's; a
+    group without a case count counts once)."""
+    code, weight = ("drg", "rw") if policy.method == "drg" else ("dip_code", "score")
+    rows = weights.select(code, weight, "mean_cost", "n_cases",
+                          *(["ref_code"] if "ref_code" in weights.columns else [])).to_dicts()
+    mean = {r[code]: r["mean_cost"] for r in rows}
+    num = den = F(0)
+    for r in rows:
+        cost = r["mean_cost"] if r["mean_cost"] is not None else mean.get(r.get("ref_code"))
+        if r[weight] is None or cost is None or fr(cost) <= 0:
+            continue
+        n = r["n_cases"] if r["n_cases"] is not None else 1
+        base = fr(r[weight]) * (fr(policy.policy.points_per_weight)
+                                if policy.method == "drg" else 1)
+        num += n * fr(half_up(base, 4))
+        den += n * fr(half_up(fr(cost), 2))
+    return num / den
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_unmatched_cases_paid_by_cost_points_recompute_to_the_fen(name):
+    from engine.settlement.batch import settle_cases
+
+    shipped = load_policy(name)
+    policy = shipped.model_copy(update={"policy": shipped.policy.model_copy(
+        update={"unmatched_payment": "cost_points"})})
+    cases = pl.read_parquet(REGION / "cases.parquet")
+    hospitals = pl.read_parquet(REGION / "hospitals.parquet")
+    weights = pl.read_parquet(GOLDEN / "inputs" / f"{name}.weights.parquet")
+    grouped = pl.read_parquet(GOLDEN / "inputs" / f"{name}.grouped.parquet")
+    code = "drg" if policy.method == "drg" else "dip_code"
+    # groups without a weight are unmatched: drop the fixture's ten most frequent groups from
+    # the table (only foshan's ruleset leaves cases unmatched as it is)
+    dropped = (grouped[code].drop_nulls().value_counts().sort(["count", code],
+                                                               descending=[True, False])
+               [code].head(10))
+    weights = weights.filter(~pl.col(code).is_in(dropped.implode()))
+    rows = settle_cases(cases, grouped, weights, hospitals, policy).filter(
+        pl.col("case_type") == "unmatched")
+    assert rows.height > 50
+    ratio = points_per_yuan(policy, weights)
+    for r in rows.iter_rows(named=True):
+        cost = fr(r["total_cost"])
+        if policy.fixed_point_value:  # rate method: the points' money at base rate ÷ ppw, once
+            pv = fr(policy.pool[r["fund_pool"]].base_rate) / fr(policy.policy.points_per_weight)
+            standard = half_up(cost * ratio * pv, 2)
+        else:
+            points = half_up(cost * ratio, 4)
+            assert points == r["points"], r
+            standard = half_up(fr(points) * fr(r["point_value"]), 2)
+        assert r["fixed_amount"] == 0 and standard == r["payment_standard"], r
+        if policy.policy.fund_share_method == "ratio":
+            assert r["fund_payable"] == half_up(
+                fr(standard) * fr(r["fund_paid"]) / fr(r["total_cost"]), 2), r
+        else:
+            assert r["fund_payable"] == max(
+                Decimal(0), standard - r["patient_paid"] - r["other_fund_paid"]), r

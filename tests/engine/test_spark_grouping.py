@@ -80,6 +80,27 @@ def test_spark_multi_file_input_keeps_order_and_rows(spark, tmp_path: Path) -> N
     assert got.sort("case_id").equals(expected.sort("case_id"))
 
 
+def test_spark_holds_a_case_id_repeated_in_another_partition(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # ingestion's duplicate check is file-wide; Spark ingests a batch at a time, so a case_id
+    # repeated in a later file (another partition, another Arrow batch) must still be I107
+    cases = pl.read_parquet(DATA / "chs_drg_11_dev.parquet").head(300)
+    later = cases.slice(200, 100).with_columns(  # 40 ids of the first file again
+        pl.concat([cases["case_id"].slice(0, 40), cases["case_id"].slice(240, 60)]))
+    (tmp_path / "in").mkdir()
+    cases.head(200).write_parquet(tmp_path / "in" / "part-0.parquet")
+    later.write_parquet(tmp_path / "in" / "part-1.parquet")
+    whole = pl.concat([cases.head(200), later])
+    whole.write_parquet(tmp_path / "whole.parquet")
+    df = read_cases_spark(spark, tmp_path / "in")
+    assert df.rdd.getNumPartitions() >= 2
+    write_parquet(group_spark(df, "chs_drg_11"), tmp_path / "out")
+    got = read_dataset(tmp_path / "out")
+    expected = single_machine(tmp_path / "whole.parquet", "chs_drg_11")
+    assert expected.filter(pl.col("error_code") == "I107").height == 40
+    keys = ["case_id", "status", "error_code"]
+    assert got.sort(keys, nulls_last=True).equals(expected.sort(keys, nulls_last=True))
+
+
 @pytest.mark.slow
 def test_spark_partitioned_output_by_status(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     source = DATA / "chs_drg_11_dev.parquet"

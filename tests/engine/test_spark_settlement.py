@@ -24,7 +24,9 @@ if shutil.which("java") is None:
 from engine.cli import cli
 from engine.policy import load_policy
 from engine.spark import clear_spark, spark_session
+from grouper.errors import RefusedError
 from tests.engine.test_pipeline import POLICY, build_store, table
+from weights.store import open_store
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +78,11 @@ def test_spark_settle_equals_single_machine_to_the_fen(region: dict[str, Path],
     assert "on Spark (local[2])" in spark_out
     # the summary figures agree: case types, payable, FFS amount, prepayment, invalid
     assert polars_out.splitlines()[-1] == spark_out.splitlines()[-1].split("; Parquet")[0]
+    # one run path (engine.pipeline.run_settle + engine.executors): the same runs row and
+    # stored summary, every key (outside_period, group_types, unmatched … included)
+    runs = table(region["db"], f"SELECT * EXCLUDE (run_id, started_at, finished_at) FROM runs "
+                               f"WHERE run_id IN ('p-{period}', 's-{period}') ORDER BY run_id")
+    assert runs.height == 2 and runs.n_unique() == 1, runs
     for name in ("case_results", "hospital_period_results"):
         expected = run_rows(region["db"], name, f"p-{period}")
         got = run_rows(region["db"], name, f"s-{period}")
@@ -120,6 +127,33 @@ def test_spark_settle_no_store_writes_parquet_only(region: dict[str, Path]) -> N
     assert table(region["db"], "SELECT * FROM runs WHERE run_id = 's-nostore'").height == 0
     assert (region["db"].parent / "results" / "s-nostore" / "hospital_period_results.parquet"
             ).is_file()
+
+
+@pytest.mark.slow  # a Spark start: ~20 s
+def test_spark_settle_refuses_too_many_held_cases_unless_allowed(region: dict[str, Path],
+                                                                 tmp_path: Path) -> None:
+    """The held-share refusal and --allow-held take effect on Spark as on this machine (the
+    Spark path used to store such a run without asking)."""
+    bad = tmp_path / "misspelt.parquet"
+    pl.read_parquet(region["2025-03"]).rename({"total_cost": "医疗总费"}).write_parquet(bad)
+    args = ["settle", "--policy", POLICY, "--cases", str(bad), "--period", "2025-05",
+            "--run-id", "s-held-05", "--hospitals", str(region["hospitals"]),
+            "--db", str(region["db"]), "--engine", "spark", "--master", "local[2]"]
+    refused = CliRunner().invoke(cli, args)
+    assert isinstance(refused.exception, RefusedError) and refused.exception.exit_code == 4
+    assert "are held" in str(refused.exception) and "S104" in str(refused.exception)
+    assert table(region["db"], "SELECT * FROM runs WHERE run_id = 's-held-05'").height == 0
+    allowed = CliRunner().invoke(cli, [*args, "--allow-held"], catch_exceptions=False)
+    assert allowed.exit_code == 0, allowed.output
+    stored = table(region["db"], "SELECT count(*) AS n FROM case_results "
+                                 "WHERE run_id = 's-held-05' AND error_code = 'S104'")
+    assert stored["n"][0] > 0
+    con = open_store(region["db"])
+    try:
+        for name in ("case_results", "hospital_period_results", "runs"):
+            con.execute(f"DELETE FROM {name} WHERE run_id = 's-held-05'")
+    finally:
+        con.close()
 
 
 def test_spark_clearing_equals_single_machine(region: dict[str, Path]) -> None:

@@ -38,9 +38,15 @@ CASES = [
     # -- spelling: lower-case x as published -----------------------------------------------------
     ("caesarean 74.1x01 in its published spelling: O82.0:74.1x01",
      ["O82.000"], ["74.1x01"], None, "O82.0:74.1x01"),
-    (("74.1X01 (upper X) is no 医保版 code: no group lists it, the class table lacks it → chapter "
-     "rule therapeutic; O82 has no comprehensive groups → fallback CP15 (chapter XV) × ZLXCZ"),
-     ["O82.000"], ["74.1X01"], None, "CP15:ZLXCZ"),
+    (("74.1X01 (upper X, as HIS exports and the workbook's operation columns write it) is read "
+      "as the 医保版 extension letter x: O82.0:74.1x01"),
+     ["O82.000"], ["74.1X01"], None, "O82.0:74.1x01"),
+    ("A46.X00 (upper X after the chapter letter) is read as A46.x00: subcategory A46.x",
+     ["A46.X00"], [], None, "A46.x"),
+    ("X in both codes: A09.900X001 + 44.1300X001 → A09.9:44.1300x001",
+     ["A09.900X001"], ["44.1300X001"], None, "A09.9:44.1300x001"),
+    ("the chapter letter X stays X: X00 is chapter XX (external causes) → CP20 × BSZL",
+     ["X00.x00"], [], None, "CP20:BSZL"),
     ("erysipelas A46.x00 belongs to the x-subcategory A46.x (conservative core)",
      ["A46.x00"], [], None, "A46.x"),
     ("a lower-case chapter letter is read as upper case: a46.x00 → A46.x",
@@ -144,6 +150,48 @@ def test_catch_all_takes_what_no_chapter_group_takes(catalog: DipCatalog) -> Non
     rows = [{"case_id": "1", "diagnoses": ["K80.600"], "procedures": [], "total_cost": None}]
     batch = group_dip(pl.DataFrame(rows), without)
     assert batch["dip_code"].item() == "KBBZ" and batch["dip_type"].item() == "fallback"
+    assert [group_dip_one(r, without) for r in rows] == batch.to_dicts()
+
+
+def test_catch_all_unreachable_with_the_full_catalogue(catalog: DipCatalog) -> None:
+    """Why KBBZ takes no case under the catalogue as shipped (docs/dip.md, step 5): a valid
+    principal diagnosis has a 类目 A00–Z99 (E401 otherwise), every such 类目 has an ICD-10
+    chapter, and the catalogue lists CPnn × all four classes for all 22 chapters; so the chapter
+    step always finds a group before the catch-all. Checked for every 类目 and class."""
+    from grouper.dip_fallback import chapter_of
+    from grouper.dip_procedure_class import CLASSES
+
+    listed = set(catalog.fallback.filter(pl.col("chapter") != "")
+                 .select("chapter", "treatment_class").iter_rows())
+    assert len(listed) == 22 * 4
+    categories = [f"{chr(letter)}{n:02d}" for letter in range(ord("A"), ord("Z") + 1)
+                  for n in range(100)]
+    missing = [(cat, cls) for cat in categories for cls in CLASSES
+               if (chapter_of(cat), cls) not in listed]
+    assert missing == []
+    # one case per chapter × class through both paths: none reaches KBBZ
+    px = {"conservative": [], "diagnostic": ["88.3800"], "therapeutic": ["99.2500"],
+          "surgical": ["23.1100"]}
+    rows = [{"case_id": f"{cat}-{cls}", "diagnoses": [f"{cat}.900"], "procedures": px[cls]}
+            for cat in ("K00", "V00", "U99", "Z99", "D49", "H95") for cls in CLASSES]
+    batch = group_dip(pl.DataFrame(rows), catalog)
+    assert "KBBZ" not in batch["dip_code"].to_list()
+    assert [group_dip_one(r, catalog) for r in rows] == batch.to_dicts()
+
+
+def test_catch_all_reached_when_the_bureau_drops_the_chapter_groups(
+        catalog: DipCatalog) -> None:
+    """The base-year reading (KBBZ has 23,605 cases, the CPnn rows none): a bureau that does
+    not use the chapter groups imports the catalogue without its CPnn rows, and every case no
+    core or comprehensive group takes goes to KBBZ, on both paths."""
+    without = DipCatalog(groups=catalog.groups.filter(~pl.col("dip_code").str.starts_with("CP")),
+                         score_scale=catalog.score_scale, ruleset=catalog.ruleset)
+    rows = [{"case_id": "1", "diagnoses": ["K80.600"], "procedures": []},
+            {"case_id": "2", "diagnoses": ["K00.000"], "procedures": ["23.1100"]},
+            {"case_id": "3", "diagnoses": ["V01.000"], "procedures": []},
+            {"case_id": "4", "diagnoses": ["K80.200"], "procedures": ["99.1800"]}]
+    batch = group_dip(pl.DataFrame(rows), without)
+    assert batch["dip_code"].to_list() == ["KBBZ", "KBBZ", "KBBZ", "K80:ZLXCZ"]
     assert [group_dip_one(r, without) for r in rows] == batch.to_dicts()
 
 
