@@ -33,9 +33,9 @@ def test_kept_answer_follows_another_process_write(tmp_path: Path) -> None:
     first = store.answer(key, page)
     assert json.loads(first)["total"] == 1
     assert store.cached(key) == first  # unchanged store: served from memory
-    subprocess.run([sys.executable, "-c", "import duckdb,sys; c=duckdb.connect(sys.argv[1]); "
-                    "c.execute(\"INSERT INTO t VALUES ('H1', 2.25)\"); c.close()", str(db)],
-                   check=True)
+    writer = ("import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+              "c.execute(\"INSERT INTO t VALUES ('H1', 2.25)\"); c.close()")
+    subprocess.run([sys.executable, "-c", writer, str(db)], check=True)
     assert store.cached(key) is None  # changed by another process: not served from memory
     second = json.loads(store.answer(key, page))
     assert second["total"] == 2 and [r["fee"] for r in second["rows"]] == ["1.50", "2.25"]
