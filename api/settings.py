@@ -31,6 +31,7 @@ class ApiSettings(BaseSettings):
     # reads are served from a read-only copy of the store, refreshed when the store changed
     replica_dir: Path | None = None  # default: <db>.replica/
     replica_refresh_seconds: float = 2.0
+    read_cache_mb: int = 64  # answers kept per replica (api.store_access.ReadCache; 0: none)
     run_jobs: bool = True  # start the batch job workers
     # batch jobs (docs/operations.md): worker processes, and what one job may use
     job_workers: int = 2  # worker processes, each running one job at a time

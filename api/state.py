@@ -50,7 +50,8 @@ class ServiceState:
     def start(cls, settings: ApiSettings) -> ServiceState:
         store = Store(settings.db, retry_seconds=settings.store_retry_seconds,
                       replica_dir=settings.replica_dir,
-                      refresh_seconds=settings.replica_refresh_seconds)
+                      refresh_seconds=settings.replica_refresh_seconds,
+                      read_cache_bytes=settings.read_cache_mb * 1024 * 1024)
         store.init()
 
         def load_keys() -> dict[str, Any]:

@@ -12,6 +12,11 @@ never blocks the reads:
   process changed it and nobody is writing, the store is opened read-only for the moment of the
   copy (a writer waits that long, see `drgdip --wait`), copied, and the new copy replaces the
   old one for the next requests. While a writer holds the store the replica stays as it is.
+- **Answers are kept per replica**: a replica never changes, so what a read computed from it
+  (table columns, counts, a page of rows as JSON) is kept in the replica's `ReadCache`
+  (`read_cache_mb`, least recently used first out) and served again without a query until the
+  replica is replaced; a new replica starts empty. A request pins one replica (`view()`), so
+  its count and its rows come from the same snapshot.
 - **Writes** (`connect`, `execute`: jobs, keys, audit, publish) open the store read-write for
   the one operation, one at a time within the process, waiting up to `store_retry_seconds`
   for a lock held by another process, then 503 STORE_BUSY.
@@ -27,7 +32,8 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -56,14 +62,50 @@ def file_stamp(path: Path) -> Stamp:
     return (*one(path), *one(path.with_name(path.name + ".wal")))  # type: ignore[return-value]
 
 
+class ReadCache:
+    """Answers computed from one replica (which never changes), least recently used out first,
+    at most `max_bytes` of answers (an answer larger than an eighth of that is not kept)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: Hashable) -> Any | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return item[0]
+
+    def put(self, key: Hashable, value: Any, size: int) -> None:
+        if size > self.max_bytes // 8:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= old[1]
+            self._items[key] = (value, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, (_, gone) = self._items.popitem(last=False)
+                self._bytes -= gone
+
+
 class Replica:
     """A read-only copy of the store, shared by readers; closed once retired and unused."""
 
-    def __init__(self, path: Path, stamp: Stamp) -> None:
+    def __init__(self, path: Path, stamp: Stamp, cache_bytes: int = 64 * 1024 * 1024) -> None:
         self.path, self.stamp = path, stamp
         self.con = duckdb.connect(str(path), read_only=True)
         self.users = 0
         self.retired = False
+        self.cache = ReadCache(cache_bytes)
 
     def close(self) -> None:
         self.con.close()
@@ -71,13 +113,46 @@ class Replica:
             p.unlink(missing_ok=True)
 
 
+class View:
+    """One replica pinned for one request: its queries, and its cached metadata and answers."""
+
+    def __init__(self, replica: Replica, cur: duckdb.DuckDBPyConnection) -> None:
+        self.replica, self.con, self.cache = replica, cur, replica.cache
+
+    def query(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+        cur = self.con.execute(sql, params or [])
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def remember(self, key: Hashable, compute: Callable[[], Any], size: int = 64) -> Any:
+        """`compute()` once per replica for `key` (metadata, counts: small values)."""
+        found = self.cache.get(key)
+        if found is None:
+            found = compute()
+            self.cache.put(key, found, size)
+        return found
+
+    def tables(self) -> set[str]:
+        return self.remember(("tables",), lambda: frozenset(r["table_name"] for r in self.query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'")))
+
+    def columns(self, table: str) -> list[str]:
+        """The table's columns in order ([] when it does not exist)."""
+        return list(self.remember(("columns", table), lambda: tuple(
+            r["column_name"] for r in self.query(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                "'main' AND table_name = ? ORDER BY ordinal_position", [table]))))
+
+
 class Store:
     """Writes open the store per operation (one at a time); reads use the replica."""
 
     def __init__(self, path: Path, *, retry_seconds: float = 10.0,
                  replica_dir: Path | None = None, refresh_seconds: float = 2.0,
-                 sync_refresh_bytes: int = 256 * 1024 * 1024) -> None:
+                 sync_refresh_bytes: int = 256 * 1024 * 1024,
+                 read_cache_bytes: int = 64 * 1024 * 1024) -> None:
         self.path = path
+        self.read_cache_bytes = read_cache_bytes
         self.sync_refresh_bytes = sync_refresh_bytes
         self._busy_until = 0.0
         self.retry_seconds = retry_seconds
@@ -182,7 +257,7 @@ class Store:
                 shutil.copyfile(wal, target.with_name(target.name + ".wal"))
         finally:
             guard.close()
-        fresh = Replica(target, stamp)
+        fresh = Replica(target, stamp, self.read_cache_bytes)
         with self._swap:
             old, self._replica = self._replica, fresh
             self._own = None
@@ -213,26 +288,56 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor on the current replica (a consistent snapshot of the store). A store changed
-        by another process and free is copied first when it is small (`sync_refresh_bytes`), so
-        a read follows a write at once; a larger one is copied by the refresh thread."""
+        """A cursor on the current replica (a consistent snapshot of the store)."""
+        with self.view() as v:
+            yield v.con
+
+    def _follow(self) -> None:
+        """A store changed by another process and free is copied first when it is small
+        (`sync_refresh_bytes`), so a read follows a write at once; a larger one is copied by
+        the refresh thread."""
         if self._replica is None:
             self.refresh(force=True)
         elif self.stale() and self._small():
             self.refresh(blocking=False)
+
+    @contextmanager
+    def view(self) -> Iterator[View]:
+        """The current replica pinned for one request (see `_follow` for when it is new)."""
+        self._follow()
         with self._swap:
             replica = self._replica
             assert replica is not None
             replica.users += 1
             cur = replica.con.cursor()
         try:
-            yield cur
+            yield View(replica, cur)
         finally:
             cur.close()
             with self._swap:
                 replica.users -= 1
                 if replica.retired and replica.users == 0:
                     replica.close()
+
+    def cached(self, key: Hashable) -> Any | None:
+        """An answer kept for `key` on the replica a read would use now, without touching the
+        replica or waiting (None: not kept, or a newer copy is due first). For the event loop:
+        two `stat` calls and a dict lookup."""
+        replica = self._replica
+        if replica is None:
+            return None
+        if self.stale() and self._small() and time.monotonic() >= self._busy_until:
+            return None  # the read path copies the store first
+        return replica.cache.get(key)
+
+    def answer(self, key: Hashable, compute: Callable[[View], bytes]) -> bytes:
+        """The answer for `key` from the replica of this moment: kept, or computed and kept."""
+        with self.view() as v:
+            found = v.cache.get(key)
+            if found is None:
+                found = compute(v)
+                v.cache.put(key, found, len(found))
+            return found
 
     @contextmanager
     def snapshot(self) -> Iterator[Path]:
@@ -261,13 +366,13 @@ class Store:
                     old.close()
 
     def tables(self) -> set[str]:
-        with self.read() as con:
-            return {r[0] for r in con.execute(
-                "SELECT table_name FROM information_schema.tables "
-                "WHERE table_schema = 'main'").fetchall()}
+        with self.view() as v:
+            return set(v.tables())
+
+    def columns(self, table: str) -> list[str]:
+        with self.view() as v:
+            return v.columns(table)
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-        with self.read() as con:
-            cur = con.execute(sql, params or [])
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        with self.view() as v:
+            return v.query(sql, params)

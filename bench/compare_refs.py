@@ -22,7 +22,8 @@ from io import BytesIO
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PATHS = ("api", "bench", "engine", "grouper", "weights", "data/fixtures/region", "pyproject.toml")
+PATHS = ("api", "bench", "engine", "grouper", "weights", "loadtests", "data/fixtures/region",
+         "pyproject.toml")
 
 
 def export(ref: str, target: Path) -> None:

@@ -30,9 +30,10 @@ HOSPITAL = "H0001"
 POLICY = "fuzhou_drg_2025"
 
 
-def drgdip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def drgdip(*args: str, check: bool = True, env: dict[str, str] | None = None
+           ) -> subprocess.CompletedProcess[str]:
     run = subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True,
-                         text=True, cwd=ROOT, check=False)
+                         text=True, cwd=ROOT, check=False, env=env)
     if check and run.returncode != 0:
         raise SystemExit(f"drgdip {' '.join(args)} failed:\n{run.stderr[-2000:]}")
     return run
@@ -54,11 +55,16 @@ def main() -> int:
         cases = next((work / "demo" / "demo_data").glob("*/*2025*/cases.parquet"))
         key = drgdip("keys", "create", "--role", "hospital", "--hospital", HOSPITAL,
                      "--db", str(db)).stdout.strip()
+        # the demo pseudonymised its patients with its own key: the nightly settle needs it
+        settle_env = {**os.environ,
+                      "DRGDIP_PATIENT_KEY_FILE": str(work / "demo" / "demo_data" / "patient.key")}
         port = free_port()
         url = f"http://127.0.0.1:{port}"
+        server_log = open(work / "server.log", "wb")  # noqa: SIM115 (closed with the server)
         server = subprocess.Popen(
             [sys.executable, "-m", "engine.cli", "serve", "--host", "127.0.0.1", "--port",
-             str(port), "--db", str(db), "--no-access-log", "--log-level", "warning"], cwd=ROOT)
+             str(port), "--db", str(db), "--no-access-log", "--log-level", "warning"], cwd=ROOT,
+            stderr=server_log)
         wait_ready(url, server)  # type: ignore[arg-type]
         env = {**os.environ, "DRGDIP_LOAD_KEY": key, "DRGDIP_LOAD_HOSPITAL": HOSPITAL}
         prefix = work / "locust"
@@ -76,7 +82,7 @@ def main() -> int:
             started = time.monotonic()
             run = drgdip("settle", "--policy", f"{POLICY}", "--cases", str(cases), "--period",
                          "2025-03", "--run-id", f"nightly-{n}", "--db", str(db), "--out",
-                         str(work / "results"), check=False)
+                         str(work / "results"), check=False, env=settle_env)
             settles.append((run.returncode, time.monotonic() - started,
                             (run.stderr.strip().splitlines() or [""])[-1]))
             if load.poll() is None:
@@ -94,6 +100,7 @@ def main() -> int:
         if server is not None:
             server.terminate()
             server.wait(15)
+            server_log.close()
         if args.keep:
             print(f"kept {work}")
         else:
