@@ -61,6 +61,14 @@ def amount(policy, r: dict, base: F, std: F, dev: F, pv: F) -> F:
     return base * std + (cost - k * avg) * fr(policy.outliers.excess_share) / pv
 
 
+def fund_payable(policy, r: dict, standard: Decimal) -> Decimal:
+    """The fund's part of a payment standard: the `ratio` form (standard × fund share of the
+    cost) or the liability form (standard − patient − other funds, at least 0)."""
+    if policy.policy.fund_share_method == "ratio":
+        return half_up(fr(standard) * fr(r["fund_paid"]) / fr(r["total_cost"]), 2)
+    return max(Decimal(0), standard - r["patient_paid"] - r["other_fund_paid"])
+
+
 @pytest.mark.parametrize("name", POLICIES)
 def test_case_rows_recompute_to_the_fen(name):
     policy = load_policy(name)
@@ -85,11 +93,7 @@ def test_case_rows_recompute_to_the_fen(name):
             assert points == r["points"], r
             standard = half_up(fr(points) * pv, 2) + r["fixed_amount"]
         assert standard == r["payment_standard"], r
-        if policy.policy.fund_share_method == "ratio":
-            payable = half_up(fr(standard) * fr(r["fund_paid"]) / fr(r["total_cost"]), 2)
-        else:
-            payable = max(Decimal(0), standard - r["patient_paid"] - r["other_fund_paid"])
-        assert payable == r["fund_payable"], r
+        assert fund_payable(policy, r, standard) == r["fund_payable"], r
         checked += 1
     assert checked > 30_000
 
@@ -211,12 +215,8 @@ def test_every_other_case_row_recomputes_to_the_fen(name):
             assert standard == r["payment_standard"], r
             if t == "violation":  # held: nothing payable, the deduction recorded
                 assert r["fund_payable"] == 0 and r["deduction"] == Decimal("100.00"), r
-            elif policy.policy.fund_share_method == "ratio":
-                assert r["fund_payable"] == half_up(
-                    fr(standard) * fr(r["fund_paid"]) / fr(r["total_cost"]), 2), r
             else:
-                assert r["fund_payable"] == max(
-                    Decimal(0), standard - r["patient_paid"] - r["other_fund_paid"]), r
+                assert r["fund_payable"] == fund_payable(policy, r, standard), r
             seen[t] = seen.get(t, 0) + 1
     assert {"per_diem", "readmission_merged", "review_ffs", "review_uplift", "violation"} <= set(
         seen), seen
@@ -281,9 +281,4 @@ def test_unmatched_cases_paid_by_cost_points_recompute_to_the_fen(name):
             assert points == r["points"], r
             standard = half_up(fr(points) * fr(r["point_value"]), 2)
         assert r["fixed_amount"] == 0 and standard == r["payment_standard"], r
-        if policy.policy.fund_share_method == "ratio":
-            assert r["fund_payable"] == half_up(
-                fr(standard) * fr(r["fund_paid"]) / fr(r["total_cost"]), 2), r
-        else:
-            assert r["fund_payable"] == max(
-                Decimal(0), standard - r["patient_paid"] - r["other_fund_paid"]), r
+        assert r["fund_payable"] == fund_payable(policy, r, standard), r
