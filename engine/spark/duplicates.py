@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import polars as pl
+import pyarrow as pa
 
 from grouper.errors import InputError
 
@@ -50,13 +51,15 @@ def with_sequence_and_duplicates(cases: DataFrame) -> DataFrame:
     return seq.join(F.broadcast(later), SEQ, "left").sortWithinPartitions(SEQ)
 
 
-def mark_duplicates(cases: pl.DataFrame, dup: pl.Series) -> pl.DataFrame:
-    """Rows whose case_id appeared earlier in the input: ingestion's duplicate problem, unless
-    the row already has one (ingestion keeps a row's first problem; this check comes last)."""
+def mark_duplicates(cases: pl.DataFrame, batch: pa.RecordBatch) -> pl.DataFrame:
+    """The `cases` ingested from `batch` with the rows whose case_id appeared earlier in the
+    input (the batch's `DUP` column) given ingestion's duplicate problem, unless the row already
+    has one (ingestion keeps a row's first problem; this check comes last)."""
     from engine.ingest.codes import MESSAGES, IngestCode
 
     code = IngestCode.DUPLICATE_CASE_ID
-    hit = pl.Series(dup).fill_null(False) & (cases["ingest_status"] != "error")
+    dup = pl.Series(batch.column(DUP).to_pylist(), dtype=pl.Boolean)
+    hit = dup.fill_null(False) & (cases["ingest_status"] != "error")
     if not hit.any():
         return cases
     message = pl.format("{}: {}={}", pl.lit(MESSAGES[code]), pl.lit("case_id"),

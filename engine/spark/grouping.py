@@ -70,8 +70,7 @@ def group_batches(batches: Iterator[pa.RecordBatch], ruleset: str,
         if batch.num_rows == 0:
             continue
         cases = ingest_batch(batch.drop_columns([SEQ, DUP]))
-        cases = mark_duplicates(cases, pl.Series(batch.column(DUP).to_pylist(),
-                                                 dtype=pl.Boolean))
+        cases = mark_duplicates(cases, batch)
         if rs is None:
             grouped = group_drg_auto(cases, translate_codes=translate_codes)
         else:

@@ -99,8 +99,7 @@ def ingest_and_group(batch: pa.RecordBatch, method: str, ruleset: str,
     from grouper.by_date import AUTO, group_drg_auto
 
     cases = ingest_batch(batch.drop_columns([SEQ, DUP]))
-    cases = mark_duplicates(cases.select(_case_columns(cases)),
-                             pl.Series(batch.column(DUP).to_pylist(), dtype=pl.Boolean))
+    cases = mark_duplicates(cases.select(_case_columns(cases)), batch)
     if method == "drg" and ruleset == AUTO:
         grouped = group_drg_auto(cases, calendar).drop("ruleset")
     else:
