@@ -15,6 +15,7 @@ its case rows reach the store:
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -61,6 +62,8 @@ class Executor(Protocol):
               settled: Settled) -> None: ...
 
     def write_files(self, settled: Settled, out_dir: Path | None, run_id: str) -> None: ...
+
+    def discard(self, settled: Settled) -> None: ...
 
 
 def case_counts(results: pl.DataFrame, period: str) -> pl.DataFrame:
@@ -125,6 +128,9 @@ class PolarsExecutor:
                       out_dir / run_id / "case_results.parquet")
         write_parquet(settled.period_rows.with_columns(pl.lit(run_id).alias("run_id")),
                       out_dir / run_id / "hospital_period_results.parquet")
+
+    def discard(self, settled: Settled) -> None:
+        return None  # nothing is written before the run is stored
 
 
 class SparkExecutor:
@@ -194,3 +200,9 @@ class SparkExecutor:
 
     def write_files(self, settled: Settled, out_dir: Path | None, run_id: str) -> None:
         return None  # written while settling (the store loads from them)
+
+    def discard(self, settled: Settled) -> None:
+        """Remove the run's Parquet (written while settling) of a run that was refused or
+        failed before it was stored, so no file is left that looks like a settled run."""
+        if settled.dataset is not None:
+            shutil.rmtree(settled.dataset.parent, ignore_errors=True)

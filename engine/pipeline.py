@@ -420,14 +420,18 @@ def run_settle(db: Path, policy: Policy, cases_path: Path, *, period: str, run_i
             "prepayments_clamped": clamped_prepayments(settled.period_rows, policy),
             "off_scale_pools": off_scale_pools(settled.period_rows, policy),
             "hospital_coefficients": coefficients}
-        check_held_share(settled.counts, policy, allow_held=allow_held)
-        run = _run_row(run_id, "settle", policy, period, input_name=str(cases_path),
-                       weights_version=weights.version, n_cases=summary["cases"],
-                       started=started, summary=summary)
-        if ex.load_store:
-            if not ex.holds_store:
-                con = open_store(db)
-            ex.store(con, run, settled)
+        try:
+            check_held_share(settled.counts, policy, allow_held=allow_held)
+            run = _run_row(run_id, "settle", policy, period, input_name=str(cases_path),
+                           weights_version=weights.version, n_cases=summary["cases"],
+                           started=started, summary=summary)
+            if ex.load_store:
+                if not ex.holds_store:
+                    con = open_store(db)
+                ex.store(con, run, settled)
+        except BaseException:
+            ex.discard(settled)  # a refused or failed run leaves no files behind
+            raise
     finally:
         con.close()
     if progress:

@@ -143,6 +143,8 @@ def test_spark_settle_refuses_too_many_held_cases_unless_allowed(region: dict[st
     assert isinstance(refused.exception, RefusedError) and refused.exception.exit_code == 4
     assert "are held" in str(refused.exception) and "S104" in str(refused.exception)
     assert table(region["db"], "SELECT * FROM runs WHERE run_id = 's-held-05'").height == 0
+    # the Parquet Spark wrote while settling goes with the refusal (it used to stay behind)
+    assert not (region["db"].parent / "results" / "s-held-05").exists()
     allowed = CliRunner().invoke(cli, [*args, "--allow-held"], catch_exceptions=False)
     assert allowed.exit_code == 0, allowed.output
     stored = table(region["db"], "SELECT count(*) AS n FROM case_results "
