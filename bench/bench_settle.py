@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from patient_key import ensure_patient_key
+
 POLICY = "fuzhou_drg_2025"
 
 
@@ -105,6 +107,7 @@ def main() -> None:
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_settle_"))
     work.mkdir(parents=True, exist_ok=True)
+    ensure_patient_key(work)
     if args.phase == "run":
         run(work)
         return

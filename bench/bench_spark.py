@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import polars as pl
+from patient_key import ensure_patient_key
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 FILE_ROWS = 1_000_000
@@ -142,6 +143,7 @@ def main() -> None:
     args = ap.parse_args()
     engines = args.engines.split(",")
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_spark_"))
+    ensure_patient_key(work)
     print(f"machine: {os.cpu_count()} cores (shared); load average {os.getloadavg()[0]:.1f}; "
           f"polars {pl.__version__}; master {args.master}; work dir {work}")
     spark = None
